@@ -1,0 +1,64 @@
+"""Every piece of state lives under one root, `PERSONAS_HOME`, so two homes never interfere."""
+
+import os
+from pathlib import Path
+
+DEFAULT_HOME = ".personas"
+DEFAULT_PII_SALT = "personas-dev-salt-change-me"
+
+
+def personas_home() -> Path:
+    """The absolute home; relative values are resolved once so dbt's working directory cannot shift it."""
+    return Path(os.environ.get("PERSONAS_HOME", DEFAULT_HOME)).resolve()
+
+
+def landing_dir(home: Path) -> Path:
+    return home / "landing"
+
+
+def truth_dir(home: Path) -> Path:
+    return home / "truth"
+
+
+def warehouse_path(home: Path) -> Path:
+    return home / "warehouse.duckdb"
+
+
+def dagster_home(home: Path) -> Path:
+    return home / "dagster"
+
+
+def mlflow_dir(home: Path) -> Path:
+    return home / "mlflow"
+
+
+DAGSTER_YAML = """\
+# Written by the personas platform: one DuckDB/SQLite writer at a time.
+concurrency:
+  pools:
+    default_limit: 1
+telemetry:
+  enabled: false
+"""
+
+
+def activate_home(home: Path | None = None) -> Path:
+    """Point Dagster, dbt and the PII salt at one home, creating its folders.
+
+    dbt reads these variables from the environment of its subprocess, so they are set
+    in `os.environ` rather than passed around.
+    """
+    home = (home or personas_home()).resolve()
+    for folder in (home, landing_dir(home), dagster_home(home), mlflow_dir(home)):
+        folder.mkdir(parents=True, exist_ok=True)
+    dagster_yaml = dagster_home(home) / "dagster.yaml"
+    if not dagster_yaml.exists():
+        dagster_yaml.write_text(DAGSTER_YAML)
+    os.environ["PERSONAS_HOME"] = str(home)
+    os.environ["DAGSTER_HOME"] = str(dagster_home(home))
+    os.environ["PERSONAS_WAREHOUSE"] = str(warehouse_path(home))
+    return home
+
+
+def pii_salt_is_default() -> bool:
+    return not os.environ.get("PERSONAS_PII_SALT")

@@ -1,0 +1,55 @@
+"""What a run produced, read back from the warehouse for the terminal."""
+
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.paths import warehouse_path
+
+SUMMARY_TABLES = ("fct_events", "rejected_events", "dim_persons", "dim_person_identifiers")
+
+
+def _existing_tables(connection: duckdb.DuckDBPyConnection) -> set[str]:
+    return {row[0] for row in connection.execute("select table_name from information_schema.tables").fetchall()}
+
+
+def _format_table(header: list[str], rows: list[tuple]) -> str:
+    cells = [header, *[[("" if value is None else str(value)) for value in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(value.rjust(width) for value, width in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def warehouse_summary(home: Path) -> str:
+    """Raw, staged and rejected records per source and day; rows per output table."""
+    path = warehouse_path(home)
+    if not path.exists():
+        return f"No warehouse at {path} yet: run `personas run` first."
+    with duckdb.connect(str(path), read_only=True) as connection:
+        tables = _existing_tables(connection)
+        sections = []
+        if "audit_record_counts" in tables:
+            rows = connection.execute(
+                """
+                select event_date, source, sum(raw_lines), sum(staged), sum(rejected),
+                       case when sum(raw_lines) = sum(staged) + sum(rejected) then 'yes' else 'NO' end
+                from audit_record_counts group by all order by event_date, source
+                """
+            ).fetchall()
+            sections.append(
+                "Records per source and day (staged + rejected must equal raw):\n"
+                + _format_table(["day", "source", "raw", "staged", "rejected", "balanced"], rows)
+            )
+        if "rejected_events" in tables:
+            rows = connection.execute(
+                "select reason, count(*) from rejected_events group by reason order by count(*) desc"
+            ).fetchall()
+            sections.append("Rejected records by reason:\n" + _format_table(["reason", "records"], rows))
+        counts = [
+            (table, connection.execute(f"select count(*) from {table}").fetchone()[0])
+            for table in SUMMARY_TABLES
+            if table in tables
+        ]
+        sections.append("Rows per table:\n" + _format_table(["table", "rows"], counts))
+    return "\n\n".join(sections)

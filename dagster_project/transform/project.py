@@ -1,0 +1,61 @@
+"""The dbt project as Dagster sees it; the manifest is parsed once and reused until dbt files change."""
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dagster import AssetKey
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
+DBT_INPUTS = ("models", "macros", "tests", "dbt_project.yml", "profiles.yml")
+
+GROUP_BY_FOLDER = {"staging": "staging", "intermediate": "identity", "marts": "warehouse"}
+
+# The dbt next to this interpreter, so a venv works without being activated.
+DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
+
+
+def dbt_cli_resource() -> DbtCliResource:
+    return DbtCliResource(project_dir=dbt_project, dbt_executable=str(DBT_EXECUTABLE))
+
+
+def _newest_dbt_input_mtime() -> float:
+    paths = []
+    for name in DBT_INPUTS:
+        path = DBT_PROJECT_DIR / name
+        paths.extend(path.rglob("*") if path.is_dir() else [path])
+    return max(path.stat().st_mtime for path in paths if path.is_file())
+
+
+def ensure_manifest() -> Path:
+    """Parse the dbt project only when its manifest is missing or older than a dbt file.
+
+    Runs and steps then load a ready manifest instead of paying a `dbt parse` each time.
+    """
+    manifest = dbt_project.manifest_path
+    if not manifest.exists() or manifest.stat().st_mtime < _newest_dbt_input_mtime():
+        dbt_cli_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
+    return manifest
+
+
+class PersonasDbtTranslator(DagsterDbtTranslator):
+    """dbt sources are the `raw/<source>__<entity>` tables; models are grouped by layer."""
+
+    def __init__(self) -> None:
+        super().__init__(settings=DagsterDbtTranslatorSettings(enable_code_references=True))
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return AssetKey(["raw", dbt_resource_props["name"]])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        folder = dbt_resource_props["fqn"][1] if len(dbt_resource_props["fqn"]) > 2 else None
+        return GROUP_BY_FOLDER.get(folder, "warehouse")
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]):
+        return ["team:data-platform"]

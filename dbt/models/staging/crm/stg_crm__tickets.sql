@@ -1,0 +1,11 @@
+{# Valid, deduplicated support tickets; PII patterns in subject and body are masked. #}
+select
+    record_id as ticket_id,
+    event_date,
+    parsed_ts as ts,
+    customer_id,
+    nullif(channel, '') as channel,
+    {{ mask_pii('subject') }} as subject,
+    {{ mask_pii('body') }} as body
+from {{ ref('base_crm__tickets') }}
+where reject_reason is null
