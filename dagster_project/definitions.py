@@ -1,21 +1,22 @@
 """The code location: every asset, check and resource of the persona platform."""
 
-from dagster import Definitions
+from dagster import Definitions, EnvVar
 
 from dagster_project.ingest.assets import landing_specs, raw_landing_lines
 from dagster_project.jobs import build_personas_job
-from dagster_project.paths import activate_home, warehouse_path
+from dagster_project.paths import activate_home
 from dagster_project.resources.duckdb import DuckDBResource
 from dagster_project.transform.assets import dbt_warehouse
 from dagster_project.transform.project import dbt_cli_resource
 
-home = activate_home()
+# Resolved when a run starts, so one process can serve several homes (tests, benchmarks).
+activate_home()
 
 defs = Definitions(
     assets=[*landing_specs, raw_landing_lines, dbt_warehouse],
     jobs=[build_personas_job],
     resources={
         "dbt": dbt_cli_resource(),
-        "duckdb": DuckDBResource(database=str(warehouse_path(home))),
+        "duckdb": DuckDBResource(database=EnvVar("PERSONAS_WAREHOUSE")),
     },
 )
