@@ -15,7 +15,8 @@ def pairwise_precision_recall(predicted: np.ndarray, truth: np.ndarray) -> tuple
     the share truly together, and of the pairs truly together, the share put together."""
 
     def together_pairs(*labels: np.ndarray) -> float:
-        _, counts = np.unique(np.stack(labels, axis=1), axis=0, return_counts=True)
+        codes = [np.unique(label, return_inverse=True)[1] for label in labels]
+        _, counts = np.unique(np.stack(codes, axis=1), axis=0, return_counts=True)
         return float((counts * (counts - 1) / 2).sum())
 
     both = together_pairs(predicted, truth)
@@ -36,7 +37,7 @@ def identity_scores(home: Path) -> dict[str, float] | None:
     with duckdb.connect(str(warehouse_path(home)), read_only=True) as connection:
         connection.register("truth", truth.to_arrow())
         # Handles are stored as the same salted hash staging computes.
-        joined = connection.execute(
+        joined = connection.sql(
             """
             with truth_identifiers as (
                 select id_type, person_key,
@@ -50,7 +51,7 @@ def identity_scores(home: Path) -> dict[str, float] | None:
               on truth_identifiers.id_type = stitched.identifier_type
              and truth_identifiers.identifier_value = stitched.identifier_value
             """,
-            [salt],
+            params=[salt],
         ).pl()
         n_stitched = connection.execute("select count(*) from dim_person_identifiers").fetchone()[0]
     precision, recall = pairwise_precision_recall(joined["person_id"].to_numpy(), joined["person_key"].to_numpy())

@@ -2,33 +2,14 @@
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from dagster_project.paths import activate_home
+# Importing the code location activates a home: point it at a throwaway one first.
+os.environ["PERSONAS_HOME"] = str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "import-home")
 
-ENV_KEYS = ("PERSONAS_HOME", "DAGSTER_HOME", "PERSONAS_WAREHOUSE")
-
-
-@contextmanager
-def using_home(home: Path) -> Iterator[Path]:
-    saved = {key: os.environ.get(key) for key in ENV_KEYS}
-    try:
-        yield activate_home(home)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # Importing the code location activates a home: point it at a throwaway one.
-    session_home = Path(config.rootpath) / ".pytest_cache" / "import-home"
-    os.environ["PERSONAS_HOME"] = str(session_home)
+from pipeline_helpers import using_home  # noqa: E402
 
 
 @pytest.fixture

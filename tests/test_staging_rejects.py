@@ -2,10 +2,9 @@
 
 import pytest
 
-from conftest import using_home
 from crafted_landing import DAY, EMAIL, EXPECTED_REJECTS, FIRST_NAME, IP, LAST_NAME, PHONE, write_crafted_day
 from dagster_project.ingest.landing import LANDING_ENTITIES, LandingFileError, read_landing_file
-from pipeline_helpers import WAREHOUSE_ASSETS, materialize_day, query
+from pipeline_helpers import WAREHOUSE_ASSETS, materialize_day, query, using_home
 
 
 @pytest.fixture(scope="module")

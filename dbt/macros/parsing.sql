@@ -26,14 +26,16 @@
   end
 {%- endmacro %}
 
-{# Keeps the first copy of a record id (by day, then line) and marks later copies. #}
+{# Keeps the first copy of a record id within its day's file and marks later copies. Deduplication
+   stays inside a partition, so a day gives the same rows whether it runs alone or in a range
+   (and a CRM customer updated on a later day is an update, not a duplicate). #}
 {% macro with_duplicates_rejected(relation, record_id) -%}
   select
     * exclude (pre_dedup_reason),
     case
       when pre_dedup_reason is not null then pre_dedup_reason
       when row_number() over (
-        partition by {{ record_id }}, pre_dedup_reason is null order by event_date, line_no
+        partition by event_date, {{ record_id }}, pre_dedup_reason is null order by line_no
       ) > 1 then 'duplicate'
     end as reject_reason
   from {{ relation }}
