@@ -21,6 +21,7 @@ demo: install
 	$(BIN)/personas demo
 
 validate: install
+	$(BIN)/personas init > /dev/null
 	$(BIN)/dagster definitions validate -w workspace.yaml
 
 test: install validate
