@@ -5,6 +5,7 @@ from dagster import Definitions, EnvVar
 from dagster_project.ingest.assets import landing_specs, raw_landing_lines
 from dagster_project.jobs import build_personas_job
 from dagster_project.paths import activate_home
+from dagster_project.personas.assets import intent_memories, persona_model, persona_utility
 from dagster_project.resources.duckdb import DuckDBResource
 from dagster_project.transform.assets import dbt_warehouse
 from dagster_project.transform.project import dbt_cli_resource
@@ -13,7 +14,7 @@ from dagster_project.transform.project import dbt_cli_resource
 activate_home()
 
 defs = Definitions(
-    assets=[*landing_specs, raw_landing_lines, dbt_warehouse],
+    assets=[*landing_specs, raw_landing_lines, dbt_warehouse, intent_memories, persona_model, persona_utility],
     jobs=[build_personas_job],
     resources={
         "dbt": dbt_cli_resource(),

@@ -7,6 +7,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from dagster_project.resources.duckdb import scalar
 from dagster_project.paths import DEFAULT_PII_SALT, truth_dir, warehouse_path
 
 
@@ -53,7 +54,7 @@ def identity_scores(home: Path) -> dict[str, float] | None:
             """,
             params=[salt],
         ).pl()
-        n_stitched = connection.execute("select count(*) from dim_person_identifiers").fetchone()[0]
+        n_stitched = scalar(connection, "select count(*) from dim_person_identifiers")
     precision, recall = pairwise_precision_recall(joined["person_id"].to_numpy(), joined["person_key"].to_numpy())
     return {
         "identity_precision": precision,

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.resources.duckdb import scalar
 from dagster_project.paths import warehouse_path
 
 SUMMARY_TABLES = ("fct_events", "rejected_events", "dim_persons", "dim_person_identifiers")
@@ -47,7 +48,7 @@ def warehouse_summary(home: Path) -> str:
             ).fetchall()
             sections.append("Rejected records by reason:\n" + _format_table(["reason", "records"], rows))
         counts = [
-            (table, connection.execute(f"select count(*) from {table}").fetchone()[0])
+            (table, scalar(connection, f"select count(*) from {table}"))
             for table in SUMMARY_TABLES
             if table in tables
         ]

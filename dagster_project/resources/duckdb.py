@@ -46,3 +46,8 @@ def replace_partition_rows(
             raise
     finally:
         connection.unregister("incoming_rows")
+
+
+def scalar(connection: duckdb.DuckDBPyConnection, sql: str, parameters: list | None = None):
+    """The single value of a query, fully fetched so the connection is free for the next statement."""
+    return connection.execute(sql, parameters or []).fetchall()[0][0]

@@ -8,7 +8,7 @@ from dagster import AssetExecutionContext, Output
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from dagster_project.partitions import daily_partitions, partition_dates, single_run_backfill
-from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource
+from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource, scalar
 from dagster_project.transform.project import PersonasDbtTranslator, dbt_project, ensure_manifest
 
 
@@ -17,11 +17,11 @@ def _table_metadata(duckdb: DuckDBResource, table: str, first, last) -> dict[str
     with duckdb.connect(read_only=True) as connection:
         columns = {row[0] for row in connection.execute(f"describe {table}").fetchall()}
         if "event_date" not in columns:
-            return {"dagster/row_count": connection.execute(f"select count(*) from {table}").fetchone()[0]}
+            return {"dagster/row_count": scalar(connection, f"select count(*) from {table}")}
         in_range = f"from {table} where event_date between ? and ?"
         metadata: dict[str, Any] = {
-            "dagster/row_count": connection.execute(f"select count(*) {in_range}", [first, last]).fetchone()[0],
-            "rows_all_partitions": connection.execute(f"select count(*) from {table}").fetchone()[0],
+            "dagster/row_count": scalar(connection, f"select count(*) {in_range}", [first, last]),
+            "rows_all_partitions": scalar(connection, f"select count(*) from {table}"),
         }
         if table == "rejected_events":
             by_reason = connection.execute(

@@ -1,0 +1,240 @@
+"""Thin assets around the persona science: read partitions from DuckDB, call pure functions, write back."""
+
+from datetime import date, timedelta
+
+import duckdb
+import polars as pl
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    multi_asset,
+)
+
+from dagster_project.partitions import daily_partitions, days_between, partition_dates, single_run_backfill
+from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource, replace_partition_rows, scalar
+from dagster_project.science.daily import PersonaSettings, fit_day, memories_for_day
+from dagster_project.science.metrics import next_day_utility, persona_recommendations, popularity_recommendations
+
+MIN_MEMORIES_TO_FIT = 30
+POPULARITY_DAYS = 30
+UTILITY_K = (10, 50)
+OWNERS = ["team:persona-science"]
+
+
+class PersonaModelConfig(Config):
+    """Run config of the persona fit (defaults from DESIGN.md)."""
+
+    window_days: int = 28
+    recent_days: int = 7
+    recent_share: float = 0.6
+    gap_minutes: float = 30
+    k_min: int = 6
+    k_max: int = 24
+    seed: int = 0
+
+    def settings(self) -> PersonaSettings:
+        return PersonaSettings(
+            window_days=self.window_days, recent_days=self.recent_days, recent_share=self.recent_share,
+            gap_minutes=self.gap_minutes, k_min=self.k_min, k_max=self.k_max, seed=self.seed,
+        )
+
+
+def read_frame(connection: duckdb.DuckDBPyConnection, sql: str, parameters: list | None = None) -> pl.DataFrame:
+    return connection.sql(sql, params=parameters or []).pl()
+
+
+def table_exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return scalar(connection, "select count(*) from information_schema.tables where table_name = ?", [table]) > 0
+
+
+@asset(
+    deps=[AssetKey("fct_events")],
+    partitions_def=daily_partitions,
+    backfill_policy=single_run_backfill,
+    pool=DUCKDB_POOL,
+    group_name="personas",
+    kinds={"duckdb", "polars", "sklearn"},
+    owners=OWNERS,
+    description="Intent memories: contiguous runs of one person's events with the same intent "
+    "(category family, inferred from text where an event has no category), with a readable summary.",
+)
+def intent_memories(context: AssetExecutionContext, config: PersonaModelConfig, duckdb: DuckDBResource) -> MaterializeResult:
+    first, last = partition_dates(context)
+    with duckdb.connect() as connection:
+        events = read_frame(
+            connection, "select * from fct_events where event_date between ? and ? order by event_date", [first, last]
+        )
+        memories = pl.concat(
+            [memories_for_day(events.filter(pl.col("event_date") == day), config.gap_minutes)
+             for day in days_between(first, last) if not events.filter(pl.col("event_date") == day).is_empty()]
+            or [pl.DataFrame()],
+            how="diagonal_relaxed",
+        )
+        if memories.is_empty():
+            context.log.warning(f"No events in fct_events for {first}..{last}: no memories")
+        else:
+            replace_partition_rows(connection, "main.intent_memories", memories, first, last)
+    return MaterializeResult(metadata={
+        "dagster/row_count": memories.height,
+        "events": events.height,
+        "mean_events_per_memory": float(memories["n_events"].mean()) if memories.height else 0.0,
+        "multi_source_share": float((memories["sources"].list.len() > 1).mean()) if memories.height else 0.0,
+        "example_summaries": MetadataValue.md("\n".join(f"- {s}" for s in memories["summary"].head(5).to_list()))
+        if memories.height else "none",
+    })
+
+
+def _persona_markdown(personas: pl.DataFrame, memories: pl.DataFrame) -> str:
+    """Catalogue table plus the top evidence of each persona, for the Dagster UI."""
+    lines = ["| id | label | share | memories | people | quality |", "|---|---|---|---|---|---|"]
+    lines += [
+        f"| {row['persona_id']} | {row['label']} | {row['share']:.1%} | {row['n_memories']} | {row['n_users']} | {row['quality']:.2f} |"
+        for row in personas.sort("share", descending=True).iter_rows(named=True)
+    ]
+    summaries = dict(zip(memories["memory_id"], memories["summary"], strict=True))
+    for row in personas.sort("share", descending=True).iter_rows(named=True):
+        lines += ["", f"**{row['label']}** — {row['description']}"]
+        lines += [f"- {summaries.get(memory_id, memory_id)}" for memory_id in row["evidence_memory_ids"][:3]]
+    return "\n".join(lines)
+
+
+@multi_asset(
+    specs=[
+        AssetSpec("memory_assignments", kinds={"duckdb", "sklearn"}, owners=OWNERS, deps=["intent_memories"], description="Persona of every memory in the "
+                  "sliding window, per model date, with its cosine distance to the centroid."),
+        AssetSpec("personas", kinds={"duckdb", "sklearn"}, owners=OWNERS, deps=["memory_assignments"], description="Labelled personas per model date: c-TF-IDF "
+                  "terms, an evidence-supported description, evidence memories and quality scores."),
+        AssetSpec("user_personas", kinds={"duckdb", "sklearn"}, owners=OWNERS, deps=["personas"], description="Each person's personas (up to 5, weights sum "
+                  "to 1) with a person-specific label and evidence memories."),
+    ],
+    partitions_def=daily_partitions,
+    backfill_policy=single_run_backfill,
+    pool=DUCKDB_POOL,
+    group_name="personas",
+    can_subset=False,
+)
+def persona_model(context: AssetExecutionContext, config: PersonaModelConfig, duckdb: DuckDBResource):
+    """Fits the personas of each day of the range in date order, so ids chain from day to day."""
+    settings = config.settings()
+    first, last = partition_dates(context)
+    fits, skipped = {}, []
+    with duckdb.connect() as connection:
+        has_history = table_exists(connection, "personas")
+        window_memories = read_frame(
+            connection, "select * from intent_memories where event_date between ? and ?",
+            [first - timedelta(days=settings.window_days - 1), last],
+        )
+        for day in days_between(first, last):
+            window = window_memories.filter(
+                pl.col("event_date").is_between(day - timedelta(days=settings.window_days - 1), day)
+            )
+            if window.height < MIN_MEMORIES_TO_FIT:
+                skipped.append(day.isoformat())
+                continue
+            previous_day = day - timedelta(days=1)
+            if previous_day in fits:
+                previous = fits[previous_day].assignments
+            elif has_history:
+                previous = read_frame(
+                    connection, "select memory_id, persona_id from memory_assignments where event_date = ?", [previous_day]
+                )
+            else:
+                previous = None
+            used_ids = [fit.persona_ids.max() for fit in fits.values()]
+            if has_history:
+                used_ids.append(scalar(
+                    connection, "select coalesce(max(persona_id), 0) from personas where event_date < ?", [day]))
+            fits[day] = fit_day(window, day, previous, int(max(used_ids, default=0)) + 1, settings)
+        tables = {
+            "memory_assignments": [fit.assignments for fit in fits.values()],
+            "personas": [fit.personas for fit in fits.values()],
+            "user_personas": [fit.user_personas for fit in fits.values()],
+        }
+        for table, frames in tables.items():
+            if frames:
+                replace_partition_rows(connection, f"main.{table}", pl.concat(frames), first, last)
+    if skipped:
+        context.log.warning(f"Fewer than {MIN_MEMORIES_TO_FIT} memories in the window of {', '.join(skipped)}: not fitted")
+    latest = fits[max(fits)] if fits else None
+    common = {"fitted_days": len(fits), "skipped_days": ", ".join(skipped) or "none"}
+    yield MaterializeResult(asset_key="memory_assignments", metadata={
+        **common, "dagster/row_count": sum(fit.assignments.height for fit in fits.values()),
+        "mean_distance": float(latest.assignments["distance"].mean()) if latest else 0.0,
+    })
+    yield MaterializeResult(asset_key="personas", metadata={
+        **common,
+        "dagster/row_count": sum(fit.personas.height for fit in fits.values()),
+        **({f"latest_{name}": value for name, value in latest.metrics.items()} if latest else {}),
+        "catalogue": MetadataValue.md(_persona_markdown(latest.personas, window_memories)) if latest else "none",
+    })
+    yield MaterializeResult(asset_key="user_personas", metadata={
+        **common,
+        "dagster/row_count": sum(fit.user_personas.height for fit in fits.values()),
+        "mean_personas_per_person": float(latest.user_personas.group_by("person_id").len()["len"].mean()) if latest else 0.0,
+    })
+
+
+def static_memberships(user_personas_before: pl.DataFrame) -> pl.DataFrame:
+    """The static baseline: each person's top persona the first time they were fitted, never updated."""
+    first_fit = user_personas_before.filter(pl.col("event_date") == pl.col("event_date").min().over("person_id"))
+    return (
+        first_fit.sort("person_id", "weight", "persona_id", descending=[False, True, False])
+        .group_by("person_id", maintain_order=True)
+        .first()
+        .select("person_id", "persona_id", weight=pl.lit(1.0))
+    )
+
+
+def utility_for_day(events: pl.DataFrame, user_personas: pl.DataFrame, day: date) -> pl.DataFrame | None:
+    """Next-day Hit@K / Recall@K on `day` for personas (as of the day before), popularity and static."""
+    yesterday = day - timedelta(days=1)
+    memberships = user_personas.filter(pl.col("event_date") == yesterday)
+    if memberships.is_empty():
+        return None
+    history = events.filter(pl.col("event_date").is_between(day - timedelta(days=POPULARITY_DAYS), yesterday))
+    today = events.filter(pl.col("event_date") == day)
+    persons = today["person_id"].unique()
+    scores = {
+        "personas": persona_recommendations(history, memberships, persons),
+        "popularity": popularity_recommendations(history, persons),
+        "static": persona_recommendations(history, static_memberships(user_personas.filter(pl.col("event_date") <= yesterday)), persons),
+    }
+    return next_day_utility(history, today, scores, UTILITY_K).with_columns(event_date=pl.lit(day, dtype=pl.Date))
+
+
+@asset(
+    deps=[AssetKey("user_personas"), AssetKey("fct_events")],
+    partitions_def=daily_partitions,
+    backfill_policy=single_run_backfill,
+    pool=DUCKDB_POOL,
+    group_name="evaluation",
+    kinds={"duckdb", "polars"},
+    owners=OWNERS,
+    description="Next-day Hit@K and Recall@K of persona-weighted recommendations against popularity (30 days) "
+    "and a static single persona per person, same people, same day.",
+)
+def persona_utility(context: AssetExecutionContext, duckdb: DuckDBResource) -> MaterializeResult:
+    first, last = partition_dates(context)
+    with duckdb.connect() as connection:
+        events = read_frame(
+            connection, "select person_id, event_date, object_id from fct_events where event_date between ? and ?",
+            [first - timedelta(days=POPULARITY_DAYS), last],
+        )
+        user_personas = read_frame(
+            connection, "select event_date, person_id, persona_id, weight from user_personas where event_date < ?", [last]
+        )
+        results = [utility_for_day(events, user_personas, day) for day in days_between(first, last)]
+        utility = pl.concat([frame for frame in results if frame is not None] or [pl.DataFrame()], how="diagonal_relaxed")
+        if not utility.is_empty():
+            utility = utility.select("event_date", "method", "k", "hit_rate", "recall", "n_users")
+            replace_partition_rows(connection, "main.persona_utility", utility, first, last)
+    metadata = {"dagster/row_count": utility.height}
+    if not utility.is_empty():
+        means = utility.group_by("method", "k").agg(pl.col("hit_rate").mean()).sort("method", "k")
+        metadata.update({f"hit_at_{row['k']}_{row['method']}": float(row["hit_rate"]) for row in means.iter_rows(named=True)})
+    return MaterializeResult(metadata=metadata)

@@ -1,0 +1,199 @@
+"""Memory clusters over a recency-weighted sliding window, with stable persona ids.
+
+Model: weighted k-means on a TruncatedSVD projection of the L2-normalised memory
+vectors (rows re-normalised, so Euclidean k-means follows cosine similarity), then a
+few spherical k-means steps in the original sparse space so that centroids live where
+``assign`` and tomorrow's matching work. k is chosen by the cosine silhouette on a
+recency-weighted sample, so selection costs the same for 10k or 1M memories.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import KMeans
+from sklearn.decomposition import TruncatedSVD
+from sklearn.metrics import silhouette_score
+from sklearn.preprocessing import normalize
+
+
+def recency_weights(
+    event_dates: pl.Series,
+    as_of: dt.date,
+    window_days: int = 28,
+    recent_days: int = 7,
+    recent_share: float = 0.6,
+) -> np.ndarray:
+    """Weight per row for the window [as_of - window_days + 1, as_of]; 0 outside it.
+
+    The rows of the last ``recent_days`` days share ``recent_share`` of the total
+    weight, the older rows of the window the rest, uniformly within each part. When a
+    part is empty the other carries all the weight. Weights sum to 1 (all 0 if the
+    window is empty).
+    """
+    age = (pl.lit(as_of, dtype=pl.Date) - pl.Series(event_dates).cast(pl.Date)).dt.total_days()
+    age_days = pl.select(age).to_series().fill_null(-1).to_numpy()
+    in_window = (age_days >= 0) & (age_days < window_days)
+    recent = in_window & (age_days < recent_days)
+    older = in_window & ~recent
+    n_recent, n_older = recent.sum(), older.sum()
+    if n_recent == 0 or n_older == 0:
+        recent_share = 1.0 if n_recent else 0.0
+    weights = np.zeros(age_days.size)
+    if n_recent:
+        weights[recent] = recent_share / n_recent
+    if n_older:
+        weights[older] = (1.0 - recent_share) / n_older
+    return weights
+
+
+@dataclass(frozen=True)
+class PersonaFit:
+    """Result of ``fit_personas``; labels index rows of ``centroids``."""
+
+    labels: np.ndarray
+    centroids: np.ndarray
+    k: int
+    silhouette: float
+    silhouette_by_k: dict[int, float]
+
+
+def fit_personas(
+    X: sp.spmatrix,
+    weights: np.ndarray,
+    k_range: Iterable[int] = range(6, 25),
+    seed: int = 0,
+    sample_size: int = 4000,
+    n_components: int = 24,
+    tolerance: float = 0.01,
+    n_init: int = 3,
+    refine_steps: int = 10,
+) -> PersonaFit:
+    """Cluster the weighted memory vectors ``X`` (L2-normalised rows), choosing k.
+
+    k is the smallest candidate whose sample silhouette is within ``tolerance`` of the
+    best: the silhouette of short texts is flat near its peak, and fewer personas read
+    better. Rows with zero weight (outside the window) do not shape the clusters but
+    still get the label of their nearest centroid. ``silhouette`` is that of the final
+    labels on the sample, in the projection the candidates were scored in; empty
+    clusters are dropped, so ``k`` can end below the chosen candidate.
+    """
+    X = sp.csr_matrix(X)
+    weights = np.asarray(weights, dtype=float)
+    active = np.flatnonzero(weights > 0)
+    if active.size < 3:
+        raise ValueError(f"fit_personas needs at least 3 weighted rows, got {active.size}")
+    rng = np.random.default_rng(seed)
+    projected = _project(X[active], n_components, seed)
+    sample = rng.choice(
+        active.size,
+        size=min(sample_size, active.size),
+        replace=False,
+        p=weights[active] / weights[active].sum(),
+    )
+
+    silhouette_by_k, centers_by_k = {}, {}
+    for k in k_range:
+        if not 2 <= k < sample.size:
+            continue
+        model = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(projected[sample])
+        if np.unique(model.labels_).size > 1:
+            silhouette_by_k[k] = _silhouette(projected[sample], model.labels_)
+            centers_by_k[k] = model.cluster_centers_
+    if not silhouette_by_k:
+        raise ValueError(f"no k in {list(k_range)} fits {sample.size} sampled rows")
+    best = max(silhouette_by_k.values())
+    chosen_k = min(k for k, score in silhouette_by_k.items() if score >= best - tolerance)
+
+    final = KMeans(n_clusters=chosen_k, init=centers_by_k[chosen_k], n_init=1, random_state=seed)
+    labels = final.fit(projected, sample_weight=weights[active]).labels_
+    centroids = _spherical_refine(X[active], labels, weights[active], refine_steps)
+    all_labels, _ = assign(X, centroids)
+    return PersonaFit(
+        labels=all_labels,
+        centroids=centroids,
+        k=len(centroids),
+        silhouette=_silhouette(projected[sample], all_labels[active[sample]]),
+        silhouette_by_k=silhouette_by_k,
+    )
+
+
+def weighted_centroids(
+    X: sp.spmatrix, labels: np.ndarray, weights: np.ndarray, k: int
+) -> np.ndarray:
+    """L2-normalised weighted mean vector per label 0..k-1 (a zero row for empty labels).
+
+    Also puts yesterday's clusters into today's vector space: transform yesterday's
+    memories with today's vectoriser and average them by yesterday's labels.
+    """
+    membership = sp.csr_matrix(
+        (np.asarray(weights, dtype=float), (labels, np.arange(labels.size))), shape=(k, labels.size)
+    )
+    return normalize(np.asarray((membership @ X).todense()))
+
+
+def assign(X: sp.spmatrix, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centroid per row and its cosine distance (1 - cosine similarity)."""
+    similarity = np.asarray(X @ centroids.T)
+    nearest = similarity.argmax(axis=1)
+    distance = 1.0 - similarity[np.arange(nearest.size), nearest]
+    return nearest, np.clip(distance, 0.0, 2.0)
+
+
+def match_persona_ids(
+    prev_centroids: np.ndarray,
+    prev_ids: np.ndarray,
+    new_centroids: np.ndarray,
+    next_id: int,
+    max_distance: float = 0.5,
+) -> tuple[np.ndarray, int]:
+    """Persona id per new centroid, carried over from yesterday where it still fits.
+
+    Hungarian matching on the cosine distance between yesterday's and today's
+    centroids (same vector space, L2-normalised). A matched pair keeps yesterday's id
+    if its distance is at most ``max_distance``; every other new centroid gets a fresh
+    id counting up from ``next_id``. Returns the ids and the next unused id.
+    """
+    new_ids = np.full(len(new_centroids), -1, dtype=np.int64)
+    if len(prev_centroids) and len(new_centroids):
+        distance = 1.0 - np.asarray(new_centroids) @ np.asarray(prev_centroids).T
+        new_rows, prev_rows = linear_sum_assignment(distance)
+        close = distance[new_rows, prev_rows] <= max_distance
+        new_ids[new_rows[close]] = np.asarray(prev_ids)[prev_rows[close]]
+    unmatched = np.flatnonzero(new_ids < 0)
+    new_ids[unmatched] = next_id + np.arange(unmatched.size)
+    return new_ids, next_id + unmatched.size
+
+
+def _silhouette(points: np.ndarray, labels: np.ndarray) -> float:
+    """Cosine silhouette; 0 when it is undefined (one cluster, or one point per cluster)."""
+    if not 1 < np.unique(labels).size < len(labels):
+        return 0.0
+    return float(silhouette_score(points, labels, metric="cosine"))
+
+
+def _project(X: sp.csr_matrix, n_components: int, seed: int) -> np.ndarray:
+    """Row-normalised TruncatedSVD projection (the identity-like fallback for tiny X)."""
+    n_components = min(n_components, X.shape[1] - 1, X.shape[0] - 1)
+    if n_components < 2:
+        return normalize(X.toarray())
+    return normalize(TruncatedSVD(n_components=n_components, random_state=seed).fit_transform(X))
+
+
+def _spherical_refine(
+    X: sp.csr_matrix, labels: np.ndarray, weights: np.ndarray, steps: int
+) -> np.ndarray:
+    """Weighted spherical k-means steps in the sparse space; drops clusters that empty."""
+    _, labels = np.unique(labels, return_inverse=True)
+    for _ in range(steps):
+        new_labels, _ = assign(X, weighted_centroids(X, labels, weights, labels.max() + 1))
+        if np.array_equal(new_labels, labels):
+            break
+        _, labels = np.unique(new_labels, return_inverse=True)
+    return weighted_centroids(X, labels, weights, labels.max() + 1)

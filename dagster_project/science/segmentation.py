@@ -1,0 +1,256 @@
+"""Intent memories: contiguous runs of one person's events that share an intent.
+
+Two replaceable steps:
+
+* ``assign_intents`` gives every event an intent: its category where it has one,
+  else the category an ``IntentModel`` infers from its text.
+* ``segment_intent_memories`` cuts each person's timeline into memories: a gap of
+  inactivity longer than ``gap_minutes`` or a change of intent ends a memory.
+
+Events whose intent cannot be inferred (no category, and text that is empty or too
+vague for the model) join the memory they sit in: they take the intent of the
+preceding event of the same session, or of the following one when they open the
+session. A session with no inferable event at all yields no memory, because a memory
+without intent evidence would only feed a noise cluster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import polars as pl
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+INTENT = "intent"
+
+# How each action reads in a summary. "{count}" becomes "a post" / "3 posts" (a page
+# view's noun is "<intent> page"); free text (queries, posts, tickets) is quoted,
+# titles and device context are not. Unlisted actions read "<action> 2 events: ...".
+_ACTION_PHRASES = pl.DataFrame(
+    [
+        ("search", "searched", None, True, " "),
+        ("page_view", "viewed {count}", None, False, ": "),
+        ("click", "clicked {count}", "item", False, ": "),
+        ("add_to_cart", "added {count} to the cart", "item", False, ": "),
+        ("order", "ordered {count}", "item", False, ": "),
+        ("like", "liked {count}", "post", True, ": "),
+        ("share", "shared {count}", "post", True, ": "),
+        ("comment", "wrote {count}", "comment", True, ": "),
+        ("ticket", "opened {count}", "support ticket", True, ": "),
+        ("reading", "logged {count}", "device reading", False, ": "),
+    ],
+    schema={
+        "action": pl.String,
+        "template": pl.String,
+        "noun": pl.String,
+        "quote": pl.Boolean,
+        "separator": pl.String,
+    },
+    orient="row",
+)
+_MAX_TEXTS_PER_PHRASE = 3
+
+
+class IntentModel:
+    """Text -> category classifier trained on the events that carry a category.
+
+    TF-IDF over word uni/bigrams (English stop words dropped) with a multinomial
+    logistic regression. A text is left without intent (None) when it shares no word
+    with the training texts or when the top class probability is below
+    ``min_confidence``: a vague text should join its neighbours' memory rather than
+    start a wrong one.
+    """
+
+    def __init__(self, min_confidence: float = 0.4, C: float = 1.0) -> None:
+        self.min_confidence = min_confidence
+        self.C = C
+        self._vectorizer: TfidfVectorizer | None = None
+        self._classifier: LogisticRegression | None = None
+        self._classes = np.array([], dtype=object)
+
+    def fit(self, texts: pl.Series, categories: pl.Series) -> IntentModel:
+        """Learn category from text over the (text, category) pairs with both present."""
+        pairs = (
+            pl.DataFrame({"text": texts, "category": categories})
+            .drop_nulls()
+            .filter(pl.col("text").str.strip_chars() != "")
+            .group_by("text", "category")
+            .agg(pl.len().alias("count"))
+            .sort("text", "category")
+        )
+        self._vectorizer, self._classifier = None, None
+        self._classes = pairs["category"].unique().sort().to_numpy()
+        if pairs.is_empty():
+            return self
+        self._vectorizer = TfidfVectorizer(
+            ngram_range=(1, 2), sublinear_tf=True, stop_words="english"
+        )
+        try:
+            features = self._vectorizer.fit_transform(pairs["text"].to_list())
+        except ValueError:  # only stop words: nothing to learn from
+            self._vectorizer = None
+            return self
+        if self._classes.size > 1:
+            self._classifier = LogisticRegression(C=self.C, max_iter=1000).fit(
+                features, pairs["category"].to_numpy(), sample_weight=pairs["count"].to_numpy()
+            )
+        return self
+
+    def predict(self, texts: pl.Series) -> pl.Series:
+        """Inferred category per text; null where the model has no confident answer."""
+        if self._vectorizer is None or texts.is_empty():
+            return pl.Series(INTENT, [None] * texts.len(), dtype=pl.String)
+        features = self._vectorizer.transform(texts.fill_null("").to_list())
+        if self._classifier is None:  # one category: any known word points to it
+            probabilities = np.ones((features.shape[0], 1))
+        else:
+            probabilities = self._classifier.predict_proba(features)
+        confident = (features.getnnz(axis=1) > 0) & (
+            probabilities.max(axis=1) >= self.min_confidence
+        )
+        predicted = np.where(confident, self._classes[probabilities.argmax(axis=1)], None)
+        return pl.Series(INTENT, predicted, dtype=pl.String)
+
+
+def assign_intents(events: pl.DataFrame, model: IntentModel | None = None) -> pl.DataFrame:
+    """Add an ``intent`` column: the category, else the model's guess from the text.
+
+    Without a model, a fresh ``IntentModel`` is fitted on these events' categorised
+    texts. Predictions run once per distinct uncategorised text.
+    """
+    if model is None:
+        model = IntentModel().fit(events["text"], events["category"])
+    unknown_texts = events.filter(
+        pl.col("category").is_null() & pl.col("text").is_not_null()
+    ).select(pl.col("text").unique().sort())
+    inferred = unknown_texts.with_columns(model.predict(unknown_texts["text"]).alias("_inferred"))
+    return (
+        events.join(inferred, on="text", how="left", maintain_order="left")
+        .with_columns(pl.coalesce("category", "_inferred").alias(INTENT))
+        .drop("_inferred")
+    )
+
+
+def segment_intent_memories(events: pl.DataFrame, gap_minutes: float = 30) -> pl.DataFrame:
+    """One row per intent memory from events that carry an ``intent`` column.
+
+    Columns: memory_id, person_id, event_date, start_ts, end_ts, intent, n_events,
+    sources (sorted), summary, event_ids (in time order), text (all event texts).
+    """
+    gap = pl.duration(microseconds=int(gap_minutes * 60 * 1_000_000))
+    runs = (
+        events.sort("person_id", "ts", "event_id")
+        .with_columns(
+            (
+                (pl.col("person_id") != pl.col("person_id").shift(1))
+                | ((pl.col("ts") - pl.col("ts").shift(1)) > gap)
+            )
+            .fill_null(True)
+            .cum_sum()
+            .alias("_session")
+        )
+        .with_columns(pl.col(INTENT).forward_fill().backward_fill().over("_session").alias(INTENT))
+        .filter(pl.col(INTENT).is_not_null())
+        .with_columns(
+            (
+                (pl.col("_session") != pl.col("_session").shift(1))
+                | (pl.col(INTENT) != pl.col(INTENT).shift(1))
+            )
+            .fill_null(True)
+            .cum_sum()
+            .alias("_run")
+        )
+    )
+    memories = runs.group_by("_run").agg(
+        pl.col("person_id").first(),
+        pl.col("event_date").first(),
+        pl.col("ts").min().alias("start_ts"),
+        pl.col("ts").max().alias("end_ts"),
+        pl.col(INTENT).first(),
+        pl.len().cast(pl.Int64).alias("n_events"),
+        pl.col("source").unique().sort().alias("sources"),
+        pl.col("event_id"),
+        pl.col("text").drop_nulls().str.join(" ").alias("text"),
+    )
+    return (
+        memories.join(_summaries(runs), on="_run", how="left")
+        .with_columns(
+            _memory_ids(memories["person_id"], memories["event_id"].list.first()).alias("memory_id")
+        )
+        .sort("person_id", "start_ts")
+        .select(
+            "memory_id",
+            "person_id",
+            "event_date",
+            "start_ts",
+            "end_ts",
+            INTENT,
+            "n_events",
+            "sources",
+            "summary",
+            pl.col("event_id").alias("event_ids"),
+            "text",
+        )
+    )
+
+
+def _summaries(runs: pl.DataFrame) -> pl.DataFrame:
+    """Readable account of each run: one phrase per action, in order of first use."""
+    count = pl.col("n").cast(pl.String)
+    plural_count = count + " " + pl.col("noun") + "s"
+    single_count = pl.when(pl.col("noun").str.contains("^[aeiou]")).then(pl.lit("an ")).otherwise(
+        pl.lit("a ")
+    ) + pl.col("noun")
+    quoted = pl.col("texts").list.eval("'" + pl.element() + "'")
+    listed = pl.when(pl.col("quote")).then(quoted).otherwise(pl.col("texts")).list.join(", ")
+    head = pl.col("template").str.replace(
+        "{count}",
+        pl.when(pl.col("n") == 1).then(single_count).otherwise(plural_count),
+        literal=True,
+    )
+    phrase = (
+        pl.when(pl.col("texts").list.len() > 0)
+        .then(head + pl.col("separator") + listed)
+        .otherwise(head)
+    )
+    return (
+        runs.with_row_index("_position")
+        .group_by("_run", "action")
+        .agg(
+            pl.len().alias("n"),
+            pl.col("_position").min(),
+            pl.col(INTENT).first(),
+            pl.col("text")
+            .drop_nulls()
+            .unique(maintain_order=True)
+            .head(_MAX_TEXTS_PER_PHRASE)
+            .alias("texts"),
+        )
+        .join(_ACTION_PHRASES, on="action", how="left")
+        .with_columns(
+            pl.col("template").fill_null(pl.col("action").str.replace_all("_", " ") + " {count}"),
+            pl.col("noun").fill_null(
+                pl.when(pl.col("action") == "page_view")
+                .then(pl.col(INTENT) + " page")
+                .otherwise(pl.lit("event"))
+            ),
+            pl.col("quote").fill_null(False),
+            pl.col("separator").fill_null(": "),
+        )
+        .with_columns(phrase.alias("phrase"))
+        .sort("_run", "_position")
+        .group_by("_run")
+        .agg(pl.col("phrase").str.join("; ").alias("summary"))
+    )
+
+
+def _memory_ids(person_ids: pl.Series, first_event_ids: pl.Series) -> pl.Series:
+    """Stable id per memory: a hash of its person and first event (no vectorised hashlib)."""
+    keys = (person_ids + "|" + first_event_ids).to_list()
+    return pl.Series(
+        "memory_id",
+        ["mem_" + hashlib.blake2b(key.encode(), digest_size=8).hexdigest() for key in keys],
+        dtype=pl.String,
+    )

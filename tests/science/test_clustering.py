@@ -1,0 +1,103 @@
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+import scipy.sparse as sp
+from sklearn.metrics import adjusted_rand_score
+
+from dagster_project.science.clustering import (
+    assign,
+    fit_personas,
+    match_persona_ids,
+    recency_weights,
+    weighted_centroids,
+)
+
+AS_OF = dt.date(2026, 10, 28)
+
+
+def dates(*days_ago):
+    return pl.Series([AS_OF - dt.timedelta(days=d) for d in days_ago])
+
+
+def test_recency_weights_give_the_last_week_60_percent():
+    # 2 rows in the last 7 days, 3 older rows in the window, 1 too old, 1 in the future.
+    weights = recency_weights(dates(0, 6, 7, 20, 27, 28, -1), AS_OF)
+    assert weights.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(weights, [0.3, 0.3, 0.4 / 3, 0.4 / 3, 0.4 / 3, 0.0, 0.0])
+
+
+def test_recency_weights_give_everything_to_the_only_populated_part():
+    np.testing.assert_allclose(recency_weights(dates(1, 2), AS_OF), [0.5, 0.5])
+    np.testing.assert_allclose(recency_weights(dates(10, 40), AS_OF, recent_share=0.9), [1.0, 0.0])
+    assert recency_weights(dates(40), AS_OF).sum() == 0.0
+
+
+def planted_vectors(n_per_cluster=30, n_clusters=2, vocabulary=8, seed=0):
+    """Rows drawn from disjoint vocabularies: cluster c uses words c*vocabulary ..."""
+    rng = np.random.default_rng(seed)
+    truth = np.repeat(np.arange(n_clusters), n_per_cluster)
+    rows = np.zeros((truth.size, n_clusters * vocabulary))
+    for row, cluster in enumerate(truth):
+        words = rng.choice(vocabulary, 3, replace=False) + cluster * vocabulary
+        rows[row, words] = rng.uniform(0.5, 1.0, 3)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    return sp.csr_matrix(rows), truth
+
+
+def test_fit_personas_recovers_planted_clusters_and_chooses_k():
+    X, truth = planted_vectors(n_clusters=3)
+    fit = fit_personas(X, np.full(X.shape[0], 1 / X.shape[0]), k_range=range(2, 7))
+    assert fit.k == 3
+    assert adjusted_rand_score(truth, fit.labels) == 1.0
+    np.testing.assert_allclose(np.linalg.norm(fit.centroids, axis=1), 1.0)
+    assert set(fit.silhouette_by_k) == set(range(2, 7))
+    assert fit.silhouette == pytest.approx(max(fit.silhouette_by_k.values()))
+    assert fit.silhouette > 0.3
+    labels, distances = assign(X, fit.centroids)
+    assert np.array_equal(labels, fit.labels) and np.all((distances >= 0) & (distances < 1))
+
+
+def test_rows_outside_the_window_are_labelled_but_do_not_shape_clusters():
+    X, truth = planted_vectors(n_clusters=2)
+    weights = np.ones(truth.size)
+    weights[np.flatnonzero(truth == 1)[20:]] = 0.0
+    fit = fit_personas(X, weights / weights.sum(), k_range=range(2, 4))
+    assert fit.labels.shape == truth.shape
+    assert adjusted_rand_score(truth, fit.labels) == 1.0
+
+
+def test_weighted_centroids_follow_the_weights():
+    X = sp.csr_matrix(np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]))
+    centroids = weighted_centroids(X, np.array([0, 0, 1]), np.array([3.0, 1.0, 1.0]), 2)
+    np.testing.assert_allclose(centroids, [[3 / np.sqrt(10), 1 / np.sqrt(10)], [0.0, 1.0]])
+
+
+def unit(rows):
+    rows = np.asarray(rows, dtype=float)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_matching_keeps_ids_under_small_drift_and_issues_new_ids():
+    yesterday = unit([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]])
+    # today: cluster 2 and 0 drifted a little (listed in another order), cluster 1 is
+    # gone, and a new cluster appeared along the fourth axis.
+    today = unit([[0.1, 0, 1, 0], [0, 0.1, 0, 1], [1, 0.05, 0.1, 0]])
+    ids, next_id = match_persona_ids(yesterday, np.array([10, 11, 12]), today, next_id=13)
+    assert ids.tolist() == [12, 13, 10]
+    assert next_id == 14
+
+
+def test_matching_on_the_first_day_numbers_every_cluster():
+    ids, next_id = match_persona_ids(
+        np.empty((0, 3)), np.array([], dtype=int), unit(np.eye(3)), next_id=0
+    )
+    assert ids.tolist() == [0, 1, 2] and next_id == 3
+
+
+def test_assign_returns_cosine_distance_to_the_nearest_centroid():
+    X = sp.csr_matrix(unit([[1, 1], [1, 0]]))
+    labels, distances = assign(X, unit([[1, 0], [0, 1]]))
+    assert labels.tolist() == [0, 0]
+    np.testing.assert_allclose(distances, [1 - 1 / np.sqrt(2), 0.0], atol=1e-12)

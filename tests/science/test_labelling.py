@@ -1,0 +1,154 @@
+import numpy as np
+import polars as pl
+from science_builders import COOKING_WORDS, TENNIS_WORDS
+
+from dagster_project.science.clustering import assign, fit_personas, recency_weights
+from dagster_project.science.labelling import (
+    UNLABELLED,
+    ctfidf_terms,
+    label_persona,
+    person_personas,
+    select_evidence,
+    term_support,
+)
+from dagster_project.science.segmentation import assign_intents, segment_intent_memories
+from dagster_project.science.vectorize import MemoryVectorizer
+
+
+def test_term_support_matches_whole_words_case_and_punctuation_insensitively():
+    texts = ["Wilson Pro-Staff racket", "pro staff TENNIS", "prostaff", "rackets"]
+    assert term_support(["pro staff", "racket", "tennis"], texts).tolist() == [2, 1, 1]
+
+
+def test_ctfidf_ranks_distinctive_terms_and_needs_two_documents():
+    terms = ctfidf_terms(
+        {
+            "tennis": [
+                "tennis racket",
+                "tennis wimbledon",
+                "racket strings",
+                "great deal",
+                "pasta",
+            ],
+            "cooking": ["pasta skillet", "pasta recipe", "skillet oven", "great deal"],
+        },
+        top_n=3,
+    )
+    assert terms["tennis"] == ["racket", "tennis"]  # wimbledon, strings and pasta occur once
+    assert terms["cooking"][:2] == ["skillet", "pasta"]  # pasta also occurs among tennis
+    assert "great" not in terms["tennis"] + terms["cooking"][:2]
+
+
+def test_label_uses_only_terms_the_evidence_repeats():
+    evidence = [
+        "tennis racket wimbledon",
+        "tennis wimbledon final",
+        "racket strings",
+        "tennis court",
+    ]
+    sources = [["web"], ["web", "social"], ["social"], ["iot"]]
+    label = label_persona(
+        ["tennis", "clay", "racket", "tennis racket", "wimbledon", "strings"], evidence, sources
+    )
+    assert label.label_terms == ["tennis", "racket", "wimbledon"]  # clay: 0, "tennis racket": 1
+    assert label.label == "tennis · racket · wimbledon"
+    assert (
+        label.description
+        == "People interested in tennis, racket and wimbledon; seen on social and web."
+    )
+
+
+def test_label_falls_back_to_unlabelled_without_support():
+    label = label_persona(["tennis"], ["tennis racket", "pasta"])
+    assert label.label == UNLABELLED and label.label_terms == []
+
+
+def test_two_planted_personas_come_back_with_fitting_labels_and_evidence(two_persona_events):
+    memories = segment_intent_memories(assign_intents(two_persona_events))
+    planted = (
+        memories["event_ids"].list.first().str.starts_with("tennis")
+    )  # event ids name the persona
+    X = MemoryVectorizer().fit_transform(memories)
+    weights = recency_weights(memories["event_date"], memories["event_date"].max())
+    fit = fit_personas(X, weights, k_range=range(2, 6))
+    assert fit.k == 2
+    labels, distances = assign(X, fit.centroids)
+    assignments = memories.with_columns(
+        persona_id=pl.Series(labels),
+        distance=pl.Series(distances),
+        planted=planted,
+    )
+    evidence = select_evidence(assignments, n=10)
+    terms = ctfidf_terms(
+        {p: assignments.filter(pl.col("persona_id") == p)["text"].to_list() for p in range(fit.k)}
+    )
+    for persona_id, evidence_ids in evidence.iter_rows():
+        shown = assignments.filter(pl.col("memory_id").is_in(evidence_ids))
+        vocabulary = TENNIS_WORDS if shown["planted"].all() else COOKING_WORDS
+        assert len(evidence_ids) == 10 and shown["planted"].n_unique() == 1
+        label = label_persona(
+            terms[persona_id], shown["text"].to_list(), shown["sources"].to_list()
+        )
+        assert 2 <= len(label.label_terms) <= 3
+        assert set(label.label_terms) <= set(vocabulary)
+        assert label.description.endswith("seen on social and web.")
+
+
+def persona_assignments():
+    rows = (
+        [
+            ("p1", 1, 0.1, f"a{i}", "tennis racket wimbledon" if i < 2 else "tennis racket")
+            for i in range(6)
+        ]
+        + [("p1", 2, 0.1, f"b{i}", "pasta skillet") for i in range(3)]
+        + [("p1", 3, 0.05, "c0", "garden hose")]
+        + [("p2", 2, 0.2, "d0", "pasta oven"), ("p2", 1, 0.0, "d1", "tennis")]
+    )
+    frame = pl.DataFrame(
+        rows, schema=["person_id", "persona_id", "weight", "memory_id", "text"], orient="row"
+    )
+    return frame.with_columns(distance=pl.int_range(pl.len(), 0, -1).cast(pl.Float64) / 100)
+
+
+PERSONAS = pl.DataFrame(
+    {
+        "persona_id": [1, 2, 3],
+        "label": ["tennis · racket", "pasta · skillet", "garden"],
+        "top_terms": [
+            ["tennis", "racket", "tennis racket", "wimbledon"],
+            ["pasta", "skillet", "oven"],
+            ["garden"],
+        ],
+    }
+)
+
+
+def test_person_personas_weights_labels_and_evidence():
+    result = person_personas(persona_assignments(), PERSONAS, n_evidence=2)
+    p1 = result.filter(pl.col("person_id") == "p1")
+    # shares 0.6/0.95, 0.3/0.95, 0.05/0.95: the last is below 0.1, the rest renormalised
+    assert p1["persona_id"].to_list() == [1, 2]
+    np.testing.assert_allclose(p1["weight"].to_numpy(), [2 / 3, 1 / 3])
+    assert p1["label"].to_list() == ["tennis · wimbledon", "pasta · skillet"]
+    assert p1["top_terms"][0].to_list() == ["tennis", "racket", "tennis racket", "wimbledon"]
+    assert p1["evidence_memory_ids"][0].to_list() == ["a5", "a4"]  # closest first
+    # p2's tennis memory is outside the window (weight 0)
+    p2 = result.filter(pl.col("person_id") == "p2")
+    assert p2["persona_id"].to_list() == [2] and p2["weight"].to_list() == [1.0]
+    assert p2["label"].to_list() == ["pasta · oven"]
+
+
+def test_person_personas_keep_at_most_five_and_always_the_largest():
+    rows = [("p", persona, 1.0, f"m{persona}", "x") for persona in range(12)]
+    assignments = pl.DataFrame(
+        rows, schema=["person_id", "persona_id", "weight", "memory_id", "text"], orient="row"
+    ).with_columns(distance=pl.lit(0.1))
+    personas = pl.DataFrame(
+        {"persona_id": list(range(12)), "label": ["x"] * 12, "top_terms": [["y"]] * 12}
+    )
+    result = person_personas(assignments, personas)
+    # every share is 1/12 < 0.1: only the largest (ties: smallest id) stays
+    assert result["persona_id"].to_list() == [0] and result["weight"].to_list() == [1.0]
+    assert result["label"].to_list() == ["x"]
+    result = person_personas(assignments.head(7), personas)
+    assert result.height == 5 and result["weight"].sum() == 1.0

@@ -1,0 +1,121 @@
+import polars as pl
+from science_builders import make_events
+
+from dagster_project.science.segmentation import (
+    IntentModel,
+    assign_intents,
+    segment_intent_memories,
+)
+
+TRAINING = make_events(
+    [
+        ("t1", "x", 0, "web", "page_view", "I1", "tennis_gear", "Wilson Pro Staff tennis racket"),
+        ("t2", "x", 1, "web", "page_view", "I2", "tennis_gear", "Babolat tennis strings"),
+        ("t3", "x", 2, "web", "page_view", "I3", "tennis_gear", "Wimbledon tennis balls"),
+        ("c1", "x", 90, "web", "page_view", "I4", "kitchen", "Cast iron skillet"),
+        ("c2", "x", 91, "web", "page_view", "I5", "kitchen", "Chef knife for pasta"),
+        ("c3", "x", 92, "web", "page_view", "I6", "kitchen", "Sourdough recipe book"),
+    ]
+)
+
+
+def memories_of(rows, gap_minutes=30):
+    events = pl.concat([TRAINING, make_events(rows)])
+    memories = segment_intent_memories(assign_intents(events), gap_minutes=gap_minutes)
+    return memories.filter(pl.col("person_id") != "x")
+
+
+def test_gap_of_inactivity_ends_a_memory():
+    rows = [
+        ("e1", "p", 0, "web", "page_view", "I1", "tennis_gear", "Wilson Pro Staff tennis racket"),
+        ("e2", "p", 10, "web", "page_view", "I2", "tennis_gear", "Babolat tennis strings"),
+        ("e3", "p", 55, "web", "page_view", "I3", "tennis_gear", "Wimbledon tennis balls"),
+    ]
+    assert memories_of(rows)["event_ids"].to_list() == [["e1", "e2"], ["e3"]]
+    assert memories_of(rows, gap_minutes=60)["event_ids"].to_list() == [["e1", "e2", "e3"]]
+
+
+def test_change_of_intent_ends_a_memory():
+    rows = [
+        ("e1", "p", 0, "web", "page_view", "I1", "tennis_gear", "Wilson Pro Staff tennis racket"),
+        ("e2", "p", 1, "web", "page_view", "I2", "tennis_gear", "Babolat tennis strings"),
+        ("e3", "p", 2, "web", "page_view", "I4", "kitchen", "Cast iron skillet"),
+    ]
+    memories = memories_of(rows)
+    assert memories["intent"].to_list() == ["tennis_gear", "kitchen"]
+    assert memories["n_events"].to_list() == [2, 1]
+
+
+def test_intent_model_infers_category_from_text_and_abstains_on_unknown_words():
+    model = IntentModel().fit(TRAINING["text"], TRAINING["category"])
+    predicted = model.predict(
+        pl.Series(["tennis racket strings", "skillet recipe", "zzz qqq", "", None])
+    )
+    assert predicted.to_list() == ["tennis_gear", "kitchen", None, None, None]
+
+
+def test_uncategorised_events_take_the_inferred_intent():
+    rows = [
+        ("e1", "p", 0, "web", "search", None, None, "wimbledon tennis"),
+        ("e2", "p", 1, "social", "like", "P1", None, "my new skillet recipe"),
+        ("e3", "p", 2, "iot", "reading", None, None, "tennis session"),
+    ]
+    memories = memories_of(rows)
+    assert memories["intent"].to_list() == ["tennis_gear", "kitchen", "tennis_gear"]
+
+
+def test_events_without_inferable_intent_join_their_neighbours():
+    rows = [
+        ("e0", "p", 0, "crm", "ticket", None, None, None),  # opens the session: joins the next run
+        ("e1", "p", 1, "web", "page_view", "I1", "tennis_gear", "Babolat tennis strings"),
+        ("e2", "p", 2, "iot", "reading", None, None, "zzz qqq"),  # vague: joins the run before
+        ("e3", "p", 3, "web", "page_view", "I4", "kitchen", "Cast iron skillet"),
+        ("e4", "p", 200, "crm", "ticket", None, None, "zzz"),  # a session of its own: no memory
+    ]
+    memories = memories_of(rows)
+    assert memories["event_ids"].to_list() == [["e0", "e1", "e2"], ["e3"]]
+    assert memories["sources"].to_list() == [["crm", "iot", "web"], ["web"]]
+
+
+def test_people_are_segmented_separately_even_when_interleaved():
+    rows = [
+        ("a1", "pa", 0, "web", "page_view", "I1", "tennis_gear", "Babolat tennis strings"),
+        ("b1", "pb", 1, "web", "page_view", "I1", "tennis_gear", "Babolat tennis strings"),
+        ("a2", "pa", 2, "web", "page_view", "I2", "tennis_gear", "Wimbledon tennis balls"),
+    ]
+    memories = memories_of(rows)
+    assert dict(zip(memories["person_id"], memories["event_ids"].to_list(), strict=True)) == {
+        "pa": ["a1", "a2"],
+        "pb": ["b1"],
+    }
+
+
+def test_memory_row_has_readable_summary_text_and_stable_id():
+    rows = [
+        ("e1", "p", 0, "web", "search", None, None, "wimbledon tennis"),
+        ("e2", "p", 1, "web", "page_view", "I1", "tennis_gear", "Wilson Pro Staff tennis racket"),
+        ("e3", "p", 2, "web", "page_view", "I2", "tennis_gear", "Babolat tennis strings"),
+        ("e4", "p", 3, "web", "page_view", "I2", "tennis_gear", "Babolat tennis strings"),
+        ("e5", "p", 4, "social", "like", "P1", None, "What a final at Wimbledon tennis"),
+    ]
+    memory = memories_of(rows).row(0, named=True)
+    assert memory["summary"] == (
+        "searched 'wimbledon tennis'; "
+        "viewed 3 tennis_gear pages: Wilson Pro Staff tennis racket, Babolat tennis strings; "
+        "liked a post: 'What a final at Wimbledon tennis'"
+    )
+    assert memory["text"].startswith("wimbledon tennis Wilson Pro Staff")
+    assert memory["start_ts"] < memory["end_ts"]
+    assert memory["n_events"] == 5
+    assert memory["sources"] == ["social", "web"]
+    assert memories_of(rows)["memory_id"][0] == memory["memory_id"]
+    assert memory["memory_id"] != memories_of([("e1", "q", *rows[0][2:])])["memory_id"][0]
+
+
+def test_intent_model_with_one_or_no_category():
+    one = IntentModel().fit(
+        pl.Series(["tennis racket", "tennis balls"]), pl.Series(["tennis_gear"] * 2)
+    )
+    assert one.predict(pl.Series(["racket", "pasta"])).to_list() == ["tennis_gear", None]
+    none = IntentModel().fit(pl.Series(["tennis racket"]), pl.Series([None], dtype=pl.String))
+    assert none.predict(pl.Series(["tennis racket"])).to_list() == [None]
