@@ -1,6 +1,7 @@
 """Scores against the generator's planted truth (sample data only)."""
 
 import os
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -8,6 +9,12 @@ import numpy as np
 import polars as pl
 
 from dagster_project.resources.duckdb import scalar
+from dagster_project.science.metrics import (
+    clustering_agreement,
+    label_term_precision,
+    map_personas_to_planted,
+    persona_f1,
+)
 from dagster_project.paths import DEFAULT_PII_SALT, truth_dir, warehouse_path
 
 
@@ -62,3 +69,102 @@ def identity_scores(home: Path) -> dict[str, float] | None:
         "identifiers_scored": joined.height,
         "identifiers_unmatched": n_stitched - joined.height,
     }
+
+
+def _latest_model_date(connection: duckdb.DuckDBPyConnection, end: date | None) -> date | None:
+    if end is not None:
+        return scalar(connection, "select max(event_date) from personas where event_date <= ?", [end])
+    return scalar(connection, "select max(event_date) from personas")
+
+
+def persona_truth_scores(home: Path, connection: duckdb.DuckDBPyConnection, as_of: date) -> dict[str, float | None]:
+    """ARI/NMI of memory -> persona, per-person persona F1 and label-term precision as of `as_of`."""
+    truth = truth_dir(home)
+    records = pl.read_parquet(truth / "records.parquet", columns=["record_id", "person_key", "persona"]).drop_nulls()
+    memory_events = connection.sql(
+        """select assignments.memory_id, assignments.persona_id, unnest(memories.event_ids) as record_id
+           from memory_assignments as assignments join intent_memories as memories using (memory_id)
+           where assignments.event_date = ?""",
+        params=[as_of],
+    ).pl()
+    planted_by_memory = (
+        memory_events.join(records, on="record_id")
+        .group_by("memory_id", "persona_id", "persona").len()
+        .sort("memory_id", "len", "persona", descending=[False, True, False])
+        .group_by("memory_id", maintain_order=True).first()
+        .rename({"persona": "planted_persona_id"})
+    )
+    agreement = clustering_agreement(planted_by_memory["persona_id"].to_list(),
+                                     planted_by_memory["planted_persona_id"].to_list())
+    persona_to_planted = map_personas_to_planted(planted_by_memory.select("persona_id", "planted_persona_id"))
+    # Planted people become stitched persons through the events they produced.
+    person_of_key = (
+        connection.sql("select event_id as record_id, person_id from fct_events").pl()
+        .join(records, on="record_id")
+        .group_by("person_key", "person_id").len()
+        .sort("person_key", "len", descending=[False, True])
+        .group_by("person_key", maintain_order=True).first()
+    )
+    planted_weights = (
+        pl.read_parquet(truth / "persona_weights.parquet")
+        .filter((pl.col("valid_from") <= as_of) & (pl.col("valid_to").is_null() | (pl.col("valid_to") >= as_of)))
+        .join(person_of_key, on="person_key")
+        .select("person_id", planted_persona_id="persona", weight="weight")
+    )
+    predicted = connection.sql(
+        "select person_id, persona_id, weight from user_personas where event_date = ?", params=[as_of]
+    ).pl()
+    # Only people the model saw in its window can be scored.
+    f1 = persona_f1(predicted, planted_weights.join(predicted.select("person_id").unique(), on="person_id"),
+                    persona_to_planted)
+    label_terms = connection.sql(
+        "select persona_id, label_terms from personas where event_date = ?", params=[as_of]
+    ).pl()
+    planted_terms = pl.read_parquet(truth / "personas.parquet").select(planted_persona_id="persona", terms="terms")
+    return {
+        **agreement,
+        "persona_f1": f1["f1"],
+        "persona_f1_users": f1["n_users"],
+        "label_term_precision": label_term_precision(label_terms, persona_to_planted, planted_terms),
+    }
+
+
+def utility_summary(connection: duckdb.DuckDBPyConnection, start: date | None, end: date | None) -> dict:
+    """Mean next-day utility per method over the days of [start, end] that have it."""
+    rows = connection.execute(
+        """select method, k, avg(hit_rate), avg(recall), sum(n_users)
+           from persona_utility
+           where event_date between coalesce(?, date '1970-01-01') and coalesce(?, date '9999-12-31')
+           group by all order by all""",
+        [start, end],
+    ).fetchall()
+    summary: dict[str, dict] = {}
+    for method, k, hit_rate, recall, n_users in rows:
+        entry = summary.setdefault(method, {"hit_at_10": None, "recall_at_10": None, "hit_at_50": None, "n": None})
+        if k == 10:
+            entry.update(hit_at_10=hit_rate, recall_at_10=recall, n=int(n_users))
+        elif k == 50:
+            entry["hit_at_50"] = hit_rate
+    return summary
+
+
+def evaluate(home: Path, start: date | None = None, end: date | None = None) -> dict:
+    """What `personas evaluate` reports; keys that do not apply are None."""
+    report: dict = {key: None for key in ("as_of", "ari", "nmi", "persona_f1", "label_term_precision",
+                                          "truthfulness", "quality", "n_personas")}
+    report["utility"] = {}
+    with duckdb.connect(str(warehouse_path(home)), read_only=True) as connection:
+        as_of = _latest_model_date(connection, end)
+        if as_of is None:
+            return report
+        report["as_of"] = as_of.isoformat()
+        truthfulness, mean_quality, n_personas = connection.execute(
+            "select avg(truthfulness), avg(quality), count(*) from personas where event_date = ?", [as_of]
+        ).fetchall()[0]
+        report.update(truthfulness=truthfulness, quality=mean_quality, n_personas=n_personas)
+        if (truth_dir(home) / "records.parquet").exists():
+            report.update(persona_truth_scores(home, connection, as_of))
+        report["utility"] = utility_summary(connection, start, end)
+    if (identity := identity_scores(home)) is not None:
+        report.update(identity)
+    return report

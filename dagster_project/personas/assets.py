@@ -33,7 +33,7 @@ class PersonaModelConfig(Config):
     recent_days: int = 7
     recent_share: float = 0.6
     gap_minutes: float = 30
-    k_min: int = 6
+    k_min: int = 2
     k_max: int = 24
     seed: int = 0
 

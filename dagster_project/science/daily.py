@@ -36,7 +36,7 @@ class PersonaSettings:
     recent_days: int = 7
     recent_share: float = 0.6
     gap_minutes: float = 30
-    k_min: int = 6
+    k_min: int = 2
     k_max: int = 24
     max_match_distance: float = 0.5
     n_evidence: int = 10
