@@ -1,6 +1,7 @@
 """`personas`: generate sample data, run the graph through the local Dagster instance, report."""
 
 import argparse
+import json
 import sys
 import time
 from datetime import date, timedelta
@@ -67,6 +68,51 @@ def command_run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def command_import(args: argparse.Namespace) -> int:
+    from dagster_project.ingest.importer import ImportFileError, import_log
+
+    home = _home(args)
+    try:
+        report = import_log(home, Path(args.events), Path(args.items), args.source)
+    except ImportFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    days = sorted(report["days"])
+    print(f"Landed {report['events']} events of source '{args.source}' in {len(days)} daily files "
+          f"under {home / 'landing' / 'import' / 'events'}.")
+    if report["unparseable_timestamps"] or report["unknown_objects"]:
+        print(f"{report['unparseable_timestamps']} rows with an unparseable timestamp and "
+              f"{report['unknown_objects']} with an object missing from the items file will be rejected by "
+              "staging with their file:line (see rejected_events).")
+    if days:
+        print(f"Next: personas run --start {days[0]} --end {days[-1]}")
+    return 0
+
+
+def _print_evaluation(report: dict) -> None:
+    def number(value) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    print(f"Evaluation as of {report['as_of']}: {report['n_personas']} personas, "
+          f"ARI {number(report['ari'])}, NMI {number(report['nmi'])}, persona F1 {number(report['persona_f1'])}, "
+          f"label-term precision {number(report['label_term_precision'])}, "
+          f"truthfulness {number(report['truthfulness'])}, quality {number(report['quality'])}")
+    for method, scores in report["utility"].items():
+        print(f"  next-day {method:<10} Hit@10 {number(scores['hit_at_10'])}  Recall@10 "
+              f"{number(scores['recall_at_10'])}  Hit@50 {number(scores['hit_at_50'])}  (n={scores['n']})")
+
+
+def command_evaluate(args: argparse.Namespace) -> int:
+    from dagster_project.evaluation import evaluate
+
+    report = evaluate(_home(args), args.start, args.end)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        _print_evaluation(report)
+    return 0 if report["as_of"] else 1
+
+
 def command_init(args: argparse.Namespace) -> int:
     home = _home(args)
     print(f"PERSONAS_HOME={home}\nDAGSTER_HOME={home / 'dagster'}")
@@ -75,8 +121,8 @@ def command_init(args: argparse.Namespace) -> int:
 
 def command_demo(args: argparse.Namespace) -> int:
     """Sample data, the whole graph over every generated day, and what came out of it."""
-    from dagster_project.evaluation import identity_scores
-    from dagster_project.summary import warehouse_summary
+    from dagster_project.evaluation import evaluate
+    from dagster_project.summary import persona_catalogue, warehouse_summary
 
     started = time.perf_counter()
     command_generate(args)
@@ -87,11 +133,15 @@ def command_demo(args: argparse.Namespace) -> int:
     print(f"\nMaterialised {args.start_date}..{last} through Dagster "
           f"{'successfully' if ok else 'WITH FAILURES'} in {time.perf_counter() - run_started:.1f}s.\n")
     print(warehouse_summary(home))
-    scores = identity_scores(home)
-    if scores:
+    print("\n" + persona_catalogue(home))
+    report = evaluate(home)
+    if report["as_of"]:
+        print()
+        _print_evaluation(report)
+    if report.get("identity_precision") is not None:
         print(
-            f"\nIdentity stitching vs planted persons: pairwise precision {scores['identity_precision']:.4f}, "
-            f"recall {scores['identity_recall']:.4f} over {scores['identifiers_scored']} identifiers."
+            f"Identity stitching vs planted persons: pairwise precision {report['identity_precision']:.4f}, "
+            f"recall {report['identity_recall']:.4f} over {report['identifiers_scored']} identifiers."
         )
     print(f"\nDemo finished in {time.perf_counter() - started:.1f}s.")
     print("Open the Dagster UI over this home with `make ui` (http://127.0.0.1:3000): "
@@ -126,6 +176,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_generator_options(add("generate", command_generate, "Write realistic multi-source sample logs with a planted truth."))
     add_generator_options(add("demo", command_demo, "Generate sample data, run every day through Dagster, summarise."))
     add("init", command_init, "Create PERSONAS_HOME and its Dagster instance.")
+
+    importer = add("import", command_import, "Land your own event log (CSV or Parquet) as an extra source.")
+    importer.add_argument("--events", required=True, help="columns person_id, timestamp, object_id, action")
+    importer.add_argument("--items", required=True, help="columns object_id, title, categories ('|' or space separated)")
+    importer.add_argument("--source", default="import", help="source name in fct_events (default: import)")
+
+    evaluation = add("evaluate", command_evaluate, "Persona quality, agreement with the planted truth, next-day utility.")
+    evaluation.add_argument("--start", type=date.fromisoformat, help="first day of the utility average")
+    evaluation.add_argument("--end", type=date.fromisoformat, help="model date to evaluate (default: the latest)")
+    evaluation.add_argument("--json", action="store_true", help="print one JSON object")
 
     run = add("run", command_run, "Materialise the whole graph for a day or a range of days.")
     run.add_argument("--start", type=date.fromisoformat, required=True)

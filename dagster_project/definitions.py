@@ -2,11 +2,14 @@
 
 from dagster import Definitions, EnvVar
 
+from dagster_project.drift.assets import persona_drift
 from dagster_project.ingest.assets import landing_specs, raw_landing_lines
 from dagster_project.jobs import build_personas_job
 from dagster_project.paths import activate_home
 from dagster_project.personas.assets import intent_memories, persona_model, persona_utility
 from dagster_project.resources.duckdb import DuckDBResource
+from dagster_project.tracking.assets import champion_model
+from dagster_project.tracking.resource import MlflowTracking
 from dagster_project.transform.assets import dbt_warehouse
 from dagster_project.transform.project import dbt_cli_resource
 
@@ -14,10 +17,12 @@ from dagster_project.transform.project import dbt_cli_resource
 activate_home()
 
 defs = Definitions(
-    assets=[*landing_specs, raw_landing_lines, dbt_warehouse, intent_memories, persona_model, persona_utility],
+    assets=[*landing_specs, raw_landing_lines, dbt_warehouse, intent_memories, persona_model, persona_utility,
+            persona_drift, champion_model],
     jobs=[build_personas_job],
     resources={
         "dbt": dbt_cli_resource(),
         "duckdb": DuckDBResource(database=EnvVar("PERSONAS_WAREHOUSE")),
+        "mlflow": MlflowTracking(),
     },
 )

@@ -7,7 +7,10 @@ import duckdb
 from dagster_project.resources.duckdb import scalar
 from dagster_project.paths import warehouse_path
 
-SUMMARY_TABLES = ("fct_events", "rejected_events", "dim_persons", "dim_person_identifiers")
+SUMMARY_TABLES = (
+    "fct_events", "rejected_events", "dim_persons", "dim_person_identifiers",
+    "intent_memories", "memory_assignments", "personas", "user_personas", "persona_utility",
+)
 
 
 def _existing_tables(connection: duckdb.DuckDBPyConnection) -> set[str]:
@@ -54,3 +57,21 @@ def warehouse_summary(home: Path) -> str:
         ]
         sections.append("Rows per table:\n" + _format_table(["table", "rows"], counts))
     return "\n\n".join(sections)
+
+
+def persona_catalogue(home: Path) -> str:
+    """The latest model date's personas: label, share, size and quality."""
+    with duckdb.connect(str(warehouse_path(home)), read_only=True) as connection:
+        if "personas" not in _existing_tables(connection):
+            return "No personas yet."
+        rows = connection.execute(
+            """
+            select persona_id, label, round(share * 100, 1) || '%', n_memories, n_users, round(quality, 2)
+            from personas where event_date = (select max(event_date) from personas)
+            order by share desc
+            """
+        ).fetchall()
+        as_of = scalar(connection, "select max(event_date) from personas")
+    return f"Persona catalogue as of {as_of}:\n" + _format_table(
+        ["id", "label", "share", "memories", "people", "quality"], rows
+    )

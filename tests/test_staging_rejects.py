@@ -22,7 +22,7 @@ def test_every_broken_record_is_rejected_with_its_reason(crafted_home):
 
 def test_staged_plus_rejected_equals_raw_for_every_entity(crafted_home):
     rows = query("select source, entity, raw_lines, staged, rejected from audit_record_counts")
-    assert len(rows) == len(LANDING_ENTITIES)
+    assert len(rows) == len(LANDING_ENTITIES) - 1  # every entity but imported logs has a file that day
     for source, entity, raw_lines, staged, rejected in rows:
         assert raw_lines == staged + rejected, (source, entity)
     web = next(row for row in rows if row[:2] == ("web", "events"))

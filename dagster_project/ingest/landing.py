@@ -53,6 +53,13 @@ LANDING_ENTITIES: tuple[LandingEntity, ...] = (
     LandingEntity(
         "iot", "readings", "csv", ("reading_id", "device_id", "ts", "device_type", "signal", "value", "context", "lat", "lon")
     ),
+    # Logs brought in with `personas import`: one shape for any source (see ingest/importer.py).
+    LandingEntity(
+        "import",
+        "events",
+        "csv",
+        ("event_id", "person_id", "ts", "action", "object_id", "title", "category", "object_known", "source", "origin"),
+    ),
 )
 
 

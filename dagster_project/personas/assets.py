@@ -19,6 +19,8 @@ from dagster_project.partitions import daily_partitions, days_between, partition
 from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource, replace_partition_rows, scalar
 from dagster_project.science.daily import PersonaSettings, fit_day, memories_for_day
 from dagster_project.science.metrics import next_day_utility, persona_recommendations, popularity_recommendations
+from dagster_project.tracking.fit_runs import log_day_fit
+from dagster_project.tracking.resource import MlflowTracking
 
 MIN_MEMORIES_TO_FIT = 30
 POPULARITY_DAYS = 30
@@ -118,8 +120,13 @@ def _persona_markdown(personas: pl.DataFrame, memories: pl.DataFrame) -> str:
     group_name="personas",
     can_subset=False,
 )
-def persona_model(context: AssetExecutionContext, config: PersonaModelConfig, duckdb: DuckDBResource):
-    """Fits the personas of each day of the range in date order, so ids chain from day to day."""
+def persona_model(
+    context: AssetExecutionContext, config: PersonaModelConfig, duckdb: DuckDBResource, mlflow: MlflowTracking
+):
+    """Fits the personas of each day of the range in date order, so ids chain from day to day.
+
+    Once the tables are written, every fitted day becomes an MLflow run and a version of `persona-model`.
+    """
     settings = config.settings()
     first, last = partition_dates(context)
     fits, skipped = {}, []
@@ -158,6 +165,13 @@ def persona_model(context: AssetExecutionContext, config: PersonaModelConfig, du
         for table, frames in tables.items():
             if frames:
                 replace_partition_rows(connection, f"main.{table}", pl.concat(frames), first, last)
+        share_history = read_frame(
+            connection, "select event_date, persona_id, label, share from personas where event_date <= ?", [last]
+        ) if fits else pl.DataFrame()
+    versions = {
+        day: log_day_fit(mlflow, fit, settings, window_memories, share_history.filter(pl.col("event_date") <= day))
+        for day, fit in fits.items()
+    }
     if skipped:
         context.log.warning(f"Fewer than {MIN_MEMORIES_TO_FIT} memories in the window of {', '.join(skipped)}: not fitted")
     latest = fits[max(fits)] if fits else None
@@ -171,6 +185,7 @@ def persona_model(context: AssetExecutionContext, config: PersonaModelConfig, du
         "dagster/row_count": sum(fit.personas.height for fit in fits.values()),
         **({f"latest_{name}": value for name, value in latest.metrics.items()} if latest else {}),
         "catalogue": MetadataValue.md(_persona_markdown(latest.personas, window_memories)) if latest else "none",
+        "model_versions": ", ".join(f"{day}: v{version.version}" for day, version in versions.items()) or "none",
     })
     yield MaterializeResult(asset_key="user_personas", metadata={
         **common,

@@ -38,6 +38,7 @@ class PersonaSettings:
     gap_minutes: float = 30
     k_min: int = 2
     k_max: int = 24
+    k_step: int = 3
     max_match_distance: float = 0.5
     n_evidence: int = 10
     n_terms: int = 10
@@ -78,6 +79,13 @@ def _previous_centroids(
     return centroids, previous_ids
 
 
+def _k_candidates(previous_k: int, settings: PersonaSettings) -> range:
+    """The persona count moves slowly: after a first full search, only look near yesterday's k."""
+    if previous_k == 0:
+        return range(settings.k_min, settings.k_max + 1)
+    return range(max(settings.k_min, previous_k - settings.k_step), min(settings.k_max, previous_k + settings.k_step) + 1)
+
+
 def fit_day(
     window: pl.DataFrame,
     as_of: dt.date,
@@ -96,13 +104,11 @@ def fit_day(
     )
     vectorizer = MemoryVectorizer().fit(window)
     X = vectorizer.transform(window)
-    fit = fit_personas(
-        X, weights, k_range=range(settings.k_min, settings.k_max + 1), seed=settings.seed
-    )
     if previous_assignments is not None and not previous_assignments.is_empty():
         previous_centroids, previous_ids = _previous_centroids(X, window, previous_assignments)
     else:
         previous_centroids, previous_ids = np.zeros((0, X.shape[1])), np.zeros(0, dtype=np.int64)
+    fit = fit_personas(X, weights, k_range=_k_candidates(len(previous_ids), settings), seed=settings.seed)
     persona_ids, next_id = match_persona_ids(
         previous_centroids, previous_ids, fit.centroids, next_persona_id, settings.max_match_distance
     )

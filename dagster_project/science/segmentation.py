@@ -111,7 +111,7 @@ class IntentModel:
             probabilities.max(axis=1) >= self.min_confidence
         )
         predicted = np.where(confident, self._classes[probabilities.argmax(axis=1)], None)
-        return pl.Series(INTENT, predicted, dtype=pl.String)
+        return pl.Series(INTENT, predicted.tolist(), dtype=pl.String)
 
 
 def assign_intents(events: pl.DataFrame, model: IntentModel | None = None) -> pl.DataFrame:

@@ -23,6 +23,9 @@ with edges as (
     select event_date, 'device:' || device_id, 'customer:' || customer_id from {{ ref('stg_iot__devices') }}
     union all
     select event_date, 'device:' || device_id, 'device:' || device_id from {{ ref('stg_iot__readings') }}
+    union all
+    select event_date, 'imported:' || source || ':' || person_hash, 'imported:' || source || ':' || person_hash
+    from {{ ref('stg_import__events') }}
 )
 
 select distinct event_date, left_node, right_node from edges

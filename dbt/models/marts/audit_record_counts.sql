@@ -9,6 +9,7 @@
     'crm__tickets': 'stg_crm__tickets',
     'iot__devices': 'stg_iot__devices',
     'iot__readings': 'stg_iot__readings',
+    'import__events': 'stg_import__events',
 } %}
 with counts as (
 {% for entity, staging in entities.items() %}

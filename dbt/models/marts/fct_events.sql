@@ -16,6 +16,10 @@ with events as (
     union all
     select reading_id, event_date, ts, 'iot', 'reading', null, null, context, 'device:' || device_id
     from {{ ref('stg_iot__readings') }}
+    union all
+    select event_id, event_date, ts, source, action, object_id, category, title,
+           'imported:' || source || ':' || person_hash
+    from {{ ref('stg_import__events') }}
 )
 
 select

@@ -2,7 +2,7 @@
 {# Every raw line that staging refused, with the reason, pointing back at file:line.
    Known PII values are redacted from the stored line. #}
 {% set entities = ['web__events', 'social__engagements', 'crm__customers', 'crm__orders',
-                   'crm__tickets', 'iot__devices', 'iot__readings'] %}
+                   'crm__tickets', 'iot__devices', 'iot__readings', 'import__events'] %}
 {% for entity in entities %}
 select
     '{{ entity.split("__")[0] }}' as source,

@@ -1,0 +1,106 @@
+"""One MLflow run per fitted model date: settings, quality, the persona report, the share plot and the model.
+
+`log_day_fit` is what `persona_model` calls for every day it fits; the parameter,
+metric and sanity helpers are plain functions of the fit.
+"""
+
+from dataclasses import asdict, dataclass
+from datetime import date
+
+import matplotlib.pyplot as plt
+import mlflow
+import polars as pl
+from mlflow.entities.model_registry import ModelVersion
+
+from dagster_project.science.daily import DayFit, PersonaSettings
+from dagster_project.tracking.model import INPUT_COLUMNS, PersonaModel
+from dagster_project.tracking.registry import register_day_model
+from dagster_project.tracking.report import persona_report, share_history_figure
+from dagster_project.tracking.resource import MlflowTracking
+
+QUALITY_MEASURES = ("cohesion", "evidence_alignment", "truthfulness", "quality")
+MIN_PERSONAS = 2
+MODEL_NAME = "persona_model"
+INPUT_EXAMPLE_ROWS = 3
+# Pinned rather than inferred: inference loads the model in a subprocess, seconds per day.
+MODEL_REQUIREMENTS = ["mlflow", "numpy", "pandas", "polars", "scikit-learn", "scipy"]
+
+
+@dataclass(frozen=True)
+class FitSanity:
+    """The fit's own gate for the champion alias: every label fully supported, at least two personas."""
+
+    passed: bool
+    reasons: tuple[str, ...]
+
+
+def fit_sanity(personas: pl.DataFrame) -> FitSanity:
+    reasons = [
+        f"persona {row['persona_id']} ({row['label']}) truthfulness {row['truthfulness']:.2f} < 1"
+        for row in personas.filter(pl.col("truthfulness") < 1).iter_rows(named=True)
+    ]
+    if personas.height < MIN_PERSONAS:
+        reasons.append(f"{personas.height} persona(s), fewer than {MIN_PERSONAS}")
+    return FitSanity(passed=not reasons, reasons=tuple(reasons))
+
+
+def fit_params(fit: DayFit, settings: PersonaSettings, day: date) -> dict[str, object]:
+    """Window, recency, k range and chosen k, vectoriser settings and the partition date."""
+    vectorizer = fit.vectorizer
+    return {
+        **asdict(settings),
+        "chosen_k": len(fit.persona_ids),
+        "partition_date": day.isoformat(),
+        "vectorizer_intent_weight": vectorizer.intent_weight,
+        "vectorizer_source_weight": vectorizer.source_weight,
+        "vectorizer_min_df": vectorizer.min_df,
+        "vectorizer_max_features": vectorizer.max_features,
+        "vectorizer_n_features": len(vectorizer.feature_names),
+    }
+
+
+def fit_metrics(fit: DayFit) -> dict[str, float]:
+    """Mean and min of every quality measure over the personas, plus the fit's own metrics."""
+    personas = fit.personas
+    return {
+        **{f"{measure}_mean": float(personas[measure].mean()) for measure in QUALITY_MEASURES},
+        **{f"{measure}_min": float(personas[measure].min()) for measure in QUALITY_MEASURES},
+        "n_personas": float(personas.height),
+        "silhouette": fit.metrics["silhouette"],
+        "n_memories": fit.metrics["n_memories"],
+        "n_users": float(fit.user_personas["person_id"].n_unique()),
+    }
+
+
+def log_day_fit(
+    tracking: MlflowTracking,
+    fit: DayFit,
+    settings: PersonaSettings,
+    memories: pl.DataFrame,
+    share_history: pl.DataFrame,
+) -> ModelVersion:
+    """Log the fit of one model date as a run and register its model; returns the new version.
+
+    `memories`: the window's intent memories (for evidence summaries and the input example);
+    `share_history`: the `personas` rows (event_date, persona_id, label, share) up to the day.
+    """
+    day = fit.personas["event_date"][0]
+    sanity = fit_sanity(fit.personas)
+    experiment_id = tracking.activate()
+    tags = {"partition_date": day.isoformat(), "fit_sanity_passed": str(sanity.passed).lower()}
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"personas {day}", tags=tags) as run:
+        mlflow.log_params(fit_params(fit, settings, day))
+        mlflow.log_metrics(fit_metrics(fit))
+        mlflow.log_text(persona_report(day.isoformat(), fit.personas, memories), "persona_report.md")
+        if sanity.reasons:
+            mlflow.log_text("\n".join(sanity.reasons) + "\n", "fit_sanity.txt")
+        figure = share_history_figure(share_history)
+        mlflow.log_figure(figure, "persona_shares.png")
+        plt.close(figure)
+        model = mlflow.pyfunc.log_model(
+            name=MODEL_NAME,
+            python_model=PersonaModel.from_fit(fit),
+            input_example=memories.select(INPUT_COLUMNS).head(INPUT_EXAMPLE_ROWS).to_pandas(),
+            pip_requirements=MODEL_REQUIREMENTS,
+        )
+    return register_day_model(tracking, model.model_uri, day, sanity.passed)

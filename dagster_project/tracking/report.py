@@ -1,0 +1,60 @@
+"""What a reviewer opens in an MLflow run: the persona report and the share history plot.
+
+Frames in, Markdown or a matplotlib figure out, so both are tested without MLflow.
+"""
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on workers; must precede pyplot
+
+import matplotlib.pyplot as plt  # noqa: E402
+import polars as pl  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+EVIDENCE_PER_PERSONA = 3
+
+
+def persona_report(day: str, personas: pl.DataFrame, memories: pl.DataFrame) -> str:
+    """Markdown: each persona by share, with its description, quality scores and top evidence.
+
+    `personas` has the `personas` table's columns; `memories` maps memory_id to summary.
+    """
+    summaries = dict(zip(memories["memory_id"], memories["summary"], strict=True))
+    lines = [
+        f"# Personas as of {day}",
+        "",
+        "| id | label | share | people | quality | cohesion | evidence alignment | truthfulness |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    ranked = personas.sort("share", "persona_id", descending=[True, False])
+    lines += [
+        f"| {row['persona_id']} | {row['label']} | {row['share']:.1%} | {row['n_users']} | {row['quality']:.2f} "
+        f"| {row['cohesion']:.2f} | {row['evidence_alignment']:.2f} | {row['truthfulness']:.2f} |"
+        for row in ranked.iter_rows(named=True)
+    ]
+    for row in ranked.iter_rows(named=True):
+        lines += ["", f"## {row['persona_id']}. {row['label']} ({row['share']:.1%})", "", row["description"], ""]
+        lines += [
+            f"- {summaries.get(memory_id, memory_id)}" for memory_id in row["evidence_memory_ids"][:EVIDENCE_PER_PERSONA]
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def share_history_figure(history: pl.DataFrame) -> Figure:
+    """One line per persona: its share on every model date (columns event_date, persona_id, label, share).
+
+    A persona is named by its latest label, since labels can change while the id stays.
+    """
+    latest_labels = history.sort("event_date").group_by("persona_id").agg(pl.col("label").last())
+    names = dict(zip(latest_labels["persona_id"], latest_labels["label"], strict=True))
+    figure, axes = plt.subplots(figsize=(10, 5))
+    for persona_id, rows in sorted(history.sort("event_date").group_by("persona_id"), key=lambda group: group[0]):
+        axes.plot(rows["event_date"].to_list(), rows["share"].to_list(), marker="o", markersize=3,
+                  label=f"{persona_id[0]}. {names[persona_id[0]]}")
+    axes.set_xlabel("model date")
+    axes.set_ylabel("share of window weight")
+    axes.set_title("Persona shares over time")
+    axes.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,75 @@
+"""Persona induction through the real graph: generated data scored against the planted truth."""
+
+from datetime import date, timedelta
+
+import polars as pl
+import pytest
+
+from dagster_project.evaluation import evaluate
+from dagster_project.generator import generate
+from pipeline_helpers import materialize_day, materialize_range, query, using_home
+
+START = date(2026, 10, 1)
+LAST = START + timedelta(days=3)
+
+
+@pytest.fixture(scope="module")
+def persona_home(tmp_path_factory):
+    with using_home(tmp_path_factory.mktemp("personas")) as home:
+        generate(home, days=4, people=400, events_per_day=2500, seed=5, start_date=START)
+        materialize_range(START, LAST)
+        yield home
+
+
+def test_every_day_has_labelled_personas_grounded_in_evidence(persona_home):
+    per_day = query("select event_date, count(*), min(truthfulness), min(quality), max(quality) from personas group by 1 order by 1")
+    assert [row[0] for row in per_day] == [START + timedelta(days=offset) for offset in range(4)]
+    for _, n_personas, min_truthfulness, min_quality, max_quality in per_day:
+        assert 8 <= n_personas <= 16
+        assert min_truthfulness == 1.0
+        assert 0.0 <= min_quality <= max_quality <= 1.0
+    orphans = query(
+        """select count(*) from (select unnest(evidence_memory_ids) as memory_id from personas) as evidence
+           anti join intent_memories using (memory_id)"""
+    )
+    assert orphans == [(0,)]
+
+
+def test_user_personas_weights_sum_to_one_with_at_most_five(persona_home):
+    rows = query("select event_date, person_id, sum(weight), count(*) from user_personas group by all")
+    assert len(rows) > 300
+    assert all(abs(total - 1.0) < 1e-9 and count <= 5 for _, _, total, count in rows)
+
+
+def test_memories_are_contiguous_runs_with_readable_summaries(persona_home):
+    rows = query("select n_events, len(event_ids), summary, start_ts <= end_ts from intent_memories")
+    assert all(n_events == n_ids and ordered for n_events, n_ids, _, ordered in rows)
+    assert all(summary for *_, summary, _ in rows)
+    assert query("select count(*) from intent_memories where len(sources) > 1")[0][0] > 0
+
+
+def test_personas_recover_the_planted_truth_and_beat_popularity(persona_home):
+    report = evaluate(persona_home)
+    assert report["as_of"] == LAST.isoformat()
+    assert report["ari"] >= 0.8
+    assert report["truthfulness"] == 1.0
+    utility = report["utility"]
+    assert set(utility) == {"personas", "popularity", "static"}
+    assert utility["personas"]["n"] == utility["popularity"]["n"] == utility["static"]["n"] > 0
+    assert utility["personas"]["hit_at_10"] >= 1.2 * utility["popularity"]["hit_at_10"]
+
+
+def test_rerunning_a_day_gives_the_same_personas_and_ids(persona_home):
+    columns = "persona_id, label, description, top_terms, n_memories, evidence_memory_ids"
+    before = query(f"select {columns} from personas where event_date = ? order by persona_id", [LAST])
+    assignments = query("select memory_id, persona_id from memory_assignments where event_date = ? order by all", [LAST])
+    materialize_day(LAST)
+    assert query(f"select {columns} from personas where event_date = ? order by persona_id", [LAST]) == before
+    assert query("select memory_id, persona_id from memory_assignments where event_date = ? order by all", [LAST]) == assignments
+
+
+def test_persona_ids_are_stable_from_day_to_day(persona_home):
+    ids = {day: {persona_id for (persona_id,) in query("select persona_id from personas where event_date = ?", [day])}
+           for day in (LAST - timedelta(days=1), LAST)}
+    kept = ids[LAST] & ids[LAST - timedelta(days=1)]
+    assert len(kept) >= 0.8 * len(ids[LAST])
