@@ -6,7 +6,7 @@ PERSONAS_HOME ?= $(CURDIR)/.personas
 export PERSONAS_HOME
 export DAGSTER_HOME := $(PERSONAS_HOME)/dagster
 
-.PHONY: install demo test validate ui clean
+.PHONY: install demo test validate ui mlflow-ui docs clean
 
 # The venv is rebuilt from scratch when it is missing or pyproject.toml changed.
 $(BIN)/.installed: pyproject.toml
@@ -30,6 +30,16 @@ test: install validate
 ui: install
 	$(BIN)/personas init
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+# MLflow runs, registered models and artifacts of the same home (SQLite store, file artifacts).
+# Without its GenAI job workers, the UI adds no background writer to the single-writer SQLite store.
+mlflow-ui: install
+	$(BIN)/personas init > /dev/null
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(PERSONAS_HOME)/mlflow/mlflow.db \
+		--default-artifact-root $(PERSONAS_HOME)/mlflow/artifacts --host 127.0.0.1 --port 5000
+
+docs: install
+	$(BIN)/personas docs
 
 clean:
 	rm -rf $(PERSONAS_HOME) dbt/target dbt/logs

@@ -38,7 +38,7 @@ def command_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_partitions(home: Path, start: date, end: date) -> bool:
+def run_partitions(home: Path, start: date, end: date):
     """Materialise every asset for [start, end] as one run in the persisted Dagster instance."""
     from dagster import DagsterInstance
 
@@ -53,7 +53,19 @@ def run_partitions(home: Path, start: date, end: date) -> bool:
         for event in result.all_events:
             if event.is_step_failure:
                 print(f"FAILED {event.step_key}: {event.event_specific_data.error.message}", file=sys.stderr)
-    return result.success
+    return result
+
+
+def check_summary(result) -> str:
+    """One line per data-quality check of the run, failures first."""
+    evaluations = sorted(result.get_asset_check_evaluations(), key=lambda e: (e.passed, e.check_name))
+    lines = [
+        f"  {'passed' if e.passed else 'FAILED'}  {e.asset_key.to_user_string()}: {e.check_name}"
+        + ("" if e.passed else f" ({e.metadata.get('failed_expectations').value if 'failed_expectations' in e.metadata else ''})")
+        for e in evaluations
+    ]
+    passed = sum(e.passed for e in evaluations)
+    return f"Data-quality checks: {passed} passed, {len(evaluations) - passed} failed\n" + "\n".join(lines)
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -62,9 +74,11 @@ def command_run(args: argparse.Namespace) -> int:
     home = _home(args)
     end = args.end or args.start
     started = time.perf_counter()
-    ok = run_partitions(home, args.start, end)
+    result = run_partitions(home, args.start, end)
+    ok = result.success
     print(f"Run {args.start}..{end} {'succeeded' if ok else 'FAILED'} in {time.perf_counter() - started:.1f}s.")
     print(warehouse_summary(home))
+    print(check_summary(result))
     return 0 if ok else 1
 
 
@@ -113,6 +127,14 @@ def command_evaluate(args: argparse.Namespace) -> int:
     return 0 if report["as_of"] else 1
 
 
+def command_docs(args: argparse.Namespace) -> int:
+    from dagster_project.quality.gx_runner import build_data_docs
+
+    index = build_data_docs(_home(args))
+    print(f"Great Expectations Data Docs (latest validation per suite): {index}")
+    return 0
+
+
 def command_init(args: argparse.Namespace) -> int:
     home = _home(args)
     print(f"PERSONAS_HOME={home}\nDAGSTER_HOME={home / 'dagster'}")
@@ -129,10 +151,12 @@ def command_demo(args: argparse.Namespace) -> int:
     home = _home(args)
     last = args.start_date + timedelta(days=args.days - 1)
     run_started = time.perf_counter()
-    ok = run_partitions(home, args.start_date, last)
+    result = run_partitions(home, args.start_date, last)
+    ok = result.success
     print(f"\nMaterialised {args.start_date}..{last} through Dagster "
           f"{'successfully' if ok else 'WITH FAILURES'} in {time.perf_counter() - run_started:.1f}s.\n")
     print(warehouse_summary(home))
+    print("\n" + check_summary(result))
     print("\n" + persona_catalogue(home))
     report = evaluate(home)
     if report["as_of"]:
@@ -176,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_generator_options(add("generate", command_generate, "Write realistic multi-source sample logs with a planted truth."))
     add_generator_options(add("demo", command_demo, "Generate sample data, run every day through Dagster, summarise."))
     add("init", command_init, "Create PERSONAS_HOME and its Dagster instance.")
+    add("docs", command_docs, "Build the Great Expectations Data Docs site under PERSONAS_HOME/gx.")
 
     importer = add("import", command_import, "Land your own event log (CSV or Parquet) as an extra source.")
     importer.add_argument("--events", required=True, help="columns person_id, timestamp, object_id, action")

@@ -5,7 +5,10 @@ from dagster import Definitions, EnvVar
 from dagster_project.drift.assets import persona_drift
 from dagster_project.ingest.assets import landing_specs, raw_landing_lines
 from dagster_project.jobs import build_personas_job
+from dagster_project.operations.schedules import daily_schedule
+from dagster_project.operations.sensors import landing_zone_sensor
 from dagster_project.paths import activate_home
+from dagster_project.quality.checks import persona_quality_checks, quality_checks
 from dagster_project.personas.assets import intent_memories, persona_model, persona_utility
 from dagster_project.resources.duckdb import DuckDBResource
 from dagster_project.tracking.assets import champion_model
@@ -19,7 +22,10 @@ activate_home()
 defs = Definitions(
     assets=[*landing_specs, raw_landing_lines, dbt_warehouse, intent_memories, persona_model, persona_utility,
             persona_drift, champion_model],
+    asset_checks=[*quality_checks, *persona_quality_checks],
     jobs=[build_personas_job],
+    schedules=[daily_schedule],
+    sensors=[landing_zone_sensor],
     resources={
         "dbt": dbt_cli_resource(),
         "duckdb": DuckDBResource(database=EnvVar("PERSONAS_WAREHOUSE")),

@@ -44,6 +44,7 @@ landing_specs = [
             owners=["team:data-platform"],
             partitions_def=daily_partitions,
             skippable=False,
+            code_version="1",
         )
         for entity in LANDING_ENTITIES
     ],

@@ -6,15 +6,18 @@ import duckdb
 import polars as pl
 from dagster import (
     AssetExecutionContext,
+    AssetDep,
     AssetKey,
     AssetSpec,
     Config,
     MaterializeResult,
     MetadataValue,
+    TimeWindowPartitionMapping,
     asset,
     multi_asset,
 )
 
+from dagster_project.operations.automation import rerun_on_upstream_change
 from dagster_project.partitions import daily_partitions, days_between, partition_dates, single_run_backfill
 from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource, replace_partition_rows, scalar
 from dagster_project.science.daily import PersonaSettings, fit_day, memories_for_day
@@ -26,6 +29,11 @@ MIN_MEMORIES_TO_FIT = 30
 POPULARITY_DAYS = 30
 UTILITY_K = (10, 50)
 OWNERS = ["team:persona-science"]
+# Bump when the science changes: the UI then marks these assets stale.
+CODE_VERSION = "1"
+# A persona fit as of D reads the memories of [D - W + 1, D]: a changed day reruns the fits whose
+# window holds it. Lineage uses the default W; a run configured with another W reads its own window.
+WINDOW_MAPPING = TimeWindowPartitionMapping(start_offset=1 - PersonaSettings().window_days)
 
 
 class PersonaModelConfig(Config):
@@ -56,6 +64,8 @@ def table_exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
 
 @asset(
     deps=[AssetKey("fct_events")],
+    automation_condition=rerun_on_upstream_change,
+    code_version=CODE_VERSION,
     partitions_def=daily_partitions,
     backfill_policy=single_run_backfill,
     pool=DUCKDB_POOL,
@@ -107,11 +117,14 @@ def _persona_markdown(personas: pl.DataFrame, memories: pl.DataFrame) -> str:
 
 @multi_asset(
     specs=[
-        AssetSpec("memory_assignments", kinds={"duckdb", "sklearn"}, owners=OWNERS, deps=["intent_memories"], description="Persona of every memory in the "
+        AssetSpec("memory_assignments", kinds={"duckdb", "sklearn"}, owners=OWNERS, deps=[AssetDep("intent_memories", partition_mapping=WINDOW_MAPPING)],
+                  automation_condition=rerun_on_upstream_change, code_version=CODE_VERSION, description="Persona of every memory in the "
                   "sliding window, per model date, with its cosine distance to the centroid."),
-        AssetSpec("personas", kinds={"duckdb", "sklearn"}, owners=OWNERS, deps=["memory_assignments"], description="Labelled personas per model date: c-TF-IDF "
+        AssetSpec("personas", kinds={"duckdb", "sklearn"}, owners=OWNERS, deps=["memory_assignments"],
+                  automation_condition=rerun_on_upstream_change, code_version=CODE_VERSION, description="Labelled personas per model date: c-TF-IDF "
                   "terms, an evidence-supported description, evidence memories and quality scores."),
-        AssetSpec("user_personas", kinds={"duckdb", "sklearn"}, owners=OWNERS, deps=["personas"], description="Each person's personas (up to 5, weights sum "
+        AssetSpec("user_personas", kinds={"duckdb", "sklearn"}, owners=OWNERS, deps=["personas"],
+                  automation_condition=rerun_on_upstream_change, code_version=CODE_VERSION, description="Each person's personas (up to 5, weights sum "
                   "to 1) with a person-specific label and evidence memories."),
     ],
     partitions_def=daily_partitions,
@@ -223,7 +236,9 @@ def utility_for_day(events: pl.DataFrame, user_personas: pl.DataFrame, day: date
 
 
 @asset(
-    deps=[AssetKey("user_personas"), AssetKey("fct_events")],
+    deps=[AssetDep("user_personas", partition_mapping=TimeWindowPartitionMapping(start_offset=-1)), AssetKey("fct_events")],
+    automation_condition=rerun_on_upstream_change,
+    code_version=CODE_VERSION,
     partitions_def=daily_partitions,
     backfill_policy=single_run_backfill,
     pool=DUCKDB_POOL,

@@ -25,29 +25,32 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetChecksDefinition,
     AssetKey,
+    AutomationCondition,
     MetadataValue,
     asset_check,
 )
+from duckdb import DuckDBPyConnection
 
 from dagster_project.partitions import daily_partitions, days_between, partition_dates
 from dagster_project.paths import personas_home
 from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from dagster_project.quality.gx_runner import ValidationOutcome
 
-PreviousRowCount = Callable[[duckdb.DuckDBPyConnection, date], int | None]
+PreviousRowCount = Callable[[DuckDBPyConnection, date], int | None]
 
 
 def _rows_of_table(table: str) -> PreviousRowCount:
-    def count(connection: duckdb.DuckDBPyConnection, day: date) -> int | None:
+    def count(connection: DuckDBPyConnection, day: date) -> int:
         return connection.execute(f"select count(*) from {table} where event_date = ?", [day]).fetchall()[0][0]
 
     return count
@@ -56,7 +59,7 @@ def _rows_of_table(table: str) -> PreviousRowCount:
 def _staged_rows(source: str, entity: str) -> PreviousRowCount:
     """Staging views hold only the range dbt last built; the audit table keeps every day's count."""
 
-    def count(connection: duckdb.DuckDBPyConnection, day: date) -> int | None:
+    def count(connection: DuckDBPyConnection, day: date) -> int | None:
         rows = connection.execute(
             "select staged from audit_record_counts where source = ? and entity = ? and event_date = ?",
             [source, entity, day],
@@ -79,7 +82,7 @@ class GatedTable:
     def asset_key(self) -> AssetKey:
         return AssetKey(self.name)
 
-    def read_day(self, connection: duckdb.DuckDBPyConnection, day: date):
+    def read_day(self, connection: DuckDBPyConnection, day: date) -> "pd.DataFrame":
         return connection.execute(self.frame_sql.format(name=self.name), [day]).df()
 
 
@@ -103,6 +106,7 @@ STAGING_TABLES = (
     GatedTable("stg_crm__tickets"),
     GatedTable("stg_iot__devices"),
     GatedTable("stg_iot__readings", previous_row_count=_staged_rows("iot", "readings")),
+    GatedTable("stg_import__events"),
 )
 AUDIT_TABLE = GatedTable("audit_record_counts", frame_sql=REJECT_RATE_SQL)
 WAREHOUSE_TABLES = (
@@ -123,23 +127,26 @@ PERSONA_TABLES = (
 
 def check_metadata(outcomes: dict[date, "ValidationOutcome"]) -> dict[str, Any]:
     """Counts over the range, and each failed expectation with the day and a few unexpected values."""
-    failed = {day: outcome for day, outcome in outcomes.items() if not outcome.success}
     days = sorted(outcomes)
+    failures = [(day, failure) for day in days for failure in outcomes[day].failed_expectations]
     return {
         "partition": days[0].isoformat() if len(days) == 1 else f"{days[0]}..{days[-1]}",
         "evaluated": sum(outcome.evaluated for outcome in outcomes.values()),
-        "failed": sum(outcome.failed for outcome in outcomes.values()),
-        "failed_partitions": ", ".join(day.isoformat() for day in sorted(failed)) or "none",
-        "failed_expectations": sorted({f.name for outcome in failed.values() for f in outcome.failed_expectations}),
-        "unexpected_examples": MetadataValue.json({
-            f"{day} {f.name}": f.unexpected for day, outcome in sorted(failed.items()) for f in outcome.failed_expectations
-        }),
+        "failed": len(failures),
+        "failed_partitions": ", ".join(day.isoformat() for day in days if not outcomes[day].success) or "none",
+        "failed_expectations": sorted({failure.name for _, failure in failures}),
+        "unexpected_examples": MetadataValue.json(
+            {f"{day} {failure.name}": failure.unexpected for day, failure in failures}
+        ),
     }
 
 
-def validate_days(connection: duckdb.DuckDBPyConnection, table: GatedTable, days: list[date]) -> dict[date, "ValidationOutcome"]:
+def validate_days(
+    connection: DuckDBPyConnection, table: GatedTable, days: list[date]
+) -> dict[date, "ValidationOutcome"]:
     """Each day against its own bounds, so a range run checks exactly what day-by-day runs would."""
-    # Great Expectations takes ~3 s to import: only the steps that validate pay for it, not every code-location load.
+    # Great Expectations takes ~3 s to import: only the steps that validate pay for it,
+    # not every load of the code location.
     from dagster_project.quality.gx_runner import QualityThresholds, suite_parameters, validate_frame
 
     thresholds = QualityThresholds.from_env()
@@ -161,6 +168,8 @@ def build_quality_check(table: GatedTable) -> AssetChecksDefinition:
         partitions_def=daily_partitions,
         pool=DUCKDB_POOL,
         compute_kind="great_expectations",
+        # Requested whenever its asset is, so automation can plan asset, gate and children in one tick.
+        automation_condition=AutomationCondition.any_deps_updated(),
     )
     def gx_check(context: AssetCheckExecutionContext, duckdb: DuckDBResource) -> AssetCheckResult:
         first, last = partition_dates(context)

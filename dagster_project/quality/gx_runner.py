@@ -83,8 +83,8 @@ class ValidationOutcome:
     failed_expectations: list[FailedExpectation]
 
 
-def load_suite(name: str, expectations_dir: Path = EXPECTATIONS_DIR) -> gx.ExpectationSuite:
-    return gx.ExpectationSuite(**json.loads((expectations_dir / f"{name}.json").read_text()))
+def load_suite(name: str) -> gx.ExpectationSuite:
+    return gx.ExpectationSuite(**json.loads((EXPECTATIONS_DIR / f"{name}.json").read_text()))
 
 
 @functools.cache
@@ -115,7 +115,7 @@ def _batch_definition(context, suite_name: str):
 
 
 def describe_expectation(result: ExpectationValidationResult) -> str:
-    """`type(column)`, plus the PII pattern it looks for, e.g. `expect_column_values_to_not_match_regex(text, email)`."""
+    """`type(columns)`, plus the PII pattern sought: `expect_column_values_to_not_match_regex(text, email)`."""
     config = result.expectation_config
     kwargs = config.kwargs
     arguments = [kwargs[key] for key in ("column", "column_A", "column_B") if key in kwargs]
@@ -136,12 +136,10 @@ def _unexpected_examples(result: ExpectationValidationResult) -> list[str]:
     return []
 
 
-def validate_frame(
-    frame: pd.DataFrame, suite_name: str, parameters: dict, home: Path, expectations_dir: Path = EXPECTATIONS_DIR
-) -> ValidationOutcome:
+def validate_frame(frame: pd.DataFrame, suite_name: str, parameters: dict, home: Path) -> ValidationOutcome:
     """Validate `frame` against the suite as it is on disk now; the result is kept for Data Docs."""
     context = gx_context(home)
-    suite = context.suites.add_or_update(load_suite(suite_name, expectations_dir))
+    suite = context.suites.add_or_update(load_suite(suite_name))
     validation = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=suite_name, data=_batch_definition(context, suite_name), suite=suite)
     )

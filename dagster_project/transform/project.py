@@ -5,8 +5,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetKey
+from dagster import AssetKey, AutomationCondition
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject
+
+from dagster_project.operations.automation import rerun_on_upstream_change
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
 DBT_INPUTS = ("models", "macros", "tests", "dbt_project.yml", "profiles.yml")
@@ -59,3 +61,6 @@ class PersonasDbtTranslator(DagsterDbtTranslator):
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]):
         return ["team:data-platform"]
+
+    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> AutomationCondition | None:
+        return rerun_on_upstream_change
