@@ -38,7 +38,7 @@ def command_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_partitions(home: Path, start: date, end: date):
+def run_partitions(home: Path, start: date, end: date, tags: dict[str, str] | None = None):
     """Materialise every asset for [start, end] as one run in the persisted Dagster instance."""
     from dagster import DagsterInstance
 
@@ -46,7 +46,7 @@ def run_partitions(home: Path, start: date, end: date):
     from dagster_project.jobs import BUILD_JOB_NAME
 
     job = defs.resolve_job_def(BUILD_JOB_NAME)
-    tags = {PARTITION_RANGE_START_TAG: start.isoformat(), PARTITION_RANGE_END_TAG: end.isoformat()}
+    tags = {**(tags or {}), PARTITION_RANGE_START_TAG: start.isoformat(), PARTITION_RANGE_END_TAG: end.isoformat()}
     with DagsterInstance.get() as instance:
         result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
     if not result.success:
@@ -57,15 +57,24 @@ def run_partitions(home: Path, start: date, end: date):
 
 
 def check_summary(result) -> str:
-    """One line per data-quality check of the run, failures first."""
+    """One line per asset check of the run (GX gates, dbt tests, drift), problems first."""
+    from dagster import AssetCheckSeverity
+
     evaluations = sorted(result.get_asset_check_evaluations(), key=lambda e: (e.passed, e.check_name))
+
+    def status(evaluation) -> str:
+        if evaluation.passed:
+            return "passed"
+        return "WARNING" if evaluation.severity == AssetCheckSeverity.WARN else "FAILED"
+
     lines = [
-        f"  {'passed' if e.passed else 'FAILED'}  {e.asset_key.to_user_string()}: {e.check_name}"
+        f"  {status(e):>7}  {e.asset_key.to_user_string()}: {e.check_name}"
         + ("" if e.passed else f" ({e.metadata.get('failed_expectations').value if 'failed_expectations' in e.metadata else ''})")
         for e in evaluations
     ]
-    passed = sum(e.passed for e in evaluations)
-    return f"Data-quality checks: {passed} passed, {len(evaluations) - passed} failed\n" + "\n".join(lines)
+    counts = {label: sum(status(e) == label for e in evaluations) for label in ("passed", "WARNING", "FAILED")}
+    return (f"Checks: {counts['passed']} passed, {counts['FAILED']} failed, {counts['WARNING']} warnings\n"
+            + "\n".join(lines))
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -173,6 +182,29 @@ def command_demo(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def command_backfill(args: argparse.Namespace) -> int:
+    """A backfill as single runs over chunks of days, oldest first: every asset uses
+    `BackfillPolicy.single_run()`, so a chunk is one dbt build and one DuckDB write per table,
+    and a failed chunk leaves the chunks before it done and can be rerun alone."""
+    home = _home(args)
+    started, failed = time.perf_counter(), []
+    backfill_id = f"cli-{int(time.time())}"
+    chunk_start = args.start
+    while chunk_start <= args.end:
+        chunk_end = min(args.end, chunk_start + timedelta(days=args.chunk_days - 1))
+        chunk_started = time.perf_counter()
+        result = run_partitions(home, chunk_start, chunk_end, tags={"personas/backfill": backfill_id})
+        print(f"{chunk_start}..{chunk_end}: {'ok' if result.success else 'FAILED'} "
+              f"in {time.perf_counter() - chunk_started:.1f}s (run {result.run_id})")
+        if not result.success:
+            failed.append(f"personas run --start {chunk_start} --end {chunk_end}")
+        chunk_start = chunk_end + timedelta(days=1)
+    print(f"Backfill {backfill_id} of {args.start}..{args.end} finished in {time.perf_counter() - started:.1f}s.")
+    for retry in failed:
+        print(f"retry: {retry}")
+    return 1 if failed else 0
+
+
 def command_summary(args: argparse.Namespace) -> int:
     from dagster_project.summary import warehouse_summary
 
@@ -215,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = add("run", command_run, "Materialise the whole graph for a day or a range of days.")
     run.add_argument("--start", type=date.fromisoformat, required=True)
     run.add_argument("--end", type=date.fromisoformat, help="last day, inclusive (default: --start)")
+
+    backfill = add("backfill", command_backfill, "Materialise a range of days in chunks, each one run.")
+    backfill.add_argument("--start", type=date.fromisoformat, required=True)
+    backfill.add_argument("--end", type=date.fromisoformat, required=True)
+    backfill.add_argument("--chunk-days", type=int, default=31, help="days per run (default 31)")
 
     add("summary", command_summary, "Print what the warehouse holds.")
     return parser

@@ -15,10 +15,12 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
+    AssetDep,
     AssetExecutionContext,
     Config,
     MaterializeResult,
     MetadataValue,
+    TimeWindowPartitionMapping,
     asset,
 )
 
@@ -36,13 +38,15 @@ from dagster_project.science.drift import (
 )
 from dagster_project.tracking.drift_series import log_drift_series
 from dagster_project.tracking.resource import MlflowTracking
+from dagster_project.operations.automation import rerun_on_upstream_change
 
 DRIFT_CHECK_NAME = "persona_drift_within_thresholds"
+DAY_AND_DAY_BEFORE = TimeWindowPartitionMapping(start_offset=-1)
 DEFAULT_THRESHOLDS = DriftThresholds()
 
 
 class PersonaDriftConfig(Config):
-    """A metric above its threshold is a breach; the defaults are calibrated on the sample data (README)."""
+    """A metric above its threshold is a breach; the defaults (`DriftThresholds`) are calibrated on the sample data."""
 
     share_psi: float = DEFAULT_THRESHOLDS.share_psi
     max_centroid_shift: float = DEFAULT_THRESHOLDS.max_centroid_shift
@@ -68,12 +72,10 @@ def day_drifts(connection: duckdb.DuckDBPyConnection, first: date, last: date) -
     """Drift of every day of [first, last] that has a model date before it."""
     if not table_exists(connection, "personas"):
         return {}
-    since = [first - timedelta(days=1), last]
-    personas = read_frame(connection, "select event_date, persona_id, label, share from personas where event_date between ? and ?", since)
-    user_personas = read_frame(
-        connection, "select event_date, person_id, persona_id, weight from user_personas where event_date between ? and ?", since)
-    assignments = read_frame(
-        connection, "select event_date, memory_id, persona_id from memory_assignments where event_date between ? and ?", since)
+    since = first - timedelta(days=1)
+    personas = _between(connection, "personas", "persona_id, label, share", since, last)
+    user_personas = _between(connection, "user_personas", "person_id, persona_id, weight", since, last)
+    assignments = _between(connection, "memory_assignments", "memory_id, persona_id", since, last)
     windows = read_frame(connection, WINDOW_SQL, [first, last])
     fitted = set(personas["event_date"].to_list())
     return {
@@ -89,12 +91,21 @@ def day_drifts(connection: duckdb.DuckDBPyConnection, first: date, last: date) -
     }
 
 
+def _between(connection: duckdb.DuckDBPyConnection, table: str, columns: str, first: date, last: date) -> pl.DataFrame:
+    return read_frame(connection, f"select event_date, {columns} from {table} where event_date between ? and ?", [first, last])
+
+
 def _on(frame: pl.DataFrame, day: date) -> pl.DataFrame:
     return frame.filter(pl.col("event_date") == day)
 
 
 @asset(
-    deps=["personas", "user_personas", "memory_assignments"],
+    automation_condition=rerun_on_upstream_change,
+    code_version="1",
+    deps=[
+        AssetDep(key, partition_mapping=DAY_AND_DAY_BEFORE)
+        for key in ("personas", "user_personas", "memory_assignments")
+    ],
     check_specs=[AssetCheckSpec(
         DRIFT_CHECK_NAME, asset="persona_drift", blocking=False,
         description="Warns when a drift metric of a day passes its threshold; names the personas that moved and how.",
@@ -152,13 +163,18 @@ def persona_drift(
 
 def _values_table(rows: pl.DataFrame) -> str:
     """Days as rows, metrics as columns; a breached value is marked with '!'."""
-    marked = rows.with_columns(
-        cell=pl.format("{}{}", pl.col("value").round(3), pl.when("breached").then(pl.lit(" !")).otherwise(pl.lit("")))
-    ).pivot(on="metric", index="event_date", values="cell").sort("event_date")
-    return _markdown(marked)
+    flag = pl.when("breached").then(pl.lit(" !")).otherwise(pl.lit(""))
+    marked = rows.with_columns(cell=pl.format("{}{}", pl.col("value").round(3), flag))
+    return _markdown(marked.pivot(on="metric", index="event_date", values="cell").sort("event_date"))
 
 
 def _markdown(frame: pl.DataFrame) -> str:
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * frame.width]
-    lines += ["| " + " | ".join("" if value is None else str(value) for value in row) + " |" for row in frame.iter_rows()]
+    lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in frame.iter_rows()]
     return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    return f"{value:.3f}" if isinstance(value, float) else str(value)

@@ -39,7 +39,15 @@ SHARE_MOVE = 0.15  # a persona whose share moved by more than this (relative) is
 
 @dataclass(frozen=True)
 class DriftThresholds:
-    """A metric above its threshold is a breach; calibrated on the sample data (see README)."""
+    """A metric above its threshold is a breach ("moved by more than 15%" unless calibrated otherwise).
+
+    Calibrated on the sample data (`personas generate` defaults: 2000 people, 14 days, 20%
+    of people taking up a new persona on 2026-10-10). On the drift day only
+    new_persona_uptake moves (0.158); on the other judged days it stays at or below 0.091,
+    hence 0.12. Splits and merges of the model (a persona born or retired with 3-4% of
+    the weight on 10-05, 10-06, 10-08, 10-09, 10-13, 10-14) stay under the structural
+    thresholds; labels are renamed on up to a quarter of the personas on quiet days.
+    """
 
     share_psi: float = 0.15
     max_centroid_shift: float = 0.15
@@ -90,7 +98,9 @@ def centroid_shifts(vectors: sp.csr_matrix, previous_ids: np.ndarray, current_id
     if not shared:
         return {}
     return {
-        persona_id: float(1.0 - _centroid(vectors, previous_ids == persona_id) @ _centroid(vectors, current_ids == persona_id))
+        persona_id: float(
+            1.0 - _centroid(vectors, previous_ids == persona_id) @ _centroid(vectors, current_ids == persona_id)
+        )
         for persona_id in shared
     }
 
@@ -116,7 +126,9 @@ def _top_persona(user_personas: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def new_persona_uptake(assigned: pl.DataFrame, day: dt.date, min_history_days: int = MIN_HISTORY_DAYS) -> tuple[float, pl.DataFrame]:
+def new_persona_uptake(
+    assigned: pl.DataFrame, day: dt.date, min_history_days: int = MIN_HISTORY_DAYS
+) -> tuple[float, pl.DataFrame]:
     """Share of established people who took up a persona new to them on `day`, and who took up which.
 
     `assigned`: the window's memories as today's model assigned them (person_id,
@@ -129,8 +141,11 @@ def new_persona_uptake(assigned: pl.DataFrame, day: dt.date, min_history_days: i
         .filter(pl.col("days") >= min_history_days)
         .select("person_id")
     )
-    todays = assigned.filter(pl.col("event_date") == day).join(established, on="person_id").select("person_id", "persona_id").unique()
-    uptakes = todays.join(earlier.select("person_id", "persona_id").unique(), on=["person_id", "persona_id"], how="anti")
+    todays = (
+        assigned.filter(pl.col("event_date") == day).join(established, on="person_id")
+        .select("person_id", "persona_id").unique()
+    )
+    uptakes = todays.join(earlier.select("person_id", "persona_id"), on=["person_id", "persona_id"], how="anti")
     active = todays["person_id"].n_unique()
     return (uptakes["person_id"].n_unique() / active if active else 0.0), uptakes.sort("person_id", "persona_id")
 
@@ -156,7 +171,6 @@ def day_drift(
     user_personas: pl.DataFrame,
     window: pl.DataFrame,
     previous_assignments: pl.DataFrame,
-    epsilon: float = EPSILON,
 ) -> DayDrift:
     """Every drift metric of `day` against the day before.
 
@@ -169,7 +183,9 @@ def day_drift(
         previous_assignments.select("memory_id", previous_persona_id="persona_id"), on="memory_id", how="left"
     ).sort("event_date", "memory_id")
     bins = personas["persona_id"].sort()
-    day_counts = [_counts(assigned.filter(pl.col("event_date") == date), bins) for date in (day - dt.timedelta(days=1), day)]
+    day_counts = [
+        _counts(assigned.filter(pl.col("event_date") == date), bins) for date in (day - dt.timedelta(days=1), day)
+    ]
     shifts = centroid_shifts(
         todays_vectors(assigned),
         assigned["previous_persona_id"].fill_null(-1).to_numpy(),
@@ -179,7 +195,7 @@ def day_drift(
     details = persona_details(previous_personas, personas, shifts, uptakes)
     kept = details.filter(pl.col("status") == "kept")
     metrics = {
-        "share_psi": population_stability_index(*day_counts, epsilon=epsilon),
+        "share_psi": population_stability_index(*day_counts),
         "max_centroid_shift": max(shifts.values(), default=0.0),
         "assignment_churn": top_persona_churn(previous_user_personas, user_personas),
         "new_persona_uptake": uptake,
@@ -202,7 +218,10 @@ def drift_rows(day: dt.date, drift: DayDrift, thresholds: DriftThresholds) -> pl
             "threshold": list(limits.values()),
             "breached": [not drift.warming_up and drift.metrics[metric] > limit for metric, limit in limits.items()],
         },
-        schema={"event_date": pl.Date, "metric": pl.String, "value": pl.Float64, "threshold": pl.Float64, "breached": pl.Boolean},
+        schema={
+            "event_date": pl.Date, "metric": pl.String, "value": pl.Float64, "threshold": pl.Float64,
+            "breached": pl.Boolean,
+        },
     )
 
 
@@ -222,7 +241,10 @@ def persona_details(
     )
     return (
         previous_personas.select("persona_id", label_yesterday="label", share_yesterday="share")
-        .join(personas.select("persona_id", label_today="label", share_today="share"), on="persona_id", how="full", coalesce=True)
+        .join(
+            personas.select("persona_id", label_today="label", share_today="share"),
+            on="persona_id", how="full", coalesce=True,
+        )
         .join(shift_frame, on="persona_id", how="left")
         .join(taken_up.with_columns(pl.col("persona_id").cast(pl.Int64)), on="persona_id", how="left")
         .with_columns(

@@ -1,7 +1,7 @@
 """`champion_model`: the registry's `champion` alias, moved to a day's model once that day is trusted.
 
 The asset runs after `personas` and `user_personas`, so every blocking check on them
-(the Great Expectations gates, once they are in the code location) must pass before
+(the Great Expectations gates `gx_personas` and `gx_user_personas`) must pass before
 this step runs: a failed gate stops it and the alias stays on the last trusted day.
 The step then applies the fit's own sanity recorded on the version (`registry`).
 """
@@ -13,9 +13,12 @@ from dagster_project.personas.assets import OWNERS
 from dagster_project.resources.duckdb import DUCKDB_POOL
 from dagster_project.tracking.registry import PARTITION_DATE_TAG, current_champion, promote_day
 from dagster_project.tracking.resource import MlflowTracking
+from dagster_project.operations.automation import rerun_on_upstream_change
 
 
 @asset(
+    automation_condition=rerun_on_upstream_change,
+    code_version="1",
     deps=["personas", "user_personas"],
     partitions_def=daily_partitions,
     backfill_policy=single_run_backfill,
@@ -31,12 +34,14 @@ def champion_model(context: AssetExecutionContext, mlflow: MlflowTracking) -> Ma
     first, last = partition_dates(context)
     promotions = {day: promote_day(mlflow, day) for day in days_between(first, last)}
     for day, promotion in promotions.items():
-        context.log.info(f"{day}: version {promotion.version} {'promoted' if promotion.promoted else 'kept out'}: {promotion.reason}")
+        outcome = "promoted" if promotion.promoted else "not promoted"
+        context.log.info(f"{day}: version {promotion.version} {outcome}: {promotion.reason}")
     champion = current_champion(mlflow)
+    promoted = [day.isoformat() for day, promotion in promotions.items() if promotion.promoted]
     return MaterializeResult(metadata={
         "champion_version": champion.version if champion else "none",
         "champion_partition_date": champion.tags[PARTITION_DATE_TAG] if champion else "none",
-        "promoted_days": ", ".join(day.isoformat() for day, promotion in promotions.items() if promotion.promoted) or "none",
+        "promoted_days": ", ".join(promoted) or "none",
         "decisions": MetadataValue.json({
             day.isoformat(): {"version": promotion.version, "promoted": promotion.promoted, "reason": promotion.reason}
             for day, promotion in promotions.items()

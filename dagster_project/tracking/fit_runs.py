@@ -6,6 +6,7 @@ metric and sanity helpers are plain functions of the fit.
 
 from dataclasses import asdict, dataclass
 from datetime import date
+from importlib.metadata import version
 
 import matplotlib.pyplot as plt
 import mlflow
@@ -13,8 +14,8 @@ import polars as pl
 from mlflow.entities.model_registry import ModelVersion
 
 from dagster_project.science.daily import DayFit, PersonaSettings
-from dagster_project.tracking.model import INPUT_COLUMNS, PersonaModel
-from dagster_project.tracking.registry import register_day_model
+from dagster_project.tracking.model import INPUT_COLUMNS, SIGNATURE, PersonaModel
+from dagster_project.tracking.registry import PARTITION_DATE_TAG, SANITY_TAG, register_day_model
 from dagster_project.tracking.report import persona_report, share_history_figure
 from dagster_project.tracking.resource import MlflowTracking
 
@@ -22,8 +23,10 @@ QUALITY_MEASURES = ("cohesion", "evidence_alignment", "truthfulness", "quality")
 MIN_PERSONAS = 2
 MODEL_NAME = "persona_model"
 INPUT_EXAMPLE_ROWS = 3
-# Pinned rather than inferred: inference loads the model in a subprocess, seconds per day.
-MODEL_REQUIREMENTS = ["mlflow", "numpy", "pandas", "polars", "scikit-learn", "scipy"]
+# Listed rather than inferred: inference loads the model in a subprocess, seconds per day.
+MODEL_REQUIREMENTS = [
+    f"{package}=={version(package)}" for package in ("mlflow", "numpy", "pandas", "polars", "scikit-learn", "scipy")
+]
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class FitSanity:
 
 
 def fit_sanity(personas: pl.DataFrame) -> FitSanity:
+    """Why the fit may not become champion, from its `personas` rows (persona_id, label, truthfulness)."""
     reasons = [
         f"persona {row['persona_id']} ({row['label']}) truthfulness {row['truthfulness']:.2f} < 1"
         for row in personas.filter(pl.col("truthfulness") < 1).iter_rows(named=True)
@@ -87,7 +91,7 @@ def log_day_fit(
     day = fit.personas["event_date"][0]
     sanity = fit_sanity(fit.personas)
     experiment_id = tracking.activate()
-    tags = {"partition_date": day.isoformat(), "fit_sanity_passed": str(sanity.passed).lower()}
+    tags = {PARTITION_DATE_TAG: day.isoformat(), SANITY_TAG: str(sanity.passed).lower()}
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"personas {day}", tags=tags) as run:
         mlflow.log_params(fit_params(fit, settings, day))
         mlflow.log_metrics(fit_metrics(fit))
@@ -100,6 +104,7 @@ def log_day_fit(
         model = mlflow.pyfunc.log_model(
             name=MODEL_NAME,
             python_model=PersonaModel.from_fit(fit),
+            signature=SIGNATURE,
             input_example=memories.select(INPUT_COLUMNS).head(INPUT_EXAMPLE_ROWS).to_pandas(),
             pip_requirements=MODEL_REQUIREMENTS,
         )

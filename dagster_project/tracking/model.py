@@ -10,13 +10,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import polars as pl
+from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel
+from mlflow.types.schema import Array, ColSpec, Schema
 
 from dagster_project.science.clustering import assign
 from dagster_project.science.daily import DayFit
 from dagster_project.science.vectorize import MemoryVectorizer
 
 INPUT_COLUMNS = ("text", "intent", "sources")
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", "text"), ColSpec("string", "intent"), ColSpec(Array("string"), "sources")]),
+    outputs=Schema([ColSpec("long", "persona_id"), ColSpec("string", "label"), ColSpec("double", "distance")]),
+)
 
 
 class PersonaModel(PythonModel):

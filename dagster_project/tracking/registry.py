@@ -11,7 +11,6 @@ from datetime import date
 
 import mlflow
 from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException
 
 from dagster_project.tracking.resource import MlflowTracking
 
@@ -65,10 +64,14 @@ def day_version(tracking: MlflowTracking, day: date) -> ModelVersion | None:
 
 
 def current_champion(tracking: MlflowTracking) -> ModelVersion | None:
-    try:
-        return tracking.client().get_model_version_by_alias(tracking.registered_model_name, CHAMPION_ALIAS)
-    except MlflowException:
+    """The version the alias points at; None before the model or the alias exists."""
+    client = tracking.client()
+    if not client.search_registered_models(f"name = '{tracking.registered_model_name}'"):
         return None
+    aliases = client.get_registered_model(tracking.registered_model_name).aliases
+    if CHAMPION_ALIAS not in aliases:
+        return None
+    return client.get_model_version(tracking.registered_model_name, aliases[CHAMPION_ALIAS])
 
 
 def promote_day(tracking: MlflowTracking, day: date) -> Promotion:

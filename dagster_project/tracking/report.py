@@ -1,6 +1,6 @@
 """What a reviewer opens in an MLflow run: the persona report and the share history plot.
 
-Frames in, Markdown or a matplotlib figure out, so both are tested without MLflow.
+Frames in, Markdown or a matplotlib figure out; `fit_runs` hands them to MLflow.
 """
 
 import matplotlib
@@ -10,6 +10,7 @@ matplotlib.use("Agg")  # no display on workers; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import PercentFormatter  # noqa: E402
 
 EVIDENCE_PER_PERSONA = 3
 
@@ -48,11 +49,13 @@ def share_history_figure(history: pl.DataFrame) -> Figure:
     latest_labels = history.sort("event_date").group_by("persona_id").agg(pl.col("label").last())
     names = dict(zip(latest_labels["persona_id"], latest_labels["label"], strict=True))
     figure, axes = plt.subplots(figsize=(10, 5))
-    for persona_id, rows in sorted(history.sort("event_date").group_by("persona_id"), key=lambda group: group[0]):
+    axes.set_prop_cycle(color=plt.cm.tab20.colors)
+    for (persona_id,), rows in history.sort("persona_id", "event_date").group_by("persona_id", maintain_order=True):
         axes.plot(rows["event_date"].to_list(), rows["share"].to_list(), marker="o", markersize=3,
-                  label=f"{persona_id[0]}. {names[persona_id[0]]}")
+                  label=f"{persona_id}. {names[persona_id]}")
     axes.set_xlabel("model date")
     axes.set_ylabel("share of window weight")
+    axes.yaxis.set_major_formatter(PercentFormatter(1.0))
     axes.set_title("Persona shares over time")
     axes.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     figure.autofmt_xdate()

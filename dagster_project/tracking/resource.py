@@ -1,9 +1,9 @@
 """MLflow over the home's own store: a SQLite backend and a file artifact root under `$PERSONAS_HOME/mlflow`.
 
 MLflow 3 no longer accepts a plain file store, and SQLite admits one writer at a time:
-every step that writes through this resource runs in the `duckdb` pool (limit 1), the
-pool of the DuckDB writers those steps are anyway, so parallel partitions queue instead
-of failing with "database is locked".
+every step that writes through this resource runs in the `duckdb` pool (limit 1), like
+the DuckDB writers it runs next to, so parallel partitions queue instead of failing
+with "database is locked".
 """
 
 from pathlib import Path
@@ -18,7 +18,7 @@ EXPERIMENT_NAME = "personas"
 REGISTERED_MODEL_NAME = "persona-model"
 
 
-def tracking_uri(home: Path) -> str:
+def store_uri(home: Path) -> str:
     return f"sqlite:///{mlflow_dir(home) / 'mlflow.db'}"
 
 
@@ -34,7 +34,7 @@ class MlflowTracking(ConfigurableResource):
 
     @property
     def tracking_uri(self) -> str:
-        return tracking_uri(personas_home())
+        return store_uri(personas_home())
 
     def activate(self) -> str:
         """Point MLflow (fluent API and registry) at this home; the experiment's id, created on first use."""
