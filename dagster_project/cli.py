@@ -57,22 +57,26 @@ def run_partitions(home: Path, start: date, end: date, tags: dict[str, str] | No
 
 
 def check_summary(result) -> str:
-    """One line per asset check of the run (GX gates, dbt tests, drift), problems first."""
+    """The run's asset checks: every GX gate and problem by name, the dbt tests as a count."""
     from dagster import AssetCheckSeverity
-
-    evaluations = sorted(result.get_asset_check_evaluations(), key=lambda e: (e.passed, e.check_name))
 
     def status(evaluation) -> str:
         if evaluation.passed:
             return "passed"
         return "WARNING" if evaluation.severity == AssetCheckSeverity.WARN else "FAILED"
 
-    lines = [
-        f"  {status(e):>7}  {e.asset_key.to_user_string()}: {e.check_name}"
-        + ("" if e.passed else f" ({e.metadata.get('failed_expectations').value if 'failed_expectations' in e.metadata else ''})")
-        for e in evaluations
-    ]
+    def detail(evaluation) -> str:
+        for key in ("failed_expectations", "breached_days"):
+            if key in evaluation.metadata:
+                return f" ({str(evaluation.metadata[key].value)[:300]})"
+        return ""
+
+    evaluations = sorted(result.get_asset_check_evaluations(), key=lambda e: (e.passed, e.check_name))
+    named = [e for e in evaluations if not e.passed or e.check_name.startswith("gx_")]
+    dbt_tests = [e for e in evaluations if e.passed and not e.check_name.startswith("gx_")]
     counts = {label: sum(status(e) == label for e in evaluations) for label in ("passed", "WARNING", "FAILED")}
+    lines = [f"  {status(e):>7}  {e.asset_key.to_user_string()}: {e.check_name}{detail(e)}" for e in named]
+    lines.append(f"   passed  {len(dbt_tests)} other checks (dbt tests, drift)")
     return (f"Checks: {counts['passed']} passed, {counts['FAILED']} failed, {counts['WARNING']} warnings\n"
             + "\n".join(lines))
 
