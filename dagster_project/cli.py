@@ -149,7 +149,11 @@ def command_docs(args: argparse.Namespace) -> int:
 
 
 def command_init(args: argparse.Namespace) -> int:
+    from dagster import DagsterInstance
+
     home = _home(args)
+    with DagsterInstance.get() as instance:  # creates its storage now, before any parallel runs race to
+        instance.get_runs(limit=1)
     print(f"PERSONAS_HOME={home}\nDAGSTER_HOME={home / 'dagster'}")
     return 0
 

@@ -15,7 +15,15 @@ from pathlib import Path
 import mlflow
 import polars as pl
 import pytest
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, AssetSelection, asset_check, materialize
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetKey,
+    AssetSelection,
+    DagsterInstance,
+    asset_check,
+    materialize,
+)
 from mlflow.entities.model_registry import ModelVersion, ModelVersionTag
 
 from dagster_project.definitions import defs
@@ -125,6 +133,10 @@ def test_two_processes_materialising_different_days_at_once_do_not_lock(tracked)
         "sys.exit(0 if result.success else 1)\n"
     )
     environment = {**os.environ, "PERSONAS_HOME": str(home), "PYTHONPATH": str(Path(__file__).parent)}
+    # Create the instance's own storage once first (as `personas init` does): two processes
+    # creating Dagster's SQLite schema at the same moment race on it.
+    with DagsterInstance.get() as instance:
+        instance.get_runs(limit=1)
     processes = [
         subprocess.Popen([sys.executable, "-c", script, day.isoformat()], env=environment,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
