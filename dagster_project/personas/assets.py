@@ -37,21 +37,18 @@ WINDOW_MAPPING = TimeWindowPartitionMapping(start_offset=1 - PersonaSettings().w
 
 
 class PersonaModelConfig(Config):
-    """Run config of the persona fit (defaults from DESIGN.md)."""
+    """The knobs of `PersonaSettings` a run may set in the launchpad; defaults come from there."""
 
-    window_days: int = 28
-    recent_days: int = 7
-    recent_share: float = 0.6
-    gap_minutes: float = 30
-    k_min: int = 2
-    k_max: int = 24
-    seed: int = 0
+    window_days: int = PersonaSettings.window_days
+    recent_days: int = PersonaSettings.recent_days
+    recent_share: float = PersonaSettings.recent_share
+    gap_minutes: float = PersonaSettings.gap_minutes
+    k_min: int = PersonaSettings.k_min
+    k_max: int = PersonaSettings.k_max
+    seed: int = PersonaSettings.seed
 
     def settings(self) -> PersonaSettings:
-        return PersonaSettings(
-            window_days=self.window_days, recent_days=self.recent_days, recent_share=self.recent_share,
-            gap_minutes=self.gap_minutes, k_min=self.k_min, k_max=self.k_max, seed=self.seed,
-        )
+        return PersonaSettings(**self.model_dump())
 
 
 def read_frame(connection: duckdb.DuckDBPyConnection, sql: str, parameters: list | None = None) -> pl.DataFrame:
