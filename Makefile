@@ -6,7 +6,7 @@ PERSONAS_HOME ?= $(CURDIR)/.personas
 export PERSONAS_HOME
 export DAGSTER_HOME := $(PERSONAS_HOME)/dagster
 
-.PHONY: install demo test validate ui mlflow-ui docs clean
+.PHONY: install demo test validate ui mlflow-ui docs screenshots clean
 
 # The venv is rebuilt from scratch when it is missing or pyproject.toml changed.
 $(BIN)/.installed: pyproject.toml
@@ -40,6 +40,10 @@ mlflow-ui: install
 
 docs: install
 	$(BIN)/personas docs
+
+# Refreshes docs/screenshots/ from a headless Chromium over a freshly materialised small home.
+screenshots: install
+	PERSONAS_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -q tests/test_ui_browser.py
 
 clean:
 	rm -rf $(PERSONAS_HOME) dbt/target dbt/logs
