@@ -6,7 +6,7 @@ PERSONAS_HOME ?= $(CURDIR)/.personas
 export PERSONAS_HOME
 export DAGSTER_HOME := $(PERSONAS_HOME)/dagster
 
-.PHONY: install demo test validate ui mlflow-ui docs screenshots clean
+.PHONY: install demo test validate ui mlflow-ui docs screenshots serve bench-api bench clean
 
 # The venv is rebuilt from scratch when it is missing or pyproject.toml changed.
 $(BIN)/.installed: pyproject.toml
@@ -44,6 +44,20 @@ docs: install
 # Refreshes docs/screenshots/ from a headless Chromium over a freshly materialised small home.
 screenshots: install
 	PERSONAS_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -q tests/test_ui_browser.py
+
+# The Persona API over this home's champion model (http://127.0.0.1:8000, docs at /docs).
+serve: install
+	$(BIN)/personas serve
+
+# p50/p95/p99 of the API's POST with 20 events, 200 requests; builds the demo home first if it has no champion.
+bench-api: install
+	$(BIN)/personas bench-api
+
+# One generated day of 1M events materialised end to end, per-stage time and memory, references; writes BENCHMARKS.md.
+# BENCH_ARGS: e.g. --sizes 100000,1000000 for the growth sweep, --scale 10m for ten million events.
+BENCH_ARGS ?= --sizes 100000
+bench: install
+	$(BIN)/python -m dagster_project.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(PERSONAS_HOME) dbt/target dbt/logs

@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import sys
 import time
 from datetime import date, timedelta
@@ -29,6 +30,7 @@ def command_generate(args: argparse.Namespace) -> int:
         events_per_day=args.events_per_day,
         seed=args.seed,
         start_date=args.start_date,
+        underrepresent=args.underrepresent,
     )
     print(f"Generated {args.days} days for {args.people} people under {home / 'landing'} "
           f"in {time.perf_counter() - started:.1f}s (truth in {home / 'truth'}).")
@@ -66,7 +68,7 @@ def check_summary(result) -> str:
         return "WARNING" if evaluation.severity == AssetCheckSeverity.WARN else "FAILED"
 
     def detail(evaluation) -> str:
-        for key in ("failed_expectations", "breached_days"):
+        for key in ("failed_expectations", "breached_days", "gaps"):
             if key in evaluation.metadata:
                 return f" ({str(evaluation.metadata[key].value)[:300]})"
         return ""
@@ -76,7 +78,7 @@ def check_summary(result) -> str:
     dbt_tests = [e for e in evaluations if e.passed and not e.check_name.startswith("gx_")]
     counts = {label: sum(status(e) == label for e in evaluations) for label in ("passed", "WARNING", "FAILED")}
     lines = [f"  {status(e):>7}  {e.asset_key.to_user_string()}: {e.check_name}{detail(e)}" for e in named]
-    lines.append(f"   passed  {len(dbt_tests)} other checks (dbt tests, drift)")
+    lines.append(f"   passed  {len(dbt_tests)} other checks (dbt tests, drift, fairness)")
     return (f"Checks: {counts['passed']} passed, {counts['FAILED']} failed, {counts['WARNING']} warnings\n"
             + "\n".join(lines))
 
@@ -220,6 +222,72 @@ def command_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+FORGET_KINDS = ("person_id", "email", "cookie", "handle", "device")
+
+
+def command_forget(args: argparse.Namespace) -> int:
+    """Right to erasure: one person out of every table, the landing zone and every later run."""
+    from dagster_project.privacy.erasure import PersonNotFoundError, WarehouseBusyError, forget
+
+    home = _home(args)
+    kind, value = next((kind, getattr(args, kind)) for kind in FORGET_KINDS if getattr(args, kind))
+    try:
+        report = forget(home, kind, value)
+    except (WarehouseBusyError, PersonNotFoundError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"Erased person {report.person_hash[:16]}… ({report.identifiers} identifiers) at {report.erased_at:%Y-%m-%d %H:%M:%S} UTC; "
+          f"their identifiers are suppressed from every later load.")
+    for table, rows in report.rows_deleted.items():
+        print(f"  {rows:>6}  {table}")
+    print(f"  {report.landing_lines_removed:>6}  landing lines removed from their files")
+    for path in report.unreadable_landing_files:
+        print(f"  not scanned (unreadable, refused by the raw load too): {path}", file=sys.stderr)
+    if report.affected_days:
+        print(f"Rerun the affected days to refit personas without them: personas run --start "
+              f"{report.affected_days[0]} --end {report.affected_days[-1]}")
+    return 0
+
+
+def command_serve(args: argparse.Namespace) -> int:
+    """The Persona API over the home's champion model and warehouse, read into memory (never held open)."""
+    # A request's frames are a few rows: one Polars thread answers sooner than a pool woken for each step.
+    os.environ.setdefault("POLARS_MAX_THREADS", "1")
+    from dagster_project.api.server import serve
+    from dagster_project.api.snapshot import SnapshotUnavailable
+
+    try:
+        serve(_home(args), args.host, args.port, args.poll_seconds)
+    except SnapshotUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def command_bench_api(args: argparse.Namespace) -> int:
+    """POST latency against `personas serve` on this home; a home without a champion gets the sample data first."""
+    from dagster_project.api.bench import benchmark_post_latency, champion_day
+
+    home = _home(args)
+    if champion_day(home) is None:
+        print(f"No champion model under {home}: generating and running the sample data first.")
+        command_generate(args)
+        if not run_partitions(home, args.start_date, args.start_date + timedelta(days=args.days - 1)).success:
+            return 1
+    report = benchmark_post_latency(home, args.requests, args.events)
+    print(f"{report['route']} with {report['events_per_request']} events, {report['requests']} requests over one "
+          f"keep-alive connection: p50 {report['p50_ms']} ms, p95 {report['p95_ms']} ms, p99 {report['p99_ms']} ms")
+    print(json.dumps(report))
+    return 0
+
+
+def _region_and_persona(text: str) -> tuple[str, str]:
+    region, separator, persona = text.partition(":")
+    if not (region and separator and persona):
+        raise argparse.ArgumentTypeError(f"expected REGION:PERSONA such as north:runner, got {text!r}")
+    return region, persona
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="personas", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -236,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--events-per-day", type=int, default=6000)
         command.add_argument("--seed", type=int, default=7)
         command.add_argument("--start-date", type=date.fromisoformat, default=date(2026, 10, 1))
+        command.add_argument("--underrepresent", metavar="REGION:PERSONA", type=_region_and_persona,
+                             help="plant a fairness problem: nobody of REGION holds PERSONA, e.g. north:runner")
 
     add_generator_options(add("generate", command_generate, "Write realistic multi-source sample logs with a planted truth."))
     add_generator_options(add("demo", command_demo, "Generate sample data, run every day through Dagster, summarise."))
@@ -262,6 +332,25 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--chunk-days", type=int, default=31, help="days per run (default 31)")
 
     add("summary", command_summary, "Print what the warehouse holds.")
+
+    serve = add("serve", command_serve, "Serve the Persona API (catalogue, people's personas, posted events).")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--poll-seconds", type=float, default=30.0,
+                       help="how often to look for a new warehouse or champion to reload (default 30)")
+
+    bench_api = add("bench-api", command_bench_api, "Latency (p50/p95/p99) of the API's POST of new events.")
+    bench_api.add_argument("--requests", type=int, default=200, help="timed requests (default 200)")
+    bench_api.add_argument("--events", type=int, default=20, help="events per request (default 20)")
+    add_generator_options(bench_api)
+
+    forget = add("forget", command_forget, "Erase one person from every table, the landing zone and future runs.")
+    whom = forget.add_mutually_exclusive_group(required=True)
+    whom.add_argument("--person-id", dest="person_id", help="stitched person id (p-…)")
+    whom.add_argument("--email", help="the person's email as the CRM sent it")
+    whom.add_argument("--cookie", help="a web cookie id of the person")
+    whom.add_argument("--handle", help="the person's social handle (with or without @)")
+    whom.add_argument("--device", help="an IoT device id of the person")
     return parser
 
 

@@ -3,6 +3,7 @@
 from dagster import Definitions, EnvVar
 
 from dagster_project.drift.assets import persona_drift
+from dagster_project.fairness.assets import persona_fairness
 from dagster_project.ingest.assets import landing_specs, raw_landing_lines
 from dagster_project.jobs import build_personas_job
 from dagster_project.operations.schedules import daily_schedule
@@ -21,7 +22,7 @@ activate_home()
 
 defs = Definitions(
     assets=[*landing_specs, raw_landing_lines, dbt_warehouse, intent_memories, persona_model, persona_utility,
-            persona_drift, champion_model],
+            persona_drift, persona_fairness, champion_model],
     asset_checks=[*quality_checks, *persona_quality_checks],
     jobs=[build_personas_job],
     schedules=[daily_schedule],

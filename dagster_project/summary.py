@@ -6,6 +6,7 @@ import duckdb
 
 from dagster_project.resources.duckdb import scalar
 from dagster_project.paths import warehouse_path
+from dagster_project.science.labelling import explanation_text
 
 SUMMARY_TABLES = (
     "fct_events", "rejected_events", "dim_persons", "dim_person_identifiers",
@@ -60,7 +61,7 @@ def warehouse_summary(home: Path) -> str:
 
 
 def persona_catalogue(home: Path) -> str:
-    """The latest model date's personas: label, share, size and quality."""
+    """The latest model date's personas: label, share, size and quality, then what distinguishes each."""
     with duckdb.connect(str(warehouse_path(home)), read_only=True) as connection:
         if "personas" not in _existing_tables(connection):
             return "No personas yet."
@@ -72,6 +73,12 @@ def persona_catalogue(home: Path) -> str:
             """
         ).fetchall()
         as_of = scalar(connection, "select max(event_date) from personas")
-    return f"Persona catalogue as of {as_of}:\n" + _format_table(
-        ["id", "label", "share", "memories", "people", "quality"], rows
+        explanations = connection.execute(
+            "select persona_id, explanation from personas where event_date = ? order by share desc", [as_of]
+        ).fetchall()
+    return (
+        f"Persona catalogue as of {as_of}:\n"
+        + _format_table(["id", "label", "share", "memories", "people", "quality"], rows)
+        + "\n\nWhat sets each persona apart (c-TF-IDF term weights; share of memories per source vs all):\n"
+        + "\n".join(f"{persona_id:>4}  {explanation_text(explanation, n_terms=3)}" for persona_id, explanation in explanations)
     )

@@ -9,6 +9,7 @@ import pytest
 # Importing the code location activates a home: point it at a throwaway one first.
 os.environ["PERSONAS_HOME"] = str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "import-home")
 
+from generated_run import GeneratedRun, materialise_generated_home  # noqa: E402
 from pipeline_helpers import using_home  # noqa: E402
 
 
@@ -16,3 +17,13 @@ from pipeline_helpers import using_home  # noqa: E402
 def home(tmp_path: Path) -> Iterator[Path]:
     with using_home(tmp_path / "home") as activated:
         yield activated
+
+
+@pytest.fixture(scope="session")
+def generated_run(tmp_path_factory) -> GeneratedRun:
+    """Two days of default generated data (600 people) through every person-level asset and the fairness audit.
+
+    Shared by the fairness tests (which read only what this fixture captured) and the
+    erasure tests (which then change the home), to pay for one pipeline run instead of two.
+    """
+    return materialise_generated_home(tmp_path_factory.mktemp("generated"))

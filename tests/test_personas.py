@@ -2,7 +2,6 @@
 
 from datetime import date, timedelta
 
-import polars as pl
 import pytest
 
 from dagster_project.evaluation import evaluate

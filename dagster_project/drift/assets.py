@@ -17,7 +17,6 @@ from dagster import (
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
-    Config,
     MaterializeResult,
     MetadataValue,
     TimeWindowPartitionMapping,
@@ -25,10 +24,10 @@ from dagster import (
 )
 
 from dagster_project.partitions import daily_partitions, days_between, partition_dates, single_run_backfill
-from dagster_project.personas.assets import OWNERS, read_frame, table_exists
-from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource, replace_partition_rows
+from dagster_project.personas.assets import OWNERS
+from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource, read_frame, replace_partition_rows, table_exists
+from dagster_project.run_config import config_from_settings, settings_from_config
 from dagster_project.science.drift import (
-    DRIFT_METRICS,
     SHARE_MOVE,
     DayDrift,
     DriftThresholds,
@@ -42,23 +41,14 @@ from dagster_project.operations.automation import rerun_on_upstream_change
 
 DRIFT_CHECK_NAME = "persona_drift_within_thresholds"
 DAY_AND_DAY_BEFORE = TimeWindowPartitionMapping(start_offset=-1)
-DEFAULT_THRESHOLDS = DriftThresholds()
 
 
-class PersonaDriftConfig(Config):
-    """A metric above its threshold is a breach; the defaults (`DriftThresholds`) are calibrated on the sample data."""
-
-    share_psi: float = DEFAULT_THRESHOLDS.share_psi
-    max_centroid_shift: float = DEFAULT_THRESHOLDS.max_centroid_shift
-    assignment_churn: float = DEFAULT_THRESHOLDS.assignment_churn
-    new_persona_uptake: float = DEFAULT_THRESHOLDS.new_persona_uptake
-    born_share: float = DEFAULT_THRESHOLDS.born_share
-    retired_share: float = DEFAULT_THRESHOLDS.retired_share
-    label_changes: float = DEFAULT_THRESHOLDS.label_changes
-    share_move: float = SHARE_MOVE
-
-    def thresholds(self) -> DriftThresholds:
-        return DriftThresholds(**{metric: getattr(self, metric) for metric in DRIFT_METRICS})
+PersonaDriftConfig = config_from_settings(
+    "PersonaDriftConfig", DriftThresholds,
+    "A metric above its threshold is a breach; the defaults (`DriftThresholds`) are calibrated on the sample data. "
+    "`share_move`: a persona whose share moved by more than this (relative) is listed as moved.",
+    share_move=(float, SHARE_MOVE),
+)
 
 
 WINDOW_SQL = """
@@ -123,7 +113,7 @@ def persona_drift(
     context: AssetExecutionContext, config: PersonaDriftConfig, duckdb: DuckDBResource, mlflow: MlflowTracking
 ) -> Iterator[MaterializeResult | AssetCheckResult]:
     first, last = partition_dates(context)
-    thresholds = config.thresholds()
+    thresholds = settings_from_config(config, DriftThresholds)
     with duckdb.connect() as connection:
         drifts = day_drifts(connection, first, last)
         if drifts:

@@ -105,20 +105,36 @@ class Population:
 
 
 def build_population(
-    rng: np.random.Generator, drift_rng: np.random.Generator, world: World, size: int, drift_share: float
+    rng: np.random.Generator,
+    drift_rng: np.random.Generator,
+    world: World,
+    size: int,
+    drift_share: float,
+    underrepresent: tuple[str, str] | None = None,
 ) -> Population:
-    """Everyone with identifiers and planted personas; the drift draws from its own stream so it shifts nothing else."""
+    """Everyone with identifiers and planted personas; the drift draws from its own stream so it shifts nothing else.
+
+    `underrepresent=(region, persona key)` plants a fairness problem: nobody of that region
+    holds that persona (see `_underrepresented`); its draws come from a child stream, so
+    everything else is generated exactly as without it.
+    """
     persona_count = len(world.personas)
     slot_persona, slot_weight = _planted_personas(rng, size, persona_count)
     is_customer, customer_number = _customers(rng, size)
     has_handle = is_customer & (rng.random(size) < HANDLE_SHARE)
     region = rng.integers(len(REGIONS), size=size)
+    barred = np.zeros((size, persona_count), dtype=bool)
+    if underrepresent is not None:
+        barred = _barred_persona(region, world, *underrepresent)
+        slot_persona = _underrepresented(rng.spawn(1)[0], slot_persona, barred)
     people = _people_frame(rng, region, is_customer, customer_number, has_handle)
     cookie_counts = np.where(is_customer, rng.choice(len(COOKIE_COUNT_SHARES), size, p=COOKIE_COUNT_SHARES) + 1, 1)
     ip_counts = rng.choice(len(IP_COUNT_SHARES), size, p=IP_COUNT_SHARES) + 1
     home = REGION_CENTRES[region] + rng.normal(0.0, HOME_SPREAD_DEGREES, (size, 2))
     devices, device_of = _devices(rng, world, is_customer, slot_persona)
     drifted, new_persona = _drift(drift_rng, slot_persona, persona_count, drift_share)
+    drifted &= ~barred[np.arange(size), new_persona]  # nobody takes a barred persona up at the drift either
+    new_persona = np.where(drifted, new_persona, -1)
     weights_before = _weight_matrix(slot_persona, slot_weight, persona_count)
     weights_after = weights_before.copy()
     weights_after[drifted] *= 1.0 - DRIFT_WEIGHT
@@ -153,6 +169,27 @@ def _planted_personas(rng: np.random.Generator, size: int, persona_count: int) -
     spare = 1.0 - MIN_WEIGHT * held
     weight = np.where(used, MIN_WEIGHT + spare[:, None] * raw / raw.sum(axis=1, keepdims=True), 0.0)
     return np.where(used, ranked, -1), weight
+
+
+def _barred_persona(region: np.ndarray, world: World, region_name: str, persona_key: str) -> np.ndarray:
+    """(people, personas): True where a person of `region_name` may not hold `persona_key`."""
+    if region_name not in REGIONS or persona_key not in world.persona_keys:
+        raise ValueError(f"underrepresent needs a region of {REGIONS} and a persona of {tuple(world.persona_keys)}, "
+                         f"got {region_name!r}, {persona_key!r}")
+    barred = np.zeros((len(region), len(world.personas)), dtype=bool)
+    barred[region == REGIONS.index(region_name), world.persona_keys.index(persona_key)] = True
+    return barred
+
+
+def _underrepresented(rng: np.random.Generator, slot_persona: np.ndarray, barred: np.ndarray) -> np.ndarray:
+    """Each barred persona a person holds is swapped for a random persona they do not hold yet, weight unchanged."""
+    scores = rng.gumbel(size=barred.shape)
+    rows, slots = np.nonzero(slot_persona >= 0)
+    scores[rows, slot_persona[rows, slots]] = -np.inf
+    replacement = scores.argmax(axis=1)
+    held = np.where(slot_persona >= 0, slot_persona, 0)
+    swapped = (slot_persona >= 0) & np.take_along_axis(barred, held, axis=1)
+    return np.where(swapped, replacement[:, None], slot_persona)
 
 
 def _customers(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -27,17 +27,21 @@ def generate(
     drift_day: int | None = None,
     drift_share: float = 0.2,
     broken_share: float = 0.01,
+    underrepresent: tuple[str, str] | None = None,
 ) -> dict:
     """Write `days` days of landing files and the planted truth under `home`; return a summary.
 
     The same arguments always give byte-identical files. On `drift_day` (0-based, in
     [1, days - 1]; default `days * 2 // 3`, no drift in a one-day run) a `drift_share` of
-    people take up a new persona.
+    people take up a new persona. `underrepresent=(region, persona key)`, e.g. ("north",
+    "runner"), leaves that persona without people of that region, to test the fairness audit.
     """
     drift_day = _check_arguments(days, people, events_per_day, drift_day, drift_share, broken_share)
     home = Path(home)
     world = build_world(seed)
-    population = build_population(stream(seed, "population"), stream(seed, "drift"), world, people, drift_share)
+    population = build_population(
+        stream(seed, "population"), stream(seed, "drift"), world, people, drift_share, underrepresent
+    )
     calendar = [
         Day(index, start_date + timedelta(days=index), _epoch_ms(start_date) + index * MS_PER_DAY)
         for index in range(days)
@@ -50,7 +54,7 @@ def generate(
         "parameters": {
             "days": days, "people": people, "events_per_day": events_per_day, "seed": seed,
             "start_date": start_date.isoformat(), "drift_day": drift_day, "drift_share": drift_share,
-            "broken_share": broken_share,
+            "broken_share": broken_share, "underrepresent": list(underrepresent) if underrepresent else None,
         },
         "seed": seed,
         "start_date": start_date.isoformat(),

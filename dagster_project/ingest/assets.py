@@ -8,6 +8,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResul
 from dagster_project.ingest.landing import LANDING_ENTITIES, raw_schema, read_landing_day
 from dagster_project.partitions import daily_partitions, days_between, partition_dates, single_run_backfill
 from dagster_project.paths import landing_dir, personas_home
+from dagster_project.privacy.suppression import drop_suppressed_lines
 from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource, replace_partition_rows
 
 
@@ -65,8 +66,9 @@ def raw_landing_lines(context: AssetExecutionContext, duckdb: DuckDBResource):
                 else:
                     frames.append(frame)
             lines = pl.concat(frames) if frames else pl.DataFrame(schema=raw_schema(entity))
+            lines, suppressed = drop_suppressed_lines(connection, entity, lines)
             replace_partition_rows(connection, f"raw.{entity.table}", lines, first, last)
-            flags = Counter(bad_encoding=int(lines["bad_encoding"].sum()))
+            flags = Counter(bad_encoding=int(lines["bad_encoding"].sum()), erased_person_lines_dropped=suppressed)
             if "malformed" in lines.columns:
                 flags["malformed_csv_lines"] = int(lines["malformed"].sum())
             if missing:

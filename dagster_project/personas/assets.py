@@ -2,14 +2,12 @@
 
 from datetime import date, timedelta
 
-import duckdb
 import polars as pl
 from dagster import (
     AssetExecutionContext,
     AssetDep,
     AssetKey,
     AssetSpec,
-    Config,
     MaterializeResult,
     MetadataValue,
     TimeWindowPartitionMapping,
@@ -19,8 +17,12 @@ from dagster import (
 
 from dagster_project.operations.automation import rerun_on_upstream_change
 from dagster_project.partitions import daily_partitions, days_between, partition_dates, single_run_backfill
-from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource, replace_partition_rows, scalar
+from dagster_project.resources.duckdb import (
+    DUCKDB_POOL, DuckDBResource, read_frame, replace_partition_rows, scalar, table_exists,
+)
+from dagster_project.run_config import config_from_settings, settings_from_config
 from dagster_project.science.daily import PersonaSettings, fit_day, memories_for_day
+from dagster_project.science.labelling import explanation_text
 from dagster_project.science.metrics import next_day_utility, persona_recommendations, popularity_recommendations
 from dagster_project.tracking.fit_runs import log_day_fit
 from dagster_project.tracking.resource import MlflowTracking
@@ -36,27 +38,9 @@ CODE_VERSION = "1"
 WINDOW_MAPPING = TimeWindowPartitionMapping(start_offset=1 - PersonaSettings().window_days)
 
 
-class PersonaModelConfig(Config):
-    """The knobs of `PersonaSettings` a run may set in the launchpad; defaults come from there."""
-
-    window_days: int = PersonaSettings.window_days
-    recent_days: int = PersonaSettings.recent_days
-    recent_share: float = PersonaSettings.recent_share
-    gap_minutes: float = PersonaSettings.gap_minutes
-    k_min: int = PersonaSettings.k_min
-    k_max: int = PersonaSettings.k_max
-    seed: int = PersonaSettings.seed
-
-    def settings(self) -> PersonaSettings:
-        return PersonaSettings(**self.model_dump())
-
-
-def read_frame(connection: duckdb.DuckDBPyConnection, sql: str, parameters: list | None = None) -> pl.DataFrame:
-    return connection.sql(sql, params=parameters or []).pl()
-
-
-def table_exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return scalar(connection, "select count(*) from information_schema.tables where table_name = ?", [table]) > 0
+PersonaModelConfig = config_from_settings(
+    "PersonaModelConfig", PersonaSettings, "The knobs of `PersonaSettings` a run may set in the launchpad."
+)
 
 
 @asset(
@@ -76,11 +60,15 @@ def intent_memories(context: AssetExecutionContext, config: PersonaModelConfig, 
     first, last = partition_dates(context)
     with duckdb.connect() as connection:
         events = read_frame(
-            connection, "select * from fct_events where event_date between ? and ? order by event_date", [first, last]
+            connection,
+            "select event_id, person_id, event_date, ts, source, action, category, text "
+            "from fct_events where event_date between ? and ?",
+            [first, last],
         )
+        # One pass over the range's events; days without events are absent.
         memories = pl.concat(
-            [memories_for_day(events.filter(pl.col("event_date") == day), config.gap_minutes)
-             for day in days_between(first, last) if not events.filter(pl.col("event_date") == day).is_empty()]
+            [memories_for_day(day_events, config.gap_minutes)
+             for day_events in events.partition_by("event_date", maintain_order=True)]
             or [pl.DataFrame()],
             how="diagonal_relaxed",
         )
@@ -99,7 +87,7 @@ def intent_memories(context: AssetExecutionContext, config: PersonaModelConfig, 
 
 
 def _persona_markdown(personas: pl.DataFrame, memories: pl.DataFrame) -> str:
-    """Catalogue table plus the top evidence of each persona, for the Dagster UI."""
+    """Catalogue table plus, per persona, what distinguishes it and its top evidence, for the Dagster UI."""
     lines = ["| id | label | share | memories | people | quality |", "|---|---|---|---|---|---|"]
     lines += [
         f"| {row['persona_id']} | {row['label']} | {row['share']:.1%} | {row['n_memories']} | {row['n_users']} | {row['quality']:.2f} |"
@@ -107,7 +95,7 @@ def _persona_markdown(personas: pl.DataFrame, memories: pl.DataFrame) -> str:
     ]
     summaries = dict(zip(memories["memory_id"], memories["summary"], strict=True))
     for row in personas.sort("share", descending=True).iter_rows(named=True):
-        lines += ["", f"**{row['label']}** — {row['description']}"]
+        lines += ["", f"**{row['label']}** — {row['description']}", "", f"Why: {explanation_text(row['explanation'])}", ""]
         lines += [f"- {summaries.get(memory_id, memory_id)}" for memory_id in row["evidence_memory_ids"][:3]]
     return "\n".join(lines)
 
@@ -137,7 +125,7 @@ def persona_model(
 
     Once the tables are written, every fitted day becomes an MLflow run and a version of `persona-model`.
     """
-    settings = config.settings()
+    settings = settings_from_config(config, PersonaSettings)
     first, last = partition_dates(context)
     fits, skipped = {}, []
     with duckdb.connect() as connection:

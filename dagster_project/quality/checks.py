@@ -82,8 +82,18 @@ class GatedTable:
     def asset_key(self) -> AssetKey:
         return AssetKey(self.name)
 
-    def read_day(self, connection: DuckDBPyConnection, day: date) -> "pd.DataFrame":
-        return connection.execute(self.frame_sql.format(name=self.name), [day]).df()
+    def read_day(self, connection: DuckDBPyConnection, day: date, parameters: dict) -> tuple["pd.DataFrame", dict]:
+        """The day's frame and suite parameters; a large day is screened in SQL (see `screening`)."""
+        from dagster_project.quality.gx_runner import load_suite_expectations
+        from dagster_project.quality.screening import sample_rows, scaled_row_count_parameters, screened_frame_sql
+
+        frame_sql = self.frame_sql.format(name=self.name)
+        day_rows = connection.execute(f"select count(*) from ({frame_sql})", [day]).fetchall()[0][0]
+        if day_rows <= sample_rows():
+            return connection.execute(frame_sql, [day]).df(), parameters
+        screened_sql = screened_frame_sql(frame_sql, load_suite_expectations(self.name), parameters, sample_rows())
+        frame = connection.execute(screened_sql, [day]).df()
+        return frame, scaled_row_count_parameters(parameters, len(frame), day_rows)
 
 
 REJECT_RATE_SQL = """
@@ -153,8 +163,8 @@ def validate_days(
     outcomes = {}
     for day in days:
         previous = table.previous_row_count(connection, day - timedelta(days=1)) if table.previous_row_count else None
-        parameters = suite_parameters(day, previous, thresholds)
-        outcomes[day] = validate_frame(table.read_day(connection, day), table.name, parameters, personas_home())
+        frame, parameters = table.read_day(connection, day, suite_parameters(day, previous, thresholds))
+        outcomes[day] = validate_frame(frame, table.name, parameters, personas_home())
     return outcomes
 
 

@@ -83,6 +83,11 @@ class ValidationOutcome:
     failed_expectations: list[FailedExpectation]
 
 
+def load_suite_expectations(name: str) -> list[dict]:
+    """The suite's expectations as written in its JSON file (type, kwargs, meta)."""
+    return json.loads((EXPECTATIONS_DIR / f"{name}.json").read_text())["expectations"]
+
+
 def load_suite(name: str) -> gx.ExpectationSuite:
     return gx.ExpectationSuite(**json.loads((EXPECTATIONS_DIR / f"{name}.json").read_text()))
 

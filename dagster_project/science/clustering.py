@@ -19,7 +19,6 @@ import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.decomposition import TruncatedSVD
-from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import normalize
 
 
@@ -139,10 +138,14 @@ def weighted_centroids(
 
 
 def assign(X: sp.spmatrix, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centroid per row and its cosine distance (1 - cosine similarity)."""
-    similarity = np.asarray(X @ centroids.T)
+    """Nearest centroid per row and its cosine distance (1 - cosine similarity).
+
+    The product runs in X's precision: float64 centroids would make scipy upcast a copy of
+    the float32 memory vectors on every call (4x slower at a million events).
+    """
+    similarity = np.asarray(X @ np.ascontiguousarray(centroids.T, dtype=X.dtype))
     nearest = similarity.argmax(axis=1)
-    distance = 1.0 - similarity[np.arange(nearest.size), nearest]
+    distance = 1.0 - similarity[np.arange(nearest.size), nearest].astype(np.float64)
     return nearest, np.clip(distance, 0.0, 2.0)
 
 
@@ -172,10 +175,29 @@ def match_persona_ids(
 
 
 def _silhouette(points: np.ndarray, labels: np.ndarray) -> float:
-    """Cosine silhouette; 0 when it is undefined (one cluster, or one point per cluster)."""
-    if not 1 < np.unique(labels).size < len(labels):
+    """Cosine silhouette of L2-normalised points; 0 when undefined (one cluster, or one point per cluster).
+
+    Equals ``silhouette_score(points, labels, metric="cosine")`` but in O(n k d) instead of
+    O(n^2 d): for unit vectors the mean cosine distance from a point to a cluster is
+    1 - (point . cluster sum) / cluster size, so no pairwise matrix is needed.
+    """
+    _, labels = np.unique(labels, return_inverse=True)
+    k = labels.max() + 1 if labels.size else 0
+    if not 1 < k < len(labels):
         return 0.0
-    return float(silhouette_score(points, labels, metric="cosine"))
+    sizes = np.bincount(labels, minlength=k).astype(float)
+    cluster_sums = np.zeros((k, points.shape[1]))
+    np.add.at(cluster_sums, labels, points)
+    similarity_sums = points @ cluster_sums.T
+    rows = np.arange(labels.size)
+    own_size = sizes[labels]
+    within = (own_size - similarity_sums[rows, labels]) / np.maximum(own_size - 1, 1)
+    to_other = 1.0 - similarity_sums / sizes
+    to_other[rows, labels] = np.inf
+    nearest_other = to_other.min(axis=1)
+    spread = np.maximum(within, nearest_other)
+    scores = np.divide(nearest_other - within, spread, out=np.zeros_like(spread), where=(spread > 0) & (own_size > 1))
+    return float(scores.mean())
 
 
 def _project(X: sp.csr_matrix, n_components: int, seed: int) -> np.ndarray:

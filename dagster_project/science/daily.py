@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from dagster_project.science.clustering import (
     assign,
@@ -22,7 +23,13 @@ from dagster_project.science.clustering import (
     weighted_centroids,
 )
 from dagster_project.science.intent_families import apply_intent_families, fit_intent_families
-from dagster_project.science.labelling import ctfidf_terms, label_persona, person_personas, select_evidence
+from dagster_project.science.labelling import (
+    ctfidf_term_weights,
+    label_persona,
+    person_personas,
+    persona_explanations,
+    select_evidence,
+)
 from dagster_project.science.metrics import cohesion, evidence_alignment, quality, truthfulness
 from dagster_project.science.segmentation import assign_intents, segment_intent_memories
 from dagster_project.science.vectorize import MemoryVectorizer
@@ -45,8 +52,16 @@ class PersonaSettings:
     seed: int = 0
 
 
+# BLAS/OpenMP worker threads spin while they wait: on a small shared machine (DuckDB, dbt and
+# other runs compete for the cores) two threads made the intent model's fit 10x slower than one.
+single_threaded = threadpool_limits.wrap(limits=1)
+
+
+@single_threaded
 def memories_for_day(events: pl.DataFrame, gap_minutes: float = 30) -> pl.DataFrame:
     """Intent memories of one day's events (`fct_events` columns); intents are category families."""
+    # Both steps order each person's timeline; sorted once here, their own sorts find it in order.
+    events = events.sort("person_id", "ts", "event_id")
     families = fit_intent_families(events, gap_minutes)
     with_intents = apply_intent_families(assign_intents(events), families)
     return segment_intent_memories(with_intents, gap_minutes=gap_minutes)
@@ -86,6 +101,7 @@ def _k_candidates(previous_k: int, settings: PersonaSettings) -> range:
     return range(max(settings.k_min, previous_k - settings.k_step), min(settings.k_max, previous_k + settings.k_step) + 1)
 
 
+@single_threaded
 def fit_day(
     window: pl.DataFrame,
     as_of: dt.date,
@@ -102,8 +118,8 @@ def fit_day(
     weights = recency_weights(
         window["event_date"], as_of, settings.window_days, settings.recent_days, settings.recent_share
     )
-    vectorizer = MemoryVectorizer().fit(window)
-    X = vectorizer.transform(window)
+    vectorizer = MemoryVectorizer()
+    X = vectorizer.fit_transform(window)
     if previous_assignments is not None and not previous_assignments.is_empty():
         previous_centroids, previous_ids = _previous_centroids(X, window, previous_assignments)
     else:
@@ -154,7 +170,8 @@ def _label_personas(
     """c-TF-IDF terms, evidence, label, description and quality per persona (a loop per persona)."""
     weighted = assignments.filter(pl.col("weight") > 0)
     docs = weighted.group_by("persona_id").agg(pl.col("text").fill_null(""))
-    terms_by_persona = ctfidf_terms(dict(zip(docs["persona_id"], docs["text"], strict=True)), top_n=settings.n_terms)
+    term_weights = ctfidf_term_weights(dict(zip(docs["persona_id"], docs["text"], strict=True)), top_n=settings.n_terms)
+    terms_by_persona = {persona_id: [term for term, _ in terms] for persona_id, terms in term_weights.items()}
     evidence = select_evidence(weighted.select("memory_id", "persona_id", "distance"), n=settings.n_evidence)
     texts = weighted.select("memory_id", "text", "sources")
     sizes = weighted.group_by("persona_id").agg(
@@ -199,11 +216,13 @@ def _label_personas(
     )
     return (
         catalogue.join(sizes, on="persona_id", how="left")
+        .join(persona_explanations(weighted.select("memory_id", "persona_id", "sources", "weight"), term_weights),
+              on="persona_id", how="left")
         .with_columns(pl.col("n_memories", "n_users").fill_null(0), pl.col("share").fill_null(0.0))
         .filter(pl.col("n_memories") > 0)
         .select(
             "persona_id", "label", "description", "top_terms", "label_terms", "n_memories", "n_users",
-            "share", "cohesion", "evidence_alignment", "truthfulness", "quality", "evidence_memory_ids",
+            "share", "cohesion", "evidence_alignment", "truthfulness", "quality", "evidence_memory_ids", "explanation",
         )
         .sort("persona_id")
     )

@@ -125,11 +125,11 @@ def assign_intents(events: pl.DataFrame, model: IntentModel | None = None) -> pl
     unknown_texts = events.filter(
         pl.col("category").is_null() & pl.col("text").is_not_null()
     ).select(pl.col("text").unique().sort())
-    inferred = unknown_texts.with_columns(model.predict(unknown_texts["text"]).alias("_inferred"))
-    return (
-        events.join(inferred, on="text", how="left", maintain_order="left")
-        .with_columns(pl.coalesce("category", "_inferred").alias(INTENT))
-        .drop("_inferred")
+    inferred = model.predict(unknown_texts["text"])
+    # A lookup, not a join: only the uncategorised rows need it, and no column is copied.
+    guess = pl.col("text").replace_strict(unknown_texts["text"], inferred, default=None, return_dtype=pl.String)
+    return events.with_columns(
+        pl.when(pl.col("category").is_null()).then(guess).otherwise(pl.col("category")).alias(INTENT)
     )
 
 
@@ -172,12 +172,13 @@ def segment_intent_memories(events: pl.DataFrame, gap_minutes: float = 30) -> pl
         pl.len().cast(pl.Int64).alias("n_events"),
         pl.col("source").unique().sort().alias("sources"),
         pl.col("event_id"),
+        pl.col("event_id").first().alias("_first_event_id"),
         pl.col("text").drop_nulls().str.join(" ").alias("text"),
     )
     return (
         memories.join(_summaries(runs), on="_run", how="left")
         .with_columns(
-            _memory_ids(memories["person_id"], memories["event_id"].list.first()).alias("memory_id")
+            _memory_ids(memories["person_id"], memories["_first_event_id"]).alias("memory_id")
         )
         .sort("person_id", "start_ts")
         .select(

@@ -18,6 +18,8 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
+from dagster_project.science.tokens import ngram_counts
+
 
 class MemoryVectorizer:
     """fit/transform on an ``intent_memories`` frame (columns text, intent, sources)."""
@@ -38,24 +40,53 @@ class MemoryVectorizer:
         self.sources: list[str] = []
 
     def fit(self, memories: pl.DataFrame) -> MemoryVectorizer:
+        self._fit_blocks(memories)
+        return self
+
+    def _fit_blocks(self, memories: pl.DataFrame) -> sp.csr_matrix:
+        """Fit every block; returns the word TF-IDF of `memories`, so fit_transform tokenises once.
+
+        The fit counts n-grams in Polars (`tokens.ngram_counts`) and keeps what
+        ``TfidfVectorizer(min_df, max_features)`` would keep; ``self.words`` is then a
+        TfidfVectorizer with that vocabulary and idf, so transforming new memories (and
+        the MLflow model) works as before.
+        """
+        counts, terms = ngram_counts(_texts(memories), (1, 2))
+        document_frequency = np.bincount(counts.indices, minlength=counts.shape[1])
+        min_documents = self.min_df if isinstance(self.min_df, int) else self.min_df * counts.shape[0]
+        kept = np.flatnonzero(document_frequency >= min_documents)
+        if self.max_features is not None and kept.size > self.max_features:
+            totals = np.asarray(counts[:, kept].sum(axis=0)).ravel()
+            kept = np.sort(kept[np.argsort(-totals, kind="stable")[: self.max_features]])
+        if kept.size == 0:
+            raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
+        counts = counts[:, kept]
+        idf = np.log((1 + counts.shape[0]) / (1 + document_frequency[kept])) + 1
         self.words = TfidfVectorizer(
             ngram_range=(1, 2),
             sublinear_tf=True,
             stop_words="english",
-            min_df=self.min_df,
-            max_features=self.max_features,
             dtype=np.float32,
+            vocabulary={term: column for column, term in enumerate(terms[kept])},
         )
-        self.words.fit(_texts(memories))
+        self.words.idf_ = idf
+        counts.data = 1 + np.log(counts.data)
+        words = normalize(counts @ sp.diags(idf)).astype(np.float32)
         self.intents = memories["intent"].drop_nulls().unique().sort().to_list()
         self.sources = memories["sources"].explode().drop_nulls().unique().sort().to_list()
-        return self
+        return words
 
     def transform(self, memories: pl.DataFrame) -> sp.csr_matrix:
         """L2-normalised rows, one per memory; unseen intents and sources add nothing."""
         if self.words is None:
             raise RuntimeError("MemoryVectorizer.transform called before fit")
-        words = normalize(self.words.transform(_texts(memories)))
+        return self._stack(memories, self.words.transform(_texts(memories)))
+
+    def fit_transform(self, memories: pl.DataFrame) -> sp.csr_matrix:
+        return self._stack(memories, self._fit_blocks(memories))
+
+    def _stack(self, memories: pl.DataFrame, word_tfidf: sp.csr_matrix) -> sp.csr_matrix:
+        words = normalize(word_tfidf)
         intents = _one_hot(memories, "intent", self.intents)
         sources = _one_hot(memories, "sources", self.sources)
         stacked = sp.hstack(
@@ -64,9 +95,6 @@ class MemoryVectorizer:
             dtype=np.float32,
         )
         return normalize(stacked)
-
-    def fit_transform(self, memories: pl.DataFrame) -> sp.csr_matrix:
-        return self.fit(memories).transform(memories)
 
     @property
     def feature_names(self) -> list[str]:

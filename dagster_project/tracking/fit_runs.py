@@ -92,7 +92,7 @@ def log_day_fit(
     sanity = fit_sanity(fit.personas)
     experiment_id = tracking.activate()
     tags = {PARTITION_DATE_TAG: day.isoformat(), SANITY_TAG: str(sanity.passed).lower()}
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"personas {day}", tags=tags) as run:
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"personas {day}", tags=tags):
         mlflow.log_params(fit_params(fit, settings, day))
         mlflow.log_metrics(fit_metrics(fit))
         mlflow.log_text(persona_report(day.isoformat(), fit.personas, memories), "persona_report.md")

@@ -12,11 +12,13 @@ import polars as pl  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import PercentFormatter  # noqa: E402
 
+from dagster_project.science.labelling import explanation_text  # noqa: E402
+
 EVIDENCE_PER_PERSONA = 3
 
 
 def persona_report(day: str, personas: pl.DataFrame, memories: pl.DataFrame) -> str:
-    """Markdown: each persona by share, with its description, quality scores and top evidence.
+    """Markdown: each persona by share, with its description, what distinguishes it, quality scores and top evidence.
 
     `personas` has the `personas` table's columns; `memories` maps memory_id to summary.
     """
@@ -34,7 +36,8 @@ def persona_report(day: str, personas: pl.DataFrame, memories: pl.DataFrame) -> 
         for row in ranked.iter_rows(named=True)
     ]
     for row in ranked.iter_rows(named=True):
-        lines += ["", f"## {row['persona_id']}. {row['label']} ({row['share']:.1%})", "", row["description"], ""]
+        lines += ["", f"## {row['persona_id']}. {row['label']} ({row['share']:.1%})", "", row["description"], "",
+                  f"Distinguished by: {explanation_text(row['explanation'])}", ""]
         lines += [
             f"- {summaries.get(memory_id, memory_id)}" for memory_id in row["evidence_memory_ids"][:EVIDENCE_PER_PERSONA]
         ]

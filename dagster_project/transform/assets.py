@@ -1,34 +1,34 @@
 """The dbt models as partitioned Dagster assets: each run builds and tests its date range."""
 
-import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
 from dagster import AssetExecutionContext, Output
 from dagster_dbt import DbtCliResource, dbt_assets
+from duckdb import DuckDBPyConnection
 
 from dagster_project.partitions import daily_partitions, partition_dates, single_run_backfill
 from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource, scalar
 from dagster_project.transform.project import PersonasDbtTranslator, dbt_project, ensure_manifest
 
 
-def _table_metadata(duckdb: DuckDBResource, table: str, first, last) -> dict[str, Any]:
+def _table_metadata(connection: DuckDBPyConnection, table: str, first, last) -> dict[str, Any]:
     """Row counts of the range (and reject reasons) read after dbt has released the file."""
-    with duckdb.connect(read_only=True) as connection:
-        columns = {row[0] for row in connection.execute(f"describe {table}").fetchall()}
-        if "event_date" not in columns:
-            return {"dagster/row_count": scalar(connection, f"select count(*) from {table}")}
-        in_range = f"from {table} where event_date between ? and ?"
-        metadata: dict[str, Any] = {
-            "dagster/row_count": scalar(connection, f"select count(*) {in_range}", [first, last]),
-            "rows_all_partitions": scalar(connection, f"select count(*) from {table}"),
-        }
-        if table == "rejected_events":
-            by_reason = connection.execute(
-                f"select reason, count(*) {in_range} group by reason order by count(*) desc", [first, last]
-            ).fetchall()
-            metadata["rejected_by_reason"] = {reason: count for reason, count in by_reason}
-        return metadata
+    columns = {row[0] for row in connection.execute(f"describe {table}").fetchall()}
+    if "event_date" not in columns:
+        return {"dagster/row_count": scalar(connection, f"select count(*) from {table}")}
+    in_range = f"from {table} where event_date between ? and ?"
+    metadata: dict[str, Any] = {
+        "dagster/row_count": scalar(connection, f"select count(*) {in_range}", [first, last]),
+        "rows_all_partitions": scalar(connection, f"select count(*) from {table}"),
+    }
+    if table == "rejected_events":
+        by_reason = connection.execute(
+            f"select reason, count(*) {in_range} group by reason order by count(*) desc", [first, last]
+        ).fetchall()
+        metadata["rejected_by_reason"] = {reason: count for reason, count in by_reason}
+    return metadata
 
 
 @dbt_assets(
@@ -40,14 +40,17 @@ def _table_metadata(duckdb: DuckDBResource, table: str, first, last) -> dict[str
     pool=DUCKDB_POOL,
 )
 def dbt_warehouse(context: AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource) -> Iterator[Any]:
-    """Runs `dbt build` over the partition range (vars min_date/max_date), then reports row counts."""
+    """Runs `dbt build` over the partition range (PERSONAS_MIN_DATE/MAX_DATE), then reports row counts."""
     first, last = partition_dates(context)
-    dbt_vars = {"min_date": first.isoformat(), "max_date": last.isoformat()}
+    # The dbt subprocess inherits the range from the environment (see dbt/macros/partitions.sql).
+    os.environ.update(PERSONAS_MIN_DATE=first.isoformat(), PERSONAS_MAX_DATE=last.isoformat())
     # DuckDB admits one process per file: collect dbt's events, then read counts once dbt has exited.
-    events = list(dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream())
-    for event in events:
-        if isinstance(event, Output):
-            table = context.asset_key_for_output(event.output_name).path[-1]
-            yield event.with_metadata({**event.metadata, **_table_metadata(duckdb, table, first, last)})
-        else:
-            yield event
+    events = list(dbt.cli(["build"], context=context).stream())
+    # One connection for every model's counts: opening the warehouse file costs more than a count.
+    with duckdb.connect(read_only=True) as connection:
+        for event in events:
+            if isinstance(event, Output):
+                table = context.asset_key_for_output(event.output_name).path[-1]
+                yield event.with_metadata({**event.metadata, **_table_metadata(connection, table, first, last)})
+            else:
+                yield event

@@ -1,7 +1,9 @@
-{# The partition range Dagster materialises; without vars every landed day is in range. #}
+{# The partition range [PERSONAS_MIN_DATE, PERSONAS_MAX_DATE] Dagster materialises; unset, every
+   landed day is in range. Environment variables rather than --vars: dbt re-parses only the files
+   that read a changed variable, while new --vars cost a full parse of the project on every run. #}
 {% macro partition_filter(column) -%}
-  {%- if var('min_date') -%}
-    {{ column }} between '{{ var("min_date") }}'::date and '{{ var("max_date") }}'::date
+  {%- if env_var('PERSONAS_MIN_DATE', '') -%}
+    {{ column }} between '{{ env_var("PERSONAS_MIN_DATE") }}'::date and '{{ env_var("PERSONAS_MAX_DATE") }}'::date
   {%- else -%}
     true
   {%- endif -%}

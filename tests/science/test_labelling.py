@@ -5,9 +5,12 @@ from science_builders import COOKING_WORDS, TENNIS_WORDS
 from dagster_project.science.clustering import assign, fit_personas, recency_weights
 from dagster_project.science.labelling import (
     UNLABELLED,
+    ctfidf_term_weights,
     ctfidf_terms,
+    explanation_text,
     label_persona,
     person_personas,
+    persona_explanations,
     select_evidence,
     term_support,
 )
@@ -152,3 +155,22 @@ def test_person_personas_keep_at_most_five_and_always_the_largest():
     assert result["label"].to_list() == ["x"]
     result = person_personas(assignments.head(7), personas)
     assert result.height == 5 and result["weight"].sum() == 1.0
+
+
+def test_explanations_give_term_weights_and_the_source_mix_against_everyone():
+    docs = {1: ["tennis racket", "tennis court", "racket strings"], 2: ["pasta recipe", "pasta sauce", "bread"]}
+    weights = ctfidf_term_weights(docs)
+    assert [term for term, _ in weights[1]] == ctfidf_terms(docs)[1]
+    assert all(weight > 0 for _, weight in weights[1])
+    memories = pl.DataFrame({
+        "memory_id": ["a", "b", "c", "d"],
+        "persona_id": [1, 1, 2, 2],
+        "sources": [["web", "iot"], ["iot"], ["web"], ["web", "social"]],
+        "weight": [1.0, 1.0, 1.0, 1.0],
+    })
+    explanation = dict(persona_explanations(memories, weights).iter_rows())[1]
+    assert explanation["terms"][0] == {"term": weights[1][0][0], "weight": weights[1][0][1]}
+    iot = next(source for source in explanation["sources"] if source["source"] == "iot")
+    assert (iot["persona_share"], iot["population_share"]) == (1.0, 0.5)
+    assert explanation_text(explanation).startswith(f"terms {weights[1][0][0]} ")
+    assert "; sources iot 100% (all 50%)" in explanation_text(explanation)

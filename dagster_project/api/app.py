@@ -1,0 +1,120 @@
+"""The HTTP surface of `PersonaService` (FastAPI): four routes, clear 4xx answers, an optional API key."""
+
+from __future__ import annotations
+
+import hmac
+import os
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from dagster_project.api.schemas import TOO_MANY_EVENTS, PostedEvents
+from dagster_project.api.service import PersonaService, UnknownPerson
+from dagster_project.api.snapshot import SnapshotUnavailable
+
+API_KEY_ENV = "PERSONAS_API_KEY"
+# 1000 events of at most ~2.5 kB each: anything larger is refused before it is parsed.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+RELOAD_RETRY_AFTER_SECONDS = 30
+
+
+class BodySizeLimit:
+    """413 for a body whose declared length exceeds `max_bytes`, before a byte of it is read."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length", b"0")
+            if int(length) > self.max_bytes:
+                response = JSONResponse(
+                    {"detail": f"request body of {int(length)} bytes exceeds the limit of {self.max_bytes} bytes"},
+                    status_code=413,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _field(location: tuple) -> str:
+    """('body', 'events', 3, 'timestamp') -> 'events[3].timestamp'."""
+    parts = location[1:] if location and location[0] in ("body", "path", "query", "header") else location
+    name = ""
+    for part in parts:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            name += f".{part}" if name else str(part)
+    return name or "body"
+
+
+async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    """Every problem as 'field: message'; 400 for a body that is not JSON, 413 for too many events, else 422."""
+    problems = error.errors()
+    kinds = {problem["type"] for problem in problems}
+    errors = [
+        {"field": "body", "message": f"not valid JSON ({problem['ctx']['error']})"} if problem["type"] == "json_invalid"
+        else {"field": _field(tuple(problem["loc"])), "message": problem["msg"]}
+        for problem in problems
+    ]
+    status = 400 if "json_invalid" in kinds else 413 if TOO_MANY_EVENTS in kinds else 422
+    return JSONResponse(
+        {"detail": "; ".join(f"{item['field']}: {item['message']}" for item in errors), "errors": errors},
+        status_code=status,
+    )
+
+
+def create_app(service: PersonaService) -> FastAPI:
+    """The app over `service`; when PERSONAS_API_KEY is set, every route but /health wants it as X-API-Key."""
+    api_key = os.environ.get(API_KEY_ENV) or None
+
+    def require_api_key(x_api_key: Annotated[str | None, Header()] = None) -> None:
+        if api_key is not None and (x_api_key is None or not hmac.compare_digest(x_api_key, api_key)):
+            raise HTTPException(401, "missing or wrong X-API-Key header")
+
+    app = FastAPI(
+        title="Persona API",
+        description="Personas of the champion model's day, read from the warehouse into memory; posted events "
+        "update a person's personas in this process only (read-mostly: nothing is written back).",
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    guarded = APIRouter(dependencies=[Depends(require_api_key)])
+
+    @app.get("/health", summary="Liveness and what is served; ?reload=true reads the warehouse again")
+    def health(reload: bool = False):
+        if reload:
+            try:
+                service.reload()
+            except SnapshotUnavailable as error:
+                return JSONResponse(
+                    {**service.health(), "status": "stale", "detail": str(error)},
+                    status_code=503, headers={"Retry-After": str(RELOAD_RETRY_AFTER_SECONDS)},
+                )
+        return service.health()
+
+    @guarded.get("/personas", summary="The persona catalogue: labels, descriptions, evidence, quality")
+    def personas():
+        return service.catalogue()
+
+    @guarded.get("/persons/{person}/personas", summary="A person's personas: weights, labels, evidence")
+    def person_personas(person: str):
+        try:
+            return service.person_view(person)
+        except UnknownPerson as error:
+            raise HTTPException(404, str(error)) from error
+
+    @guarded.post("/persons/{person}/events", summary="Assign new events to personas and return the updated view")
+    def post_events(person: str, body: PostedEvents):
+        try:
+            return service.post_events(person, body.events)
+        except UnknownPerson as error:
+            raise HTTPException(404, str(error)) from error
+
+    app.include_router(guarded)
+    return app

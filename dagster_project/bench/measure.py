@@ -1,0 +1,145 @@
+"""One benchmark size in its own process and PERSONAS_HOME: generate a day, materialise it, time it.
+
+Run by `python -m dagster_project.bench` once per size, so every size starts from a fresh
+interpreter and its peak memory is its own. Prints one JSON object on its last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from dagster_project.bench.process_memory import TreeMemorySampler
+
+DAY = date(2026, 10, 1)
+EVENTS_PER_PERSON = 5
+IDENTITY_MODELS = ("int_identity_links", "int_identity_components", "dim_person_identifiers", "dim_persons")
+STEP_STAGES = {
+    "raw_landing_lines": "landing to raw lines",
+    "dbt_warehouse": "staging and marts (dbt build)",
+    "intent_memories": "memories",
+    "persona_model": "clustering and labelling",
+}
+
+
+def stage_of(step_key: str) -> str:
+    if "_gx_" in step_key:
+        return "checks (GX gates)"
+    return STEP_STAGES.get(step_key, "utility, drift, champion")
+
+
+def step_windows(instance, run_id: str) -> dict[str, tuple[float, float]]:
+    """(start, end) epoch seconds of every step of the run, from the Dagster event log."""
+    starts, windows = {}, {}
+    for entry in instance.all_logs(run_id):
+        if not entry.is_dagster_event or not entry.step_key:
+            continue
+        kind = entry.dagster_event_type.value
+        if kind == "STEP_START":
+            starts[entry.step_key] = entry.timestamp
+        elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and entry.step_key in starts:
+            windows[entry.step_key] = (starts[entry.step_key], entry.timestamp)
+    return windows
+
+
+def dbt_identity_seconds(dbt_target: Path, since: float) -> float:
+    """Seconds dbt spent in the identity models, from the run's run_results.json."""
+    candidates = [path for path in dbt_target.glob("dbt_warehouse-*/run_results.json") if path.stat().st_mtime >= since]
+    if not candidates:
+        return 0.0
+    results = json.loads(max(candidates, key=lambda path: path.stat().st_mtime).read_text())["results"]
+    return sum(node["execution_time"] for node in results if node["unique_id"].split(".")[-1] in IDENTITY_MODELS)
+
+
+def measure(home: Path, events: int, seed: int = 7) -> dict:
+    from dagster_project.generator import generate
+    from dagster_project.paths import activate_home, landing_dir, warehouse_path
+
+    started = time.perf_counter()
+    generate(home, days=1, people=max(events // EVENTS_PER_PERSON, 100), events_per_day=events, seed=seed, start_date=DAY)
+    generate_s = time.perf_counter() - started
+    activate_home(home)
+
+    started = time.perf_counter()
+    from dagster import DagsterInstance
+
+    from dagster_project.cli import run_partitions
+    from dagster_project.definitions import defs  # noqa: F401  (load the code location before the clock starts)
+    from dagster_project.transform.project import dbt_cli_resource, dbt_project
+
+    import_s = time.perf_counter() - started
+    # A deployment parses the dbt project once for its home (the profile names the home's
+    # warehouse); daily runs then re-parse only the files that read the partition range.
+    started = time.perf_counter()
+    dbt_cli_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
+    deploy_parse_s = time.perf_counter() - started
+    with TreeMemorySampler() as sampler:
+        run_started = time.time()
+        result = run_partitions(home, DAY, DAY)
+        run_ended = time.time()
+    with DagsterInstance.get() as instance:
+        windows = step_windows(instance, result.run_id)
+
+    stages: dict[str, dict[str, float]] = {}
+    for step_key, (start, end) in windows.items():
+        stage = stages.setdefault(stage_of(step_key), {"seconds": 0.0, "peak_rss_mb": 0.0})
+        stage["seconds"] += end - start
+        stage["peak_rss_mb"] = max(stage["peak_rss_mb"], sampler.peak_mb(start, end))
+    identity_s = dbt_identity_seconds(Path(dbt_project.project_dir) / dbt_project.target_path, run_started)
+    if identity_s and "staging and marts (dbt build)" in stages:
+        dbt_stage = stages["staging and marts (dbt build)"]
+        dbt_stage["seconds"] -= identity_s
+        stages["identity (dbt models)"] = {"seconds": identity_s, "peak_rss_mb": dbt_stage["peak_rss_mb"]}
+    end_to_end_s = run_ended - run_started
+    stages["run overhead (Dagster, outside steps)"] = {
+        "seconds": end_to_end_s - sum(end - start for start, end in windows.values()),
+        "peak_rss_mb": sampler.peak_mb(run_started, run_ended),
+    }
+
+    import duckdb
+
+    from dagster_project.bench.references import pandas_segment, run_duckdb_floor
+
+    started = time.perf_counter()
+    floor_memories = run_duckdb_floor(landing_dir(home), DAY)
+    floor_s = time.perf_counter() - started
+    started = time.perf_counter()
+    with duckdb.connect(str(warehouse_path(home)), read_only=True) as connection:
+        frame = connection.execute(
+            "select event_id, ts, person_id, category as intent, text, source from fct_events where event_date = ?", [DAY]
+        ).df()
+        our_memories = connection.execute("select count(*) from intent_memories where event_date = ?", [DAY]).fetchall()[0][0]
+    pandas_memories = len(pandas_segment(frame))
+    pandas_s = time.perf_counter() - started
+    return {
+        "events": events,
+        "success": result.success,
+        "generate_s": generate_s,
+        "import_s": import_s,
+        "deploy_parse_s": deploy_parse_s,
+        "end_to_end_s": end_to_end_s,
+        "events_per_s": events / end_to_end_s,
+        "peak_rss_mb": sampler.peak_mb(),
+        "memory_stage_s": stages.get("memories", {}).get("seconds", float("nan")),
+        "duckdb_floor_s": floor_s,
+        "pandas_s": pandas_s,
+        "memories": {"ours": our_memories, "duckdb_floor": floor_memories, "pandas": pandas_memories},
+        "stages": stages,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--events", type=int, required=True)
+    args = parser.parse_args(argv)
+    print(json.dumps(measure(args.home.resolve(), args.events)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""BENCHMARKS.md: the machine, the main size's stages and references, and the growth sweep."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+PACKAGES = ("dagster", "dbt-core", "dbt-duckdb", "duckdb", "polars", "pandas", "scikit-learn", "great-expectations", "mlflow")
+
+
+def _meminfo_gib(field: str) -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def _package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "-"
+
+
+def machine_description() -> dict:
+    """What the numbers were measured on, including how busy the machine was."""
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        lscpu = ""
+    threads_per_core = next((line.split(":")[1].strip() for line in lscpu.splitlines() if "Thread(s) per core" in line), "?")
+    return {
+        "at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": _cpu_model(),
+        "cpus": os.cpu_count(),
+        "threads_per_core": threads_per_core,
+        "memory_gib": round(_meminfo_gib("MemTotal"), 1),
+        "available_gib": round(_meminfo_gib("MemAvailable"), 1),
+        "load_average": " ".join(f"{value:.2f}" for value in os.getloadavg()),
+        "python": platform.python_version(),
+        "os": platform.platform(),
+        "packages": {name: _package_version(name) for name in PACKAGES},
+    }
+
+
+def _ratio(numerator: float, denominator: float) -> str:
+    return f"{numerator / denominator:.2f}x" if denominator else "-"
+
+
+def markdown_report(results: dict[int, dict], main_size: int, before: dict, after: dict) -> str:
+    main = results[main_size]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`python -m dagster_project.bench`); rerun it to refresh. One generated",
+        "day (seed 7, one person per 5 events) is materialised end to end by `personas run` in a fresh",
+        "PERSONAS_HOME: raw lines, `dbt build` with its tests, the 13 GX gates, memories, personas,",
+        "utility, drift and the champion model. Wall times are single runs on a shared machine: other",
+        "jobs ran beside it (see the load average), so expect noise of ±20%.",
+        "",
+        "## Machine",
+        "",
+        f"- {before['cpu']}, {before['cpus']} logical CPUs ({before['threads_per_core']} thread(s) per core), "
+        f"{before['memory_gib']} GiB RAM ({before['available_gib']} GiB available at start)",
+        f"- {before['os']}, Python {before['python']}",
+        f"- load average (1, 5, 15 min): {before['load_average']} at start ({before['at']}), "
+        f"{after['load_average']} at the end ({after['at']})",
+        "- " + ", ".join(f"{name} {value}" for name, value in before["packages"].items()),
+        "",
+        f"## {main_size:,} events in one day",
+        "",
+        f"End to end **{main['end_to_end_s']:.1f} s** ({main['events_per_s']:,.0f} events/s, "
+        f"run {'succeeded' if main['success'] else 'FAILED'}), peak memory "
+        f"**{main['peak_rss_mb']:,.0f} MiB** (RSS of the process and its dbt subprocess, sampled every 0.1 s). "
+        f"Not included: generating the day ({main['generate_s']:.1f} s), importing the code location "
+        f"({main['import_s']:.1f} s) and the deployment's one `dbt parse` for the new home ({main['deploy_parse_s']:.1f} s).",
+        "",
+        "| stage | wall time (s) | share | peak RSS (MiB) |",
+        "|---|---:|---:|---:|",
+    ]
+    for stage, numbers in main["stages"].items():
+        lines.append(
+            f"| {stage} | {numbers['seconds']:.1f} | {numbers['seconds'] / main['end_to_end_s']:.0%} | {numbers['peak_rss_mb']:,.0f} |"
+        )
+    lines += [
+        f"| **end to end** | **{main['end_to_end_s']:.1f}** | 100% | **{main['peak_rss_mb']:,.0f}** |",
+        "",
+        "`identity (dbt models)` is the dbt time of the identity models inside the dbt build step, whose",
+        "peak memory it shares; the dbt build line is the rest of that step (staging, marts, dbt tests, startup).",
+        "",
+        "## Memory stage against the references (same run, same day)",
+        "",
+        "| implementation | wall time (s) | memories | our memory stage vs it |",
+        "|---|---:|---:|---:|",
+        f"| our `intent_memories` step (read fct_events, intent model, families, segmentation, summaries, write) "
+        f"| {main['memory_stage_s']:.1f} | {main['memories']['ours']:,} | - |",
+        f"| DuckDB floor: `duckdb_floor.sql`, staging from the landing files + segmentation | {main['duckdb_floor_s']:.1f} "
+        f"| {main['memories']['duckdb_floor']:,} | {_ratio(main['memory_stage_s'], main['duckdb_floor_s'])} |",
+        f"| pandas segmentation (read fct_events + segment) | {main['pandas_s']:.1f} | {main['memories']['pandas']:,} "
+        f"| {_ratio(main['pandas_s'], main['memory_stage_s'])} faster |",
+        "",
+        "The references take the category as the intent (no text model, no intent families, no person",
+        "stitching in the floor), so their memory counts differ from ours; on the same events with the",
+        "same intents all three give the same memories (tests/test_bench_references.py).",
+        "",
+        "## Growth with the day's size",
+        "",
+        "| events | end to end (s) | events/s | peak RSS (MiB) | memories step (s) | clustering and labelling (s) | dbt build (s) | GX gates (s) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for size in sorted(results):
+        result, stages = results[size], results[size]["stages"]
+
+        def seconds(stage: str) -> str:
+            return f"{stages[stage]['seconds']:.1f}" if stage in stages else "-"
+
+        lines.append(
+            f"| {size:,} | {result['end_to_end_s']:.1f} | {result['events_per_s']:,.0f} | {result['peak_rss_mb']:,.0f} "
+            f"| {seconds('memories')} | {seconds('clustering and labelling')} | {seconds('staging and marts (dbt build)')} "
+            f"| {seconds('checks (GX gates)')} |"
+        )
+    if len(results) > 1:
+        smallest, largest = min(results), max(results)
+        growth = results[largest]["end_to_end_s"] / results[smallest]["end_to_end_s"]
+        lines += [
+            "",
+            f"From {smallest:,} to {largest:,} events ({largest / smallest:.0f}x) the end-to-end time grew {growth:.1f}x.",
+        ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,121 @@
+"""`persona_fairness`: each persona's mix of CRM regions and age bands against the population's.
+
+Reads the day's `user_personas` and the persons' CRM attributes (`dim_persons`), calls the
+pure `science.fairness`, writes one row per model date, persona, attribute and value, and
+reports a non-blocking check (severity WARN) naming every persona whose share of a region
+or age band is more than `max_gap_points` from the population's: a skewed persona is a
+reason to look at how it is used, not to stop the pipeline.
+"""
+
+from collections.abc import Iterator
+from datetime import date
+
+import duckdb
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from dagster_project.operations.automation import rerun_on_upstream_change
+from dagster_project.partitions import daily_partitions, partition_dates, single_run_backfill
+from dagster_project.personas.assets import OWNERS
+from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource, read_frame, replace_partition_rows, table_exists
+from dagster_project.run_config import config_from_settings, settings_from_config
+from dagster_project.science.fairness import FairnessSettings, fairness_gaps
+
+FAIRNESS_CHECK_NAME = "persona_fairness_within_gap"
+
+
+PersonaFairnessConfig = config_from_settings(
+    "PersonaFairnessConfig", FairnessSettings,
+    "A gap above `max_gap_points` percentage points and `min_z` standard errors flags the persona.",
+)
+
+
+@asset(
+    deps=["user_personas", "personas", AssetKey("dim_persons")],
+    automation_condition=rerun_on_upstream_change,
+    code_version="1",
+    check_specs=[AssetCheckSpec(
+        FAIRNESS_CHECK_NAME, asset="persona_fairness", blocking=False,
+        description="Warns when a persona's share of a CRM region or age band is more than 15 points "
+        "from the population's; names the personas, values and shares.",
+    )],
+    partitions_def=daily_partitions,
+    backfill_policy=single_run_backfill,
+    pool=DUCKDB_POOL,
+    group_name="monitoring",
+    kinds={"duckdb", "polars"},
+    owners=OWNERS,
+    description="Per model date and persona: the share of each CRM region and age band against the population "
+    "of people with personas that day, and the gap in percentage points.",
+)
+def persona_fairness(
+    context: AssetExecutionContext, config: PersonaFairnessConfig, duckdb: DuckDBResource
+) -> Iterator[MaterializeResult | AssetCheckResult]:
+    first, last = partition_dates(context)
+    settings = settings_from_config(config, FairnessSettings)
+    with duckdb.connect() as connection:
+        gaps = _gaps(connection, first, last, settings)
+        if not gaps.is_empty():
+            replace_partition_rows(connection, "main.persona_fairness", gaps, first, last)
+    if gaps.is_empty():
+        context.log.warning(f"No person with personas and CRM attributes in {first}..{last}: nothing to audit")
+        yield MaterializeResult(metadata={"dagster/row_count": 0})
+        yield AssetCheckResult(check_name=FAIRNESS_CHECK_NAME, passed=True, metadata={"flagged_personas": "none"})
+        return
+    flagged = gaps.filter("flagged").sort("event_date", pl.col("gap_points").abs(), descending=[False, True])
+    latest = gaps.filter(pl.col("event_date") == pl.col("event_date").max())
+    yield MaterializeResult(metadata={
+        "dagster/row_count": gaps.height,
+        "largest_gap_points_latest": float(latest["gap_points"].abs().max()),
+        "largest_gaps_latest": MetadataValue.md(_gap_table(latest.sort(pl.col("gap_points").abs(), descending=True).head(10))),
+    })
+    yield AssetCheckResult(
+        check_name=FAIRNESS_CHECK_NAME,
+        passed=flagged.is_empty(),
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "flagged_personas": ", ".join(sorted({f"{row['persona_id']} ({row['label']})"
+                                                  for row in flagged.iter_rows(named=True)})) or "none",
+            "gaps": MetadataValue.json({
+                f"{row['event_date']} persona {row['persona_id']} {row['attribute']}={row['value']}":
+                f"{row['persona_share']:.1%} vs population {row['population_share']:.1%} ({row['gap_points']:+.1f} points)"
+                for row in flagged.iter_rows(named=True)
+            }),
+            "max_gap_points": settings.max_gap_points,
+        },
+    )
+
+
+def _gaps(connection: duckdb.DuckDBPyConnection, first: date, last: date, settings: FairnessSettings) -> pl.DataFrame:
+    """The range's gaps with persona labels; empty before the first persona fit or without CRM attributes."""
+    if not table_exists(connection, "user_personas"):
+        return pl.DataFrame()
+    memberships = read_frame(
+        connection, "select event_date, person_id, persona_id, weight from user_personas where event_date between ? and ?",
+        [first, last],
+    )
+    attributes = read_frame(connection, "select person_id, region, age_band from dim_persons")
+    labels = read_frame(
+        connection, "select event_date, persona_id, label from personas where event_date between ? and ?", [first, last]
+    )
+    return fairness_gaps(memberships, attributes, settings).join(labels, on=["event_date", "persona_id"], how="left")
+
+
+def _gap_table(gaps: pl.DataFrame) -> str:
+    lines = ["| day | persona | attribute | value | persona share | population share | gap (points) | flagged |",
+             "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        f"| {row['event_date']} | {row['persona_id']} {row['label']} | {row['attribute']} | {row['value']} "
+        f"| {row['persona_share']:.1%} | {row['population_share']:.1%} | {row['gap_points']:+.1f} | {'yes' if row['flagged'] else ''} |"
+        for row in gaps.iter_rows(named=True)
+    ]
+    return "\n".join(lines)

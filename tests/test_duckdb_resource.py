@@ -1,0 +1,40 @@
+"""The DuckDB resource's writes: partition replacement, schema growth, waiting for another process's lock."""
+
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from dagster_project.resources.duckdb import connect_waiting_for_lock, replace_partition_rows
+
+DAY_1, DAY_2 = date(2026, 10, 1), date(2026, 10, 2)
+
+
+def test_replacing_a_partition_keeps_other_days_and_adds_new_columns(tmp_path: Path):
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as connection:
+        replace_partition_rows(connection, "main.scores", pl.DataFrame({"event_date": [DAY_1, DAY_2], "score": [1, 2]}),
+                               DAY_1, DAY_2)
+        # A newer code version writes day 2 again with an extra column.
+        replace_partition_rows(connection, "main.scores",
+                               pl.DataFrame({"event_date": [DAY_2], "score": [3], "why": ["terms"]}), DAY_2, DAY_2)
+        rows = connection.execute("select event_date, score, why from scores order by event_date").fetchall()
+    assert rows == [(DAY_1, 1, None), (DAY_2, 3, "terms")]
+
+
+def test_connect_waits_for_another_process_to_release_the_file(tmp_path: Path):
+    path = tmp_path / "w.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('held', flush=True); time.sleep(2)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(duckdb.IOException, match="lock"):
+        connect_waiting_for_lock(str(path), read_only=False, wait_seconds=0)
+    with connect_waiting_for_lock(str(path), read_only=False, wait_seconds=30) as connection:
+        assert connection.execute("select 42").fetchall() == [(42,)]
+    assert holder.wait(timeout=30) == 0

@@ -1,0 +1,33 @@
+"""Every persona says what sets it apart, in the personas table, the Dagster UI metadata and the MLflow report."""
+
+from pathlib import Path
+
+import mlflow
+
+from dagster_project.tracking.resource import MlflowTracking
+from pipeline_helpers import query, using_home
+
+
+def test_each_persona_has_weighted_terms_and_a_source_mix(generated_run):
+    with using_home(generated_run.home):
+        explanations = query("select label_terms, explanation from personas")
+    assert explanations
+    for label_terms, explanation in explanations:
+        weights = [term["weight"] for term in explanation["terms"]]
+        assert weights == sorted(weights, reverse=True) and weights[-1] > 0
+        assert set(label_terms) <= {term["term"] for term in explanation["terms"]}
+        assert {source["source"] for source in explanation["sources"]} <= {"web", "social", "crm", "iot"}
+        assert all(0 < source["persona_share"] <= 1 + 1e-9 and 0 < source["population_share"] <= 1 + 1e-9
+                   for source in explanation["sources"])
+
+
+def test_the_ui_catalogue_and_the_mlflow_report_show_the_explanations(generated_run):
+    (personas,) = [m for m in generated_run.result.asset_materializations_for_node("persona_model")
+                   if m.asset_key.to_user_string() == "personas"][:1]
+    assert "Why: terms " in personas.metadata["catalogue"].value
+    with using_home(generated_run.home):
+        tracking = MlflowTracking()
+        run = tracking.client().search_runs([tracking.activate()], order_by=["attributes.start_time DESC"])[0]
+        report = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="persona_report.md",
+                                                          tracking_uri=tracking.tracking_uri)).read_text()
+    assert report.count("Distinguished by: terms ") == report.count("\n## ") > 0
