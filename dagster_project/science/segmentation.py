@@ -163,7 +163,8 @@ def segment_intent_memories(events: pl.DataFrame, gap_minutes: float = 30) -> pl
             .alias("_run")
         )
     )
-    memories = runs.group_by("_run").agg(
+    # Runs are numbered in (person, time) order; keeping group order keeps the memories sorted.
+    memories = runs.group_by("_run", maintain_order=True).agg(
         pl.col("person_id").first(),
         pl.col("event_date").first(),
         pl.col("ts").min().alias("start_ts"),
@@ -176,11 +177,10 @@ def segment_intent_memories(events: pl.DataFrame, gap_minutes: float = 30) -> pl
         pl.col("text").drop_nulls().str.join(" ").alias("text"),
     )
     return (
-        memories.join(_summaries(runs), on="_run", how="left")
-        .with_columns(
-            _memory_ids(memories["person_id"], memories["_first_event_id"]).alias("memory_id")
+        memories.with_columns(
+            _summaries(runs),
+            _memory_ids(memories["person_id"], memories["_first_event_id"]).alias("memory_id"),
         )
-        .sort("person_id", "start_ts")
         .select(
             "memory_id",
             "person_id",
@@ -197,8 +197,8 @@ def segment_intent_memories(events: pl.DataFrame, gap_minutes: float = 30) -> pl
     )
 
 
-def _summaries(runs: pl.DataFrame) -> pl.DataFrame:
-    """Readable account of each run: one phrase per action, in order of first use."""
+def _summaries(runs: pl.DataFrame) -> pl.Series:
+    """Readable account of each run, in run order: one phrase per action, in order of first use."""
     count = pl.col("n").cast(pl.String)
     plural_count = count + " " + pl.col("noun") + "s"
     single_count = pl.when(pl.col("noun").str.contains("^[aeiou]")).then(pl.lit("an ")).otherwise(
@@ -216,12 +216,12 @@ def _summaries(runs: pl.DataFrame) -> pl.DataFrame:
         .then(head + pl.col("separator") + listed)
         .otherwise(head)
     )
+    # Groups kept in order of first appearance: runs in order, actions in order of first use.
     return (
-        runs.with_row_index("_position")
-        .group_by("_run", "action")
+        runs.lazy()
+        .group_by("_run", "action", maintain_order=True)
         .agg(
             pl.len().alias("n"),
-            pl.col("_position").min(),
             pl.col(INTENT).first(),
             pl.col("text")
             .drop_nulls()
@@ -229,7 +229,7 @@ def _summaries(runs: pl.DataFrame) -> pl.DataFrame:
             .head(_MAX_TEXTS_PER_PHRASE)
             .alias("texts"),
         )
-        .join(_ACTION_PHRASES, on="action", how="left")
+        .join(_ACTION_PHRASES.lazy(), on="action", how="left", maintain_order="left")
         .with_columns(
             pl.col("template").fill_null(pl.col("action").str.replace_all("_", " ") + " {count}"),
             pl.col("noun").fill_null(
@@ -240,10 +240,10 @@ def _summaries(runs: pl.DataFrame) -> pl.DataFrame:
             pl.col("quote").fill_null(False),
             pl.col("separator").fill_null(": "),
         )
-        .with_columns(phrase.alias("phrase"))
-        .sort("_run", "_position")
-        .group_by("_run")
+        .select("_run", phrase.alias("phrase"))
+        .group_by("_run", maintain_order=True)
         .agg(pl.col("phrase").str.join("; ").alias("summary"))
+        .collect()["summary"]
     )
 
 
