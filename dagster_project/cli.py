@@ -227,13 +227,13 @@ FORGET_KINDS = ("person_id", "email", "cookie", "handle", "device")
 
 def command_forget(args: argparse.Namespace) -> int:
     """Right to erasure: one person out of every table, the landing zone and every later run."""
-    from dagster_project.privacy.erasure import PersonNotFoundError, WarehouseBusyError, forget
+    from dagster_project.privacy.erasure import AmbiguousIdentifierError, PersonNotFoundError, WarehouseBusyError, forget
 
     home = _home(args)
     kind, value = next((kind, getattr(args, kind)) for kind in FORGET_KINDS if getattr(args, kind))
     try:
         report = forget(home, kind, value)
-    except (WarehouseBusyError, PersonNotFoundError, FileNotFoundError) as error:
+    except (WarehouseBusyError, PersonNotFoundError, AmbiguousIdentifierError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"Erased person {report.person_hash[:16]}… ({report.identifiers} identifiers) at {report.erased_at:%Y-%m-%d %H:%M:%S} UTC; "

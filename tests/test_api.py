@@ -27,6 +27,7 @@ from dagster import AssetSelection
 from dagster_project.api.app import MAX_BODY_BYTES, create_app
 from dagster_project.api.schemas import MAX_EVENTS_PER_REQUEST
 from dagster_project.api.service import PersonaService
+from dagster_project.api.snapshot import settings_from_params
 from dagster_project.api.updates import EVENT_SCHEMA, assign_to_personas, posted_memories
 from dagster_project.generator import generate
 from dagster_project.paths import landing_dir, warehouse_path
@@ -245,6 +246,7 @@ def test_too_many_or_too_large_requests_are_refused_with_413(api):
 @pytest.mark.parametrize(("body", "status", "field", "message"), [
     ({"events": [event("2026-10-04T10:00:00Z"), event("yesterday at noon")]}, 422, "events[1].timestamp", "datetime"),
     ({"events": [event("2099-01-01T00:00:00Z")]}, 422, "events[0].timestamp", "in the future"),
+    ({"events": [event("0001-01-01T00:00:00+01:00")]}, 422, "events[0].timestamp", "out of range"),
     ({"events": [{"timestamp": "2026-10-04T10:00:00Z", "source": "web"}]}, 422, "events[0].action", "Field required"),
     ({"events": [event("2026-10-04T10:00:00Z", source="Web Shop")]}, 422, "events[0].source", "pattern"),
     ({"events": [event("2026-10-04T10:00:00Z", colour="red")]}, 422, "events[0].colour", "Extra inputs"),
@@ -264,7 +266,7 @@ def test_bad_input_gets_a_4xx_naming_the_field(api, body, status, field, message
     assert service.health()["persons_with_posted_events"] == posted_before
 
 
-def test_the_api_key_guards_every_route_but_health(api, monkeypatch):
+def test_the_api_key_guards_every_route_and_reloads_but_not_health(api, monkeypatch):
     _, service, _ = api
     monkeypatch.setenv("PERSONAS_API_KEY", "s3cret")
     person = _person_with_personas(1)
@@ -276,6 +278,8 @@ def test_the_api_key_guards_every_route_but_health(api, monkeypatch):
         status, answer = call(base_url, "POST", f"/persons/{person}/events", {"events": [event("2026-10-04T10:00:00Z")]})
         assert status == 401 and "X-API-Key" in answer["detail"]
         assert call(base_url, "GET", "/health")[0] == 200
+        assert call(base_url, "GET", "/health?reload=true")[0] == 401
+        assert call(base_url, "GET", "/health?reload=true", headers={"X-API-Key": "s3cret"})[0] == 200
 
 
 def test_reload_waits_out_a_writers_lock_and_keeps_posted_events(api):
@@ -322,3 +326,9 @@ def test_a_changed_warehouse_is_reloaded_in_the_background_once_it_is_quiet(api)
     finally:
         service.stop()
         watcher.join(timeout=10)
+
+
+def test_the_champions_logged_settings_are_read_with_their_declared_types():
+    """MLflow logs parameters as text: a float knob with an int default (gap_minutes = 30) comes back as "45.0"."""
+    settings = settings_from_params({"gap_minutes": "45.0", "window_days": "21", "recent_share": "0.5"})
+    assert (settings.gap_minutes, settings.window_days, settings.recent_share) == (45.0, 21, 0.5)

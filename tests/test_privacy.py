@@ -7,12 +7,13 @@ import shutil
 import subprocess
 import sys
 
+import duckdb
 import polars as pl
 import pytest
 
 from dagster_project.cli import main
 from dagster_project.paths import landing_dir, warehouse_path
-from dagster_project.privacy.erasure import WarehouseBusyError, open_warehouse_for_writing
+from dagster_project.privacy.erasure import WarehouseBusyError, open_warehouse_for_writing, resolve_person
 from dagster_project.privacy.suppression import pii_salt
 from generated_run import LAST, PERSON_LEVEL_ASSETS, START
 from pipeline_helpers import materialize_range, query, using_home
@@ -71,6 +72,11 @@ def erased(generated_run, tmp_path_factory):
         person_id = query("select person_id from dim_person_identifiers where identifier = ?",
                           ["customer:" + person["customer_id"].item()])[0][0]
         needles = _needles(home, person_key, person_id)
+        own = identifiers.filter(pl.col("person_key") == person_key)
+        given = {"person_id": person_id, "email": person["email"].item(),
+                 **{kind: own.filter(pl.col("id_type") == kind)["id_value"][0] for kind in ("cookie", "device", "handle")}}
+        with duckdb.connect(str(warehouse_path(home)), read_only=True) as connection:
+            resolved = {kind: resolve_person(connection, kind, value) for kind, value in given.items()}
         before = {"tables": _hits(needles), "landing": _landing_hits(home, needles),
                   "memories": query("select count(*) from intent_memories where person_id = ?", [person_id])[0][0]}
         originals = tmp_path_factory.mktemp("original-landing")
@@ -81,7 +87,7 @@ def erased(generated_run, tmp_path_factory):
         # The source sends the same files again, and the days rerun: nothing of the person may come back.
         shutil.copytree(originals, landing_dir(home), dirs_exist_ok=True)
         rerun = materialize_range(START, LAST, selection=PERSON_LEVEL_ASSETS)
-        yield {"home": home, "person_id": person_id, "needles": needles, "before": before,
+        yield {"home": home, "person_id": person_id, "needles": needles, "before": before, "resolved": resolved,
                "after_forget": after_forget, "unbalanced_after_forget": unbalanced_after_forget, "rerun": rerun}
 
 
@@ -91,6 +97,10 @@ def test_the_person_is_everywhere_before_the_erasure(erased):
     assert {"raw.crm__customers", "raw.web__events", "main.fct_events", "main.dim_person_identifiers",
             "main.dim_customers", "main.intent_memories", "main.user_personas"} <= set(before["tables"])
     assert before["landing"]
+
+
+def test_every_kind_of_identifier_finds_the_same_person(erased):
+    assert erased["resolved"] == dict.fromkeys(("person_id", "email", "cookie", "device", "handle"), erased["person_id"])
 
 
 def test_forget_leaves_no_row_and_no_landing_line_of_the_person(erased):

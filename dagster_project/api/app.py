@@ -86,9 +86,10 @@ def create_app(service: PersonaService) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     guarded = APIRouter(dependencies=[Depends(require_api_key)])
 
-    @app.get("/health", summary="Liveness and what is served; ?reload=true reads the warehouse again")
-    def health(reload: bool = False):
+    @app.get("/health", summary="Liveness and what is served; ?reload=true (with the API key) reads the warehouse again")
+    def health(reload: bool = False, x_api_key: Annotated[str | None, Header()] = None):
         if reload:
+            require_api_key(x_api_key)  # a reload reads the warehouse: not for anonymous callers
             try:
                 service.reload()
             except SnapshotUnavailable as error:

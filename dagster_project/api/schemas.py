@@ -32,7 +32,11 @@ class PostedEvent(BaseModel):
     def naive_utc_not_in_future(cls, value: datetime) -> datetime:
         """Staging's rule: UTC without a zone, and an event from the future is refused."""
         if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
+            try:
+                value = value.astimezone(UTC).replace(tzinfo=None)
+            except OverflowError:
+                raise PydanticCustomError("timestamp_out_of_range", "{timestamp} is out of range in UTC",
+                                          {"timestamp": value.isoformat()}) from None
         if value > datetime.now(UTC).replace(tzinfo=None):
             raise PydanticCustomError("future_timestamp", "{timestamp} (UTC) is in the future",
                                       {"timestamp": value.isoformat()})

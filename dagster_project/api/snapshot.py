@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import get_type_hints
 
 import duckdb
 import mlflow
@@ -105,9 +106,9 @@ def source_fingerprint(home: Path) -> tuple[int, ...]:
 
 def settings_from_params(params: dict[str, str]) -> PersonaSettings:
     """The settings the champion was fitted with (its run's parameters); defaults for any not logged."""
-    defaults = PersonaSettings()
+    types = get_type_hints(PersonaSettings)  # the declared types: a float knob may have an int default (30)
     return PersonaSettings(**{
-        field.name: type(getattr(defaults, field.name))(params[field.name])
+        field.name: types[field.name](params[field.name])
         for field in dataclasses.fields(PersonaSettings)
         if field.name in params
     })

@@ -66,6 +66,8 @@ def persona_fairness(
         gaps = _gaps(connection, first, last, settings)
         if not gaps.is_empty():
             replace_partition_rows(connection, "main.persona_fairness", gaps, first, last)
+        elif table_exists(connection, "persona_fairness"):  # rows of an earlier run of the range no longer hold
+            connection.execute("delete from persona_fairness where event_date between ? and ?", [first, last])
     if gaps.is_empty():
         context.log.warning(f"No person with personas and CRM attributes in {first}..{last}: nothing to audit")
         yield MaterializeResult(metadata={"dagster/row_count": 0})

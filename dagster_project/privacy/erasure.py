@@ -72,6 +72,10 @@ class PersonNotFoundError(LookupError):
     """No person in the warehouse owns the given identifier."""
 
 
+class AmbiguousIdentifierError(LookupError):
+    """Several persons own the identifier (two CRM customers sharing an email): erasing one would be a guess."""
+
+
 @dataclass(frozen=True)
 class ErasureReport:
     person_hash: str
@@ -127,7 +131,6 @@ def forget(home: Path, kind: str, value: str) -> ErasureReport:
 
 def resolve_person(connection: duckdb.DuckDBPyConnection, kind: str, value: str) -> str:
     """The stitched person id behind a person id or a raw identifier."""
-    parameters = {"value": value, "salt": pii_salt()}
     if kind == "person_id":
         sql = "select distinct person_id from dim_person_identifiers where person_id = trim($value)"
     elif kind == "email":
@@ -138,9 +141,16 @@ def resolve_person(connection: duckdb.DuckDBPyConnection, kind: str, value: str)
         sql = f"select person_id from dim_person_identifiers where identifier = {IDENTIFIER_NODES[kind]}"
     else:
         raise ValueError(f"unknown identifier kind {kind!r}")
-    found = [row[0] for row in connection.execute(sql, parameters).fetchall()]
+    # DuckDB refuses parameters a statement does not use: only the hashed kinds take the salt.
+    parameters = {"value": value} | ({"salt": pii_salt()} if "$salt" in sql else {})
+    found = sorted(row[0] for row in connection.execute(sql, parameters).fetchall())
     if not found:
         raise PersonNotFoundError(f"no person in the warehouse has {kind} {value!r} (already erased, or never loaded)")
+    if len(found) > 1:
+        raise AmbiguousIdentifierError(
+            f"{len(found)} persons have {kind} {value!r}: {', '.join(found)}; "
+            "erase each one with `personas forget --person-id ID`"
+        )
     return found[0]
 
 
@@ -155,7 +165,9 @@ def _erase(connection: duckdb.DuckDBPyConnection, person_id: str) -> ErasureRepo
     values = {"person": [person_id], "memory": _memory_ids(connection, person_id), "node": nodes}
     for node in nodes + email_nodes:
         kind, value = node.split(":", 1)
-        values.setdefault(kind, []).append(value.rsplit(":", 1)[-1])  # imported:<source>:<hash> -> the hash
+        if kind == "imported":  # imported:<source>:<hash> -> the hash; other ids may hold colons (MAC addresses)
+            value = value.rsplit(":", 1)[-1]
+        values.setdefault(kind, []).append(value)
     erased_at = datetime.now(UTC).replace(tzinfo=None)
     ensure_suppression_table(connection)
     connection.execute(
@@ -236,6 +248,11 @@ def _delete_raw_lines(connection: duckdb.DuckDBPyConnection) -> tuple[dict[str, 
     return rows_deleted, days
 
 
+def _quoted(table: str) -> str:
+    """`schema.table` as a quoted SQL name: a table added later may have any name."""
+    return ".".join('"' + part.replace('"', '""') + '"' for part in table.split(".", 1))
+
+
 def _memory_ids(connection: duckdb.DuckDBPyConnection, person_id: str) -> list[str]:
     if "main.intent_memories" not in _tables(connection, "c.table_schema = 'main'"):
         return []
@@ -247,16 +264,16 @@ def _delete_person_rows(connection: duckdb.DuckDBPyConnection, values: dict[str,
     """Every table outside `raw` that names the person in a `PERSON_COLUMNS` column; evidence lists are pruned."""
     rows_deleted = {}
     for table, columns in _tables(connection, "c.table_schema <> 'raw'").items():
-        if table == SUPPRESSIONS_TABLE:
+        if table in (SUPPRESSIONS_TABLE, AUDIT_TABLE):
             continue
         named = sorted(column for column in columns if values.get(PERSON_COLUMNS.get(column)))
         if named:
             rows_deleted[table] = _count(connection.execute(
-                f"delete from {table} where " + " or ".join(f"{column} in (select unnest(${column}))" for column in named),
+                f"delete from {_quoted(table)} where " + " or ".join(f"{column} in (select unnest(${column}))" for column in named),
                 {column: values[PERSON_COLUMNS[column]] for column in named}))
         if "evidence_memory_ids" in columns and values["memory"]:
             rows_deleted[f"{table}.evidence_memory_ids"] = _count(connection.execute(
-                f"""update {table} set evidence_memory_ids = list_filter(evidence_memory_ids, lambda m: not list_contains($memory_ids, m))
+                f"""update {_quoted(table)} set evidence_memory_ids = list_filter(evidence_memory_ids, lambda m: not list_contains($memory_ids, m))
                     where list_has_any(evidence_memory_ids, $memory_ids)""", {"memory_ids": values["memory"]}))
     return rows_deleted
 
