@@ -241,6 +241,14 @@ def test_too_many_or_too_large_requests_are_refused_with_413(api):
     response = connection.getresponse()
     assert response.status == 413 and "exceeds the limit" in json.loads(response.read())["detail"]
     connection.close()
+    # A chunked body declares no length: it is counted as it streams in.
+    connection = http.client.HTTPConnection(urllib.parse.urlsplit(base_url).netloc, timeout=30)
+    chunks = (b" " * 65536 for _ in range(MAX_BODY_BYTES // 65536 + 1))
+    connection.request("POST", f"/persons/{person}/events", body=chunks, encode_chunked=True,
+                       headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+    response = connection.getresponse()
+    assert response.status == 413 and "exceeds the limit" in json.loads(response.read())["detail"]
+    connection.close()
 
 
 @pytest.mark.parametrize(("body", "status", "field", "message"), [

@@ -22,23 +22,48 @@ RELOAD_RETRY_AFTER_SECONDS = 30
 
 
 class BodySizeLimit:
-    """413 for a body whose declared length exceeds `max_bytes`, before a byte of it is read."""
+    """413 for a body over `max_bytes`: on its declared length before a byte is read, else while it streams in.
+
+    A chunked body declares no length, so the body is read here, up to the limit, and handed
+    to the app whole: nothing larger than the limit is ever buffered or parsed.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length", b"0")
-            if int(length) > self.max_bytes:
-                response = JSONResponse(
-                    {"detail": f"request body of {int(length)} bytes exceeds the limit of {self.max_bytes} bytes"},
-                    status_code=413,
-                )
-                await response(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if int(declared) > self.max_bytes:
+            await self._refuse(f"request body of {int(declared)} bytes", scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
                 return
-        await self.app(scope, receive, send)
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                await self._refuse("request body of more", scope, receive, send)
+                return
+            more = message.get("more_body", False)
+        handed_over = False
+
+        async def replay() -> dict:
+            nonlocal handed_over
+            if handed_over:
+                return await receive()
+            handed_over = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, what: str, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse({"detail": f"{what} exceeds the limit of {self.max_bytes} bytes"}, status_code=413)
+        await response(scope, receive, send)
 
 
 def _field(location: tuple) -> str:

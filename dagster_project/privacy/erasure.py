@@ -20,6 +20,7 @@ as changed, so under automation the affected days rerun by themselves.
 """
 
 import json
+import os
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -305,4 +306,7 @@ def _rewrite_without(path: Path, line_numbers: list[int]) -> None:
     """The file without the given 1-based physical lines; every other byte stays as it was."""
     erased = {line_no - 1 for line_no in line_numbers}
     physical_lines = path.read_bytes().split(b"\n")
-    path.write_bytes(b"\n".join(line for index, line in enumerate(physical_lines) if index not in erased))
+    # Written beside it and renamed over it: the sensor or a crash never sees a half-written file.
+    rewritten = path.with_name(f".{path.name}.erasing")
+    rewritten.write_bytes(b"\n".join(line for index, line in enumerate(physical_lines) if index not in erased))
+    os.replace(rewritten, path)

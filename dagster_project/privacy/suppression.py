@@ -34,13 +34,14 @@ def _pii_hash(expr: str) -> str:
 
 
 def _node(prefix: str, expr: str) -> str:
-    """SQL of an identity node such as `cookie:ck-1`; null when the line has no such identifier."""
-    return f"'{prefix}:' || nullif(trim({expr}), '')"
+    """SQL of an identity node such as `cookie:ck-1`, spelt as dbt spells it (untrimmed); null without the identifier."""
+    return f"'{prefix}:' || nullif({expr}, '')"
 
 
 def _json_field(name: str) -> str:
-    """A JSON line's string field by pattern, so a truncated (malformed) line still gives up its identifiers."""
-    return f"""nullif(regexp_extract(raw, '"{name}"\\s*:\\s*"([^"]*)"', 1), '')"""
+    """A JSON line's field as staging reads it (`doc->>`); by pattern where the line is not JSON (truncated)."""
+    return (f"""coalesce(try(json_extract_string(raw, '$.{name}')), """
+            f"""nullif(regexp_extract(raw, '"{name}"\\s*:\\s*"([^"]*)"', 1), ''))""")
 
 
 _WEB_COOKIE = _json_field("cookie_id")
