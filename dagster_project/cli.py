@@ -153,9 +153,12 @@ def command_docs(args: argparse.Namespace) -> int:
 def command_init(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
+    from dagster_project.tracking.resource import MlflowTracking
+
     home = _home(args)
     with DagsterInstance.get() as instance:  # creates its storage now, before any parallel runs race to
         instance.get_runs(limit=1)
+    MlflowTracking().activate()  # likewise the MLflow tables and experiment (1.4 s of migrations, once)
     print(f"PERSONAS_HOME={home}\nDAGSTER_HOME={home / 'dagster'}")
     return 0
 

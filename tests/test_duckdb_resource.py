@@ -25,6 +25,25 @@ def test_replacing_a_partition_keeps_other_days_and_adds_new_columns(tmp_path: P
     assert rows == [(DAY_1, 1, None), (DAY_2, 3, "terms")]
 
 
+def test_long_text_columns_are_stored_with_zstd(tmp_path: Path):
+    lines = pl.DataFrame({
+        "event_date": [DAY_1] * 200_000,
+        "raw": [f'{{"event_id": "w-{i}", "title": "item number {i % 997}"}}' for i in range(200_000)],
+        "landing_file": ["web/events/2026-10-01.jsonl"] * 200_000,
+    })
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as connection:
+        replace_partition_rows(connection, "raw.lines", lines, DAY_1, DAY_1, zstd_columns=("raw",))
+        connection.execute("checkpoint")
+        codecs = dict(connection.execute(
+            "select column_name, list(distinct compression) from pragma_storage_info('raw.lines') "
+            "where segment_type = 'VARCHAR' group by column_name"
+        ).fetchall())
+        stored = connection.sql("select raw from raw.lines order by rowid").pl()
+    assert codecs["raw"] == ["ZSTD"]
+    assert "ZSTD" not in codecs["landing_file"]
+    assert stored["raw"].equals(lines["raw"])
+
+
 def test_connect_waits_for_another_process_to_release_the_file(tmp_path: Path):
     path = tmp_path / "w.duckdb"
     holder = subprocess.Popen(

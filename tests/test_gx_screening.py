@@ -11,6 +11,7 @@ EXPECTATIONS = [
     {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "id"}},
     {"type": "expect_column_values_to_not_match_regex",
      "kwargs": {"column": "text", "regex": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"}},
+    {"type": "expect_column_values_to_not_match_regex", "kwargs": {"column": "text", "regex": r"\b\d{3}-\d{4}\b"}},
     {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "action", "value_set": ["view", "like"],
      "row_condition": {"column": {"name": "source"}, "operator": "IN", "parameter": ["web"], "type": "comparison"}}},
     {"type": "expect_column_values_to_be_between",
@@ -36,11 +37,13 @@ def test_screened_frame_holds_every_violation_plus_a_bounded_sample():
             ('x1', 'web', 'view', 'write to jane.doe@example.com', timestamp '2026-10-01 01:00:00'),
             ('x2', 'web', 'buy', 'unknown web action', timestamp '2026-10-01 01:00:00'),
             ('x3', 'crm', 'buy', 'other sources may buy', timestamp '2026-10-01 01:00:00'),
-            ('x4', 'web', 'view', 'next day', timestamp '2026-10-02 00:00:00')""")
+            ('x4', 'web', 'view', 'next day', timestamp '2026-10-02 00:00:00'),
+            ('x5', 'web', 'view', 'call 555-0199', timestamp '2026-10-01 01:00:00')""")
     sql = screened_frame_sql("select * from events", EXPECTATIONS, PARAMETERS, limit=100)
     frame = connection.sql(sql).pl()
-    assert frame.height == 106  # 6 suspects (the null, both 17s, email, web 'buy', next day) + 100 sampled
-    assert {"x1", "x2", "x4", "17"} <= set(frame["id"].drop_nulls()) and frame["id"].null_count() == 1
+    # 7 suspects (the null, both 17s, email, phone, web 'buy', next day) + 100 sampled
+    assert frame.height == 107
+    assert {"x1", "x2", "x4", "x5", "17"} <= set(frame["id"].drop_nulls()) and frame["id"].null_count() == 1
     assert frame.sort("id", "text").equals(connection.sql(sql).pl().sort("id", "text"))  # deterministic
 
 

@@ -69,14 +69,17 @@ def measure(home: Path, events: int, seed: int = 7) -> dict:
 
     from dagster_project.cli import run_partitions
     from dagster_project.definitions import defs  # noqa: F401  (load the code location before the clock starts)
+    from dagster_project.tracking.resource import MlflowTracking
     from dagster_project.transform.project import dbt_cli_resource, dbt_project
 
     import_s = time.perf_counter() - started
     # A deployment parses the dbt project once for its home (the profile names the home's
-    # warehouse); daily runs then re-parse only the files that read the partition range.
+    # warehouse), and `personas init` creates the MLflow store; daily runs then re-parse only
+    # the files that read the partition range and write to an existing store.
     started = time.perf_counter()
     dbt_cli_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
-    deploy_parse_s = time.perf_counter() - started
+    MlflowTracking().activate()
+    deploy_s = time.perf_counter() - started
     with TreeMemorySampler() as sampler:
         run_started = time.time()
         result = run_partitions(home, DAY, DAY)
@@ -120,7 +123,7 @@ def measure(home: Path, events: int, seed: int = 7) -> dict:
         "success": result.success,
         "generate_s": generate_s,
         "import_s": import_s,
-        "deploy_parse_s": deploy_parse_s,
+        "deploy_s": deploy_s,
         "end_to_end_s": end_to_end_s,
         "events_per_s": events / end_to_end_s,
         "peak_rss_mb": sampler.peak_mb(),

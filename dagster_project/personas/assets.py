@@ -75,7 +75,9 @@ def intent_memories(context: AssetExecutionContext, config: PersonaModelConfig, 
         if memories.is_empty():
             context.log.warning(f"No events in fct_events for {first}..{last}: no memories")
         else:
-            replace_partition_rows(connection, "main.intent_memories", memories, first, last)
+            replace_partition_rows(
+                connection, "main.intent_memories", memories, first, last, zstd_columns=("summary", "text")
+            )
     return MaterializeResult(metadata={
         "dagster/row_count": memories.height,
         "events": events.height,

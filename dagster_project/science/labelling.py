@@ -79,7 +79,8 @@ def ctfidf_term_weights(
     Terms found in fewer than ``min_docs`` of the cluster's documents are left out.
     """
     clusters = list(docs_per_cluster)
-    docs = [doc or "" for cluster in clusters for doc in docs_per_cluster[cluster]]
+    # One column of every cluster's documents: a Python list of 100k+ strings costs more than the counting.
+    docs = pl.concat([pl.Series([], dtype=pl.String), *(pl.Series(docs_per_cluster[c], dtype=pl.String) for c in clusters)])
     owners = np.repeat(np.arange(len(clusters)), [len(docs_per_cluster[c]) for c in clusters])
     presence, vocabulary = ngram_counts(docs, ngram_range, _TOKEN_PATTERN, binary=True)
     if vocabulary.size == 0:  # no document has a single word

@@ -160,6 +160,7 @@ def segment_intent_memories(events: pl.DataFrame, gap_minutes: float = 30) -> pl
             )
             .fill_null(True)
             .cum_sum()
+            .set_sorted()  # a running count: grouping by it takes the fast path for sorted keys
             .alias("_run")
         )
     )
@@ -204,8 +205,12 @@ def _summaries(runs: pl.DataFrame) -> pl.Series:
     single_count = pl.when(pl.col("noun").str.contains("^[aeiou]")).then(pl.lit("an ")).otherwise(
         pl.lit("a ")
     ) + pl.col("noun")
-    quoted = pl.col("texts").list.eval("'" + pl.element() + "'")
-    listed = pl.when(pl.col("quote")).then(quoted).otherwise(pl.col("texts")).list.join(", ")
+    # 'a', 'b': quotes around the joined list, not around each element (list.eval costs 10x more).
+    listed = (
+        pl.when(pl.col("quote"))
+        .then("'" + pl.col("texts").list.join("', '") + "'")
+        .otherwise(pl.col("texts").list.join(", "))
+    )
     head = pl.col("template").str.replace(
         "{count}",
         pl.when(pl.col("n") == 1).then(single_count).otherwise(plural_count),
@@ -240,7 +245,7 @@ def _summaries(runs: pl.DataFrame) -> pl.Series:
             pl.col("quote").fill_null(False),
             pl.col("separator").fill_null(": "),
         )
-        .select("_run", phrase.alias("phrase"))
+        .select(pl.col("_run").set_sorted(), phrase.alias("phrase"))
         .group_by("_run", maintain_order=True)
         .agg(pl.col("phrase").str.join("; ").alias("summary"))
         .collect()["summary"]

@@ -51,7 +51,7 @@ class MemoryVectorizer:
         TfidfVectorizer with that vocabulary and idf, so transforming new memories (and
         the MLflow model) works as before.
         """
-        counts, terms = ngram_counts(_texts(memories), (1, 2))
+        counts, terms = ngram_counts(memories["text"], (1, 2))
         document_frequency = np.bincount(counts.indices, minlength=counts.shape[1])
         min_documents = self.min_df if isinstance(self.min_df, int) else self.min_df * counts.shape[0]
         kept = np.flatnonzero(document_frequency >= min_documents)

@@ -24,3 +24,14 @@ def test_ngram_counts_match_count_vectorizer(pattern, binary, ngram_range):
     counts, vocabulary = ngram_counts(TEXTS, ngram_range, pattern, binary)
     assert list(vocabulary) == list(reference.get_feature_names_out())
     assert (counts != expected).nnz == 0
+
+
+def test_ngram_counts_of_higher_orders_only_and_of_no_words():
+    reference = CountVectorizer(stop_words="english", ngram_range=(2, 3))
+    expected = reference.fit_transform([text or "" for text in TEXTS])
+    counts, vocabulary = ngram_counts(TEXTS, (2, 3))
+    assert list(vocabulary) == list(reference.get_feature_names_out())
+    assert (counts != expected).nnz == 0
+
+    counts, vocabulary = ngram_counts(["the and", None, ""], (1, 2))
+    assert counts.shape == (3, 0) and vocabulary.size == 0

@@ -1,24 +1,28 @@
 {{ config(materialized="ephemeral") }}
 {# Parses and validates every raw social line; staging keeps the valid ones, rejected_events the rest. #}
+{% set fields = {
+    'record_id': 'engagement_id', 'ts_text': 'ts', 'handle': 'handle', 'action': 'action',
+    'post_id': 'post_id', 'text': 'text',
+} %}
 with raw_lines as (
     select *, try_cast(raw as json) as doc
     from {{ source('raw', 'social__engagements') }}
     where {{ partition_filter('event_date') }}
 ),
 
+extracted as (
+    select *, json_extract_string(doc, {{ json_paths(fields) }}) as field_values
+    from raw_lines
+),
+
 parsed as (
     select
         event_date, landing_file, line_no, raw, bad_encoding,
-        doc->>'$.engagement_id' as record_id,
-        doc->>'$.ts' as ts_text,
-        {{ parse_utc_ts("doc->>'$.ts'") }} as ts,
-        doc->>'$.handle' as handle,
-        doc->>'$.action' as action,
-        doc->>'$.post_id' as post_id,
-        doc->>'$.text' as text,
+        {{- unpack_fields('field_values', fields) }},
+        {{ parse_utc_ts('ts_text') }} as ts,
         try_cast(doc->'$.tags' as varchar[]) as tags,
-        doc is null or json_type(doc) <> 'OBJECT' as is_malformed
-    from raw_lines
+        not {{ is_json_object('doc') }} as is_malformed
+    from extracted
 ),
 
 checked as (

@@ -1,30 +1,28 @@
 {{ config(materialized="ephemeral") }}
 {# Parses and validates every raw web line; staging keeps the valid ones, rejected_events the rest. #}
+{% set fields = {
+    'record_id': 'event_id', 'ts_text': 'ts', 'session_id': 'session_id', 'cookie_id': 'cookie_id',
+    'customer_id': 'customer_id', 'event_type': 'event_type', 'url': 'url', 'item_id': 'item_id',
+    'category': 'category', 'title': 'title', 'query': 'query', 'ip': 'ip', 'user_agent': 'user_agent',
+} %}
 with raw_lines as (
     select *, try_cast(raw as json) as doc
     from {{ source('raw', 'web__events') }}
     where {{ partition_filter('event_date') }}
 ),
 
+extracted as (
+    select *, json_extract_string(doc, {{ json_paths(fields) }}) as field_values
+    from raw_lines
+),
+
 parsed as (
     select
         event_date, landing_file, line_no, raw, bad_encoding,
-        doc->>'$.event_id' as record_id,
-        doc->>'$.ts' as ts_text,
-        {{ parse_utc_ts("doc->>'$.ts'") }} as ts,
-        doc->>'$.session_id' as session_id,
-        doc->>'$.cookie_id' as cookie_id,
-        doc->>'$.customer_id' as customer_id,
-        doc->>'$.event_type' as event_type,
-        doc->>'$.url' as url,
-        doc->>'$.item_id' as item_id,
-        doc->>'$.category' as category,
-        doc->>'$.title' as title,
-        doc->>'$.query' as query,
-        doc->>'$.ip' as ip,
-        doc->>'$.user_agent' as user_agent,
-        doc is null or json_type(doc) <> 'OBJECT' as is_malformed
-    from raw_lines
+        {{- unpack_fields('field_values', fields) }},
+        {{ parse_utc_ts('ts_text') }} as ts,
+        not {{ is_json_object('doc') }} as is_malformed
+    from extracted
 ),
 
 checked as (
