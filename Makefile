@@ -53,8 +53,9 @@ serve: install
 bench-api: install
 	$(BIN)/personas bench-api
 
-# One generated day of 1M events materialised end to end, per-stage time and memory, references; writes BENCHMARKS.md.
-# BENCH_ARGS: e.g. --sizes 100000,1000000 for the growth sweep, --scale 10m for ten million events.
+# One generated day of 1M events materialised end to end three times (the median run detailed), per-stage time and
+# memory, references; writes BENCHMARKS.md. BENCH_ARGS: e.g. --sizes 100000,1000000 for the growth sweep,
+# --repeat 5, --scale 10m for ten million events.
 BENCH_ARGS ?= --sizes 100000
 bench: install
 	$(BIN)/python -m dagster_project.bench $(BENCH_ARGS)

@@ -9,6 +9,7 @@ import pytest
 from dagster_project.evaluation import identity_scores
 from dagster_project.generator import generate
 from dagster_project.paths import truth_dir, warehouse_path
+from dagster_project.transform.project import dbt_cli_resource
 from pipeline_helpers import WAREHOUSE_ASSETS, materialize_day, materialize_range, query, using_home
 
 START = date(2026, 10, 1)
@@ -88,6 +89,13 @@ def test_no_raw_pii_in_any_table_after_staging(generated_home):
 def _partition_rows(tables, days):
     return {table: sorted(query(f"select * from {table} where event_date between ? and ?", [days[0], days[-1]]))
             for table in tables}
+
+
+def test_dbt_starts_without_an_adapter_in_the_dagster_process(generated_home, tmp_path):
+    """Row counts are read from DuckDB after dbt exits, so nothing needs dbt imported in-process."""
+    invocation = dbt_cli_resource().cli(["ls", "--quiet", "--resource-type", "model"], target_path=tmp_path)
+    assert invocation.adapter is None
+    assert invocation.wait().is_successful()
 
 
 def test_rematerialising_a_partition_leaves_identical_rows(generated_home):

@@ -59,6 +59,15 @@ def test_fit_personas_recovers_planted_clusters_and_chooses_k():
     assert np.array_equal(labels, fit.labels) and np.all((distances >= 0) & (distances < 1))
 
 
+def test_an_svd_fitted_on_a_sample_of_rows_finds_the_same_clusters():
+    X, truth = planted_vectors(n_per_cluster=200, n_clusters=4, vocabulary=10)
+    weights = np.full(X.shape[0], 1 / X.shape[0])
+    on_sample = fit_personas(X, weights, k_range=range(2, 7), svd_fit_rows=100)
+    on_all = fit_personas(X, weights, k_range=range(2, 7), svd_fit_rows=X.shape[0])
+    assert on_sample.k == on_all.k == 4
+    assert adjusted_rand_score(truth, on_sample.labels) == adjusted_rand_score(truth, on_all.labels) == 1.0
+
+
 def test_rows_outside_the_window_are_labelled_but_do_not_shape_clusters():
     X, truth = planted_vectors(n_clusters=2)
     weights = np.ones(truth.size)
