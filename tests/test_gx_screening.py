@@ -55,7 +55,7 @@ def test_scaled_row_count_bounds_decide_like_the_full_count():
 
 
 def test_a_day_of_exactly_the_bound_passes_after_scaling():
-    """2,000 * (2,000 / 2,141) * ... is not 2,000 in floating point; the bounds must still hold exactly."""
+    """2,141 * (2,000 / 2,141) is not 2,000 in floating point; a day of exactly the bound must still pass."""
     for frame_rows, day_rows in ((2000, 2141), (2000, 2169), (10007, 10012), (2003, 399996)):
         scaled = scaled_row_count_parameters(
             {"min_row_count": day_rows, "max_row_count": day_rows}, frame_rows, day_rows
@@ -63,4 +63,3 @@ def test_a_day_of_exactly_the_bound_passes_after_scaling():
         assert scaled["min_row_count"] == frame_rows == scaled["max_row_count"]
         below = scaled_row_count_parameters({"min_row_count": day_rows + 1, "max_row_count": None}, frame_rows, day_rows)
         assert below["min_row_count"] > frame_rows
-

@@ -53,13 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "personas-bench")
     parser.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md")
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
 
     events = SCALES[args.scale] if args.scale else args.events
     sizes = sorted({int(size) for size in args.sizes.split(",") if size.strip()} - {events})
     args.workdir.mkdir(parents=True, exist_ok=True)
     before = machine_description()
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
     results = {}
     for size in sizes:
         print(f"benchmarking {size:,} events ...", file=sys.stderr, flush=True)
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmarking {events:,} events, run {attempt} of {args.repeat} ...", file=sys.stderr, flush=True)
         repeats.append(run_size(events, args.workdir))
     results[events] = median_run(repeats)
-    args.output.write_text(markdown_report(results, events, before, machine_description(), repeats))
+    args.output.write_text(markdown_report(results, events, repeats, before, machine_description()))
     print(f"wrote {args.output}", file=sys.stderr)
     print(json.dumps({key: results[events][key] for key in SUMMARY_KEYS}))
     return 0

@@ -76,8 +76,9 @@ def _repeats_section(repeats: list[dict], main: dict, main_size: int) -> list[st
         "| run | end to end (s) | peak RSS (MiB) | memories step (s) | DuckDB floor (s) | pandas (s) | vs floor | vs pandas | targets met |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
+    has_targets = main_size == TARGET_SIZE
     for number, run in enumerate(repeats, start=1):
-        met = f"{sum(check(run) for _, check in TARGETS)} of {len(TARGETS)}" if main_size == TARGET_SIZE else "-"
+        met = f"{sum(check(run) for _, check in TARGETS)} of {len(TARGETS)}" if has_targets else "-"
         marker = " (detailed above)" if run is main else ""
         lines.append(
             f"| {number}{marker} | {run['end_to_end_s']:.1f} | {run['peak_rss_mb']:,.0f} | {run['memory_stage_s']:.1f} "
@@ -85,19 +86,16 @@ def _repeats_section(repeats: list[dict], main: dict, main_size: int) -> list[st
             f"| {_ratio(run['pandas_s'], run['memory_stage_s'])} | {met} |"
         )
     lines.append("")
-    if main_size == TARGET_SIZE:
+    if has_targets:
         lines += ["Targets: " + "; ".join(
             f"{name}: {sum(check(run) for run in repeats)} of {len(repeats)} runs" for name, check in TARGETS
         ) + ".", ""]
     return lines
 
 
-def markdown_report(
-    results: dict[int, dict], main_size: int, before: dict, after: dict, repeats: list[dict] | None = None
-) -> str:
+def markdown_report(results: dict[int, dict], main_size: int, repeats: list[dict], before: dict, after: dict) -> str:
     """`results`: one run per size (for the main size, the run to detail); `repeats`: every run of the main size."""
     main = results[main_size]
-    repeats = repeats or [main]
     lines = [
         "# Benchmarks",
         "",

@@ -132,8 +132,9 @@ def weighted_centroids(
     Also puts yesterday's clusters into today's vector space: transform yesterday's
     memories with today's vectoriser and average them by yesterday's labels.
     """
-    # A sparse matrix times a dense one-hot block (n x k) is 3x faster than two sparse
-    # matrices multiplied, and the block in X's precision spares scipy an upcast copy of X.
+    # A sparse matrix times a dense one-hot block (n x k) beats two sparse matrices multiplied
+    # (the 11 calls of a 1M-event fit: 1.07 -> 0.63 s), and the block in X's precision spares
+    # scipy an upcast copy of X.
     membership = np.zeros((labels.size, k), dtype=np.result_type(X.dtype, np.float32))
     membership[np.arange(labels.size), labels] = weights
     return normalize(np.asarray((X.T @ membership).T, dtype=np.float64))
