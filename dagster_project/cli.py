@@ -31,8 +31,9 @@ def command_generate(args: argparse.Namespace) -> int:
         seed=args.seed,
         start_date=args.start_date,
         underrepresent=args.underrepresent,
+        world=args.world,
     )
-    print(f"Generated {args.days} days for {args.people} people under {home / 'landing'} "
+    print(f"Generated {args.days} days ({args.world} world) for {args.people} people under {home / 'landing'} "
           f"in {time.perf_counter() - started:.1f}s (truth in {home / 'truth'}).")
     for key in ("records", "broken", "drift_date"):
         if key in summary:
@@ -41,21 +42,66 @@ def command_generate(args: argparse.Namespace) -> int:
 
 
 def run_partitions(home: Path, start: date, end: date, tags: dict[str, str] | None = None):
-    """Materialise every asset for [start, end] as one run in the persisted Dagster instance."""
+    """Materialise every asset for [start, end] in the persisted Dagster instance; a `RangeOutcome`.
+
+    First, holding the home's run lock, runs left behind by a crashed process are failed and
+    their pool slots and MLflow runs released. Then one run over the range; if gates blocked
+    some days, the persona assets run again over the days between them (see `operations.ranges`).
+    """
     from dagster import DagsterInstance
 
     from dagster_project.definitions import defs
     from dagster_project.jobs import BUILD_JOB_NAME
+    from dagster_project.operations.ranges import (
+        RangeOutcome,
+        blocked_days,
+        only_gates_failed,
+        persona_assets,
+        ranges_between,
+    )
+    from dagster_project.operations.recovery import home_run_lock, launch_tags, recover_crashed_runs, wait_for_pool
 
     job = defs.resolve_job_def(BUILD_JOB_NAME)
-    tags = {**(tags or {}), PARTITION_RANGE_START_TAG: start.isoformat(), PARTITION_RANGE_END_TAG: end.isoformat()}
-    with DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
-    if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure:
-                print(f"FAILED {event.step_key}: {event.event_specific_data.error.message}", file=sys.stderr)
-    return result
+
+    def execute(instance, first: date, last: date, **options):
+        run_tags = {**(tags or {}), **launch_tags(),
+                    PARTITION_RANGE_START_TAG: first.isoformat(), PARTITION_RANGE_END_TAG: last.isoformat()}
+        result = job.execute_in_process(instance=instance, tags=run_tags, raise_on_error=False, **options)
+        if not result.success:
+            for event in result.all_events:
+                if event.is_step_failure:
+                    print(f"FAILED {event.step_key}: {event.event_specific_data.error.message}", file=sys.stderr)
+        return result
+
+    with home_run_lock(home, f"personas run {start}..{end}"), DagsterInstance.get() as instance:
+        for crashed in recover_crashed_runs(instance, home):
+            print(f"Recovered run {crashed.run_id} of dead process {crashed.pid}: marked failed, pool slots freed, "
+                  f"{crashed.mlflow_runs_ended} MLflow run(s) ended as FAILED.", file=sys.stderr)
+        wait_for_pool(instance)
+        outcome = RangeOutcome(execute(instance, start, end))
+        if outcome.first_run.success or not only_gates_failed(outcome.first_run):
+            return outcome
+        outcome.blocked = blocked_days(outcome.first_run)
+        if not outcome.blocked:
+            return outcome
+        selection = persona_assets(defs.resolve_asset_graph())
+        for first, last in ranges_between(start, end, set(outcome.blocked)):
+            outcome.reruns.append((first, last, execute(instance, first, last, asset_selection=selection)))
+    return outcome
+
+
+def blocked_summary(outcome) -> str:
+    """The blocked days, the gates that blocked them, and the command that reruns each; '' when none."""
+    from dagster_project.quality.checks import rerun_commands
+
+    if not outcome.blocked:
+        return ""
+    lines = [f"Blocked by a gate (no memories or personas): {', '.join(map(str, sorted(outcome.blocked)))}"]
+    lines += [f"  {day}: {', '.join(sorted(gates))}" for day, gates in sorted(outcome.blocked.items())]
+    lines += [f"  personas for {first}..{last}: {'built' if result.success else 'FAILED'} (run {result.run_id})"
+              for first, last, result in outcome.reruns]
+    lines += [f"  fix the day's data, then rerun: {command}" for command in rerun_commands(list(outcome.blocked))]
+    return "\n".join(lines)
 
 
 def check_summary(result) -> str:
@@ -68,10 +114,13 @@ def check_summary(result) -> str:
         return "WARNING" if evaluation.severity == AssetCheckSeverity.WARN else "FAILED"
 
     def detail(evaluation) -> str:
-        for key in ("failed_expectations", "breached_days", "gaps"):
-            if key in evaluation.metadata:
-                return f" ({str(evaluation.metadata[key].value)[:300]})"
-        return ""
+        keys = ("warned_expectations", "warned_partitions") if status(evaluation) == "WARNING" else (
+            "failed_expectations", "failed_partitions")
+        shown = [str(evaluation.metadata[key].value)[:300] for key in keys if key in evaluation.metadata]
+        for key in ("breached_days", "gaps"):
+            if not shown and key in evaluation.metadata:
+                shown.append(str(evaluation.metadata[key].value)[:300])
+        return f" ({'; '.join(shown)})" if shown and not evaluation.passed else ""
 
     evaluations = sorted(result.get_asset_check_evaluations(), key=lambda e: (e.passed, e.check_name))
     named = [e for e in evaluations if not e.passed or e.check_name.startswith("gx_")]
@@ -90,10 +139,13 @@ def command_run(args: argparse.Namespace) -> int:
     end = args.end or args.start
     started = time.perf_counter()
     result = run_partitions(home, args.start, end)
-    ok = result.success
-    print(f"Run {args.start}..{end} {'succeeded' if ok else 'FAILED'} in {time.perf_counter() - started:.1f}s.")
+    ok = result.success and not result.blocked
+    verdict = "succeeded" if ok else "succeeded except blocked days" if result.success else "FAILED"
+    print(f"Run {args.start}..{end} {verdict} in {time.perf_counter() - started:.1f}s.")
     print(warehouse_summary(home))
     print(check_summary(result))
+    if result.blocked:
+        print(blocked_summary(result))
     return 0 if ok else 1
 
 
@@ -102,17 +154,22 @@ def command_import(args: argparse.Namespace) -> int:
 
     home = _home(args)
     try:
-        report = import_log(home, Path(args.events), Path(args.items), args.source)
+        report = import_log(home, Path(args.events), Path(args.items), args.source, replace=args.replace)
     except ImportFileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    days = sorted(report["days"])
-    print(f"Landed {report['events']} events of source '{args.source}' in {len(days)} daily files "
-          f"under {home / 'landing' / 'import' / 'events'}.")
-    if report["unparseable_timestamps"] or report["unknown_objects"]:
-        print(f"{report['unparseable_timestamps']} rows with an unparseable timestamp and "
-              f"{report['unknown_objects']} with an object missing from the items file will be rejected by "
-              "staging with their file:line (see rejected_events).")
+    print(f"Read {report.rows} rows of {args.events}: landed {report.landed} as batch {report.batch} of source "
+          f"'{report.source}' in {len(report.days)} daily files under {home / 'landing' / 'import' / 'events'}.")
+    if report.rejected:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in report.rejected.items())
+        print(f"Rejected at import {sum(report.rejected.values())} rows no run could take ({reasons}); "
+              f"each with its line and reason in {report.rejects_file}.")
+    if report.unknown_objects:
+        print(f"{report.unknown_objects} landed rows name an object missing from the items file: staging rejects them "
+              "with their file:line (see rejected_events).")
+    if report.replaced_days:
+        print(f"--replace removed earlier batches of '{report.source}' from {len(report.replaced_days)} more days.")
+    days = sorted(set(report.days) | set(report.replaced_days))
     if days:
         print(f"Next: personas run --start {days[0]} --end {days[-1]}")
     return 0
@@ -122,13 +179,33 @@ def _print_evaluation(report: dict) -> None:
     def number(value) -> str:
         return "n/a" if value is None else f"{value:.3f}"
 
+    for table in report.get("missing_tables", []):
+        print(f"Missing table {table}: never materialised in this home, its part of the report is n/a.")
+    if report["as_of"] is None:
+        print("No fitted personas to evaluate: materialise the persona model first (`personas run`).")
+        return
     print(f"Evaluation as of {report['as_of']}: {report['n_personas']} personas, "
-          f"ARI {number(report['ari'])}, NMI {number(report['nmi'])}, persona F1 {number(report['persona_f1'])}, "
-          f"label-term precision {number(report['label_term_precision'])}, "
-          f"truthfulness {number(report['truthfulness'])}, quality {number(report['quality'])}")
-    for method, scores in report["utility"].items():
-        print(f"  next-day {method:<10} Hit@10 {number(scores['hit_at_10'])}  Recall@10 "
-              f"{number(scores['recall_at_10'])}  Hit@50 {number(scores['hit_at_50'])}  (n={scores['n']})")
+          f"ARI {number(report['ari'])}, NMI {number(report['nmi'])}, persona F1 {number(report['persona_f1'])} "
+          f"(over expressed personas {number(report.get('persona_f1_expressed'))}), "
+          f"label-term precision {number(report['label_term_precision'])}")
+    print(f"  quality on held-out member memories: truthfulness {number(report['truthfulness'])}, "
+          f"evidence alignment {number(report.get('evidence_alignment'))}, coverage {number(report.get('coverage'))}, "
+          f"quality {number(report['quality'])}")
+    if report.get("partition_baselines"):
+        print(f"  memory partitions vs truth (mean memory purity {number(report.get('memory_purity'))}):")
+        print(f"    {'model':<16} ARI {number(report['ari'])}  NMI {number(report['nmi'])}  ({report['n_personas']} personas)")
+        for name, scores in report["partition_baselines"].items():
+            print(f"    {name:<16} ARI {number(scores['ari'])}  NMI {number(scores['nmi'])}  ({scores['n_clusters']} clusters)")
+    if report["utility"]:
+        print("  next-day utility, same people and days; CI: paired bootstrap 95% of personas minus the method, Hit@10")
+        print(f"    {'method':<30} {'Hit@10':>6} {'Recall@10':>9} {'Hit@50':>6} {'n':>7}  CI of difference")
+        ranked = sorted(report["utility"].items(), key=lambda item: -(item[1]["hit_at_10"] or 0.0))
+        for method, scores in ranked:
+            interval = report.get("utility_ci", {}).get(method)
+            ci = ("" if interval is None else
+                  f"{interval['difference']:+.3f} [{interval['low']:+.3f}, {interval['high']:+.3f}]")
+            print(f"    {method:<30} {number(scores['hit_at_10']):>6} {number(scores['recall_at_10']):>9} "
+                  f"{number(scores['hit_at_50']):>6} {scores['n'] or 0:>7}  {ci}")
 
 
 def command_evaluate(args: argparse.Namespace) -> int:
@@ -179,6 +256,8 @@ def command_demo(args: argparse.Namespace) -> int:
           f"{'successfully' if ok else 'WITH FAILURES'} in {time.perf_counter() - run_started:.1f}s.\n")
     print(warehouse_summary(home))
     print("\n" + check_summary(result))
+    if result.blocked:
+        print(blocked_summary(result))
     print("\n" + persona_catalogue(home))
     report = evaluate(home)
     if report["as_of"]:
@@ -198,7 +277,10 @@ def command_demo(args: argparse.Namespace) -> int:
 def command_backfill(args: argparse.Namespace) -> int:
     """A backfill as single runs over chunks of days, oldest first: every asset uses
     `BackfillPolicy.single_run()`, so a chunk is one dbt build and one DuckDB write per table,
-    and a failed chunk leaves the chunks before it done and can be rerun alone."""
+    and a failed chunk leaves the chunks before it done and can be rerun alone; a day blocked
+    by a gate blocks only itself (see `run_partitions`)."""
+    from dagster_project.quality.checks import rerun_commands
+
     home = _home(args)
     started, failed = time.perf_counter(), []
     backfill_id = f"cli-{int(time.time())}"
@@ -208,7 +290,10 @@ def command_backfill(args: argparse.Namespace) -> int:
         chunk_started = time.perf_counter()
         result = run_partitions(home, chunk_start, chunk_end, tags={"personas/backfill": backfill_id})
         print(f"{chunk_start}..{chunk_end}: {'ok' if result.success else 'FAILED'} "
-              f"in {time.perf_counter() - chunk_started:.1f}s (run {result.run_id})")
+              f"in {time.perf_counter() - chunk_started:.1f}s (runs {', '.join(result.run_ids)})")
+        if result.blocked:
+            print(blocked_summary(result))
+            failed += rerun_commands(list(result.blocked))
         if not result.success:
             failed.append(f"personas run --start {chunk_start} --end {chunk_end}")
         chunk_start = chunk_end + timedelta(days=1)
@@ -309,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--start-date", type=date.fromisoformat, default=date(2026, 10, 1))
         command.add_argument("--underrepresent", metavar="REGION:PERSONA", type=_region_and_persona,
                              help="plant a fairness problem: nobody of REGION holds PERSONA, e.g. north:runner")
+        command.add_argument("--world", choices=("realistic", "easy"), default="realistic",
+                             help="realistic (default: shared categories, noise, intent switches, light users) "
+                                  "or easy (every category names its persona: a fast test fixture)")
 
     add_generator_options(add("generate", command_generate, "Write realistic multi-source sample logs with a planted truth."))
     add_generator_options(add("demo", command_demo, "Generate sample data, run every day through Dagster, summarise."))
@@ -318,7 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
     importer = add("import", command_import, "Land your own event log (CSV or Parquet) as an extra source.")
     importer.add_argument("--events", required=True, help="columns person_id, timestamp, object_id, action")
     importer.add_argument("--items", required=True, help="columns object_id, title, categories ('|' or space separated)")
-    importer.add_argument("--source", default="import", help="source name in fct_events (default: import)")
+    importer.add_argument("--source", default="import",
+                          help="source name in fct_events (default: import; not web, social, crm or iot)")
+    importer.add_argument("--replace", action="store_true",
+                          help="remove every earlier import of this source first (by default imports add up)")
 
     evaluation = add("evaluate", command_evaluate, "Persona quality, agreement with the planted truth, next-day utility.")
     evaluation.add_argument("--start", type=date.fromisoformat, help="first day of the utility average")

@@ -7,7 +7,7 @@ from dagster_project.fairness.assets import persona_fairness
 from dagster_project.ingest.assets import landing_specs, raw_landing_lines
 from dagster_project.jobs import build_personas_job
 from dagster_project.operations.schedules import daily_schedule
-from dagster_project.operations.sensors import landing_zone_sensor
+from dagster_project.operations.sensors import crashed_run_sensor, landing_zone_sensor
 from dagster_project.paths import activate_home
 from dagster_project.quality.checks import persona_quality_checks, quality_checks
 from dagster_project.personas.assets import intent_memories, persona_model, persona_utility
@@ -26,7 +26,7 @@ defs = Definitions(
     asset_checks=[*quality_checks, *persona_quality_checks],
     jobs=[build_personas_job],
     schedules=[daily_schedule],
-    sensors=[landing_zone_sensor],
+    sensors=[landing_zone_sensor, crashed_run_sensor],
     resources={
         "dbt": dbt_cli_resource(),
         "duckdb": DuckDBResource(database=EnvVar("PERSONAS_WAREHOUSE")),

@@ -1,4 +1,6 @@
-"""Scores against the generator's planted truth (sample data only)."""
+"""What `personas evaluate` reports: quality, scores against the generator's planted truth
+(sample data only) next to trivial partitions, and next-day utility of the persona ranker
+beside every baseline with paired bootstrap CIs."""
 
 import os
 from datetime import date
@@ -8,7 +10,9 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from dagster_project.resources.duckdb import scalar
+from dagster_project.resources.duckdb import scalar, table_exists
+from dagster_project.science.partition_baselines import memory_truth, partition_baselines
+from dagster_project.science.recommenders import paired_bootstrap_ci
 from dagster_project.science.metrics import (
     clustering_agreement,
     label_term_precision,
@@ -77,30 +81,42 @@ def _latest_model_date(connection: duckdb.DuckDBPyConnection, end: date | None) 
     return scalar(connection, "select max(event_date) from personas")
 
 
-def persona_truth_scores(home: Path, connection: duckdb.DuckDBPyConnection, as_of: date) -> dict[str, float | None]:
-    """ARI/NMI of memory -> persona, per-person persona F1 and label-term precision as of `as_of`."""
+# Tables each part of the report reads.
+MODEL_TABLES = ("personas", "memory_assignments", "intent_memories", "user_personas", "fct_events")
+UTILITY_TABLES = ("persona_utility", "persona_utility_hits")
+# The method the CIs compare every other method against.
+MODEL_METHOD = "personas"
+BOOTSTRAP_RESAMPLES = 1000
+
+
+def persona_truth_scores(home: Path, connection: duckdb.DuckDBPyConnection, as_of: date) -> dict:
+    """As of `as_of`: ARI/NMI of memory -> persona beside trivial partitions, memory purity,
+    per-person persona F1 and label-term precision."""
     truth = truth_dir(home)
-    records = pl.read_parquet(truth / "records.parquet", columns=["record_id", "person_key", "persona"]).drop_nulls()
+    records = pl.read_parquet(truth / "records.parquet", columns=["record_id", "person_key", "persona"]).drop_nulls("record_id")
     memory_events = connection.sql(
         """select assignments.memory_id, assignments.persona_id, unnest(memories.event_ids) as record_id
            from memory_assignments as assignments join intent_memories as memories using (memory_id)
            where assignments.event_date = ?""",
         params=[as_of],
     ).pl()
-    planted_by_memory = (
-        memory_events.join(records, on="record_id")
-        .group_by("memory_id", "persona_id", "persona").len()
-        .sort("memory_id", "len", "persona", descending=[False, True, False])
-        .group_by("memory_id", maintain_order=True).first()
-        .rename({"persona": "planted_persona_id"})
+    planted_by_memory = memory_truth(records, memory_events.select("memory_id", "record_id")).join(
+        memory_events.select("memory_id", "persona_id").unique(), on="memory_id"
     )
     agreement = clustering_agreement(planted_by_memory["persona_id"].to_list(),
                                      planted_by_memory["planted_persona_id"].to_list())
+    window_events = connection.sql(
+        "select event_id, person_id, ts, category from fct_events where event_id in (select unnest(event_ids) "
+        "from intent_memories where memory_id in (select memory_id from memory_assignments where event_date = ?))",
+        params=[as_of],
+    ).pl()
+    baselines = partition_baselines(memory_events.select("memory_id", "record_id").unique(), window_events,
+                                    planted_by_memory.select("memory_id", "planted_persona_id"))
     persona_to_planted = map_personas_to_planted(planted_by_memory.select("persona_id", "planted_persona_id"))
     # Planted people become stitched persons through the events they produced.
     person_of_key = (
         connection.sql("select event_id as record_id, person_id from fct_events").pl()
-        .join(records, on="record_id")
+        .join(records.drop_nulls("person_key"), on="record_id")
         .group_by("person_key", "person_id").len()
         .sort("person_key", "len", descending=[False, True])
         .group_by("person_key", maintain_order=True).first()
@@ -115,16 +131,29 @@ def persona_truth_scores(home: Path, connection: duckdb.DuckDBPyConnection, as_o
         "select person_id, persona_id, weight from user_personas where event_date = ?", params=[as_of]
     ).pl()
     # Only people the model saw in its window can be scored.
-    f1 = persona_f1(predicted, planted_weights.join(predicted.select("person_id").unique(), on="person_id"),
-                    persona_to_planted)
+    scored_weights = planted_weights.join(predicted.select("person_id").unique(), on="person_id")
+    f1 = persona_f1(predicted, scored_weights, persona_to_planted)
+    # A planted persona that produced no on-intent event in the window leaves no evidence to recover it from:
+    # F1 over the expressed personas is the ceiling-free view, reported beside the planted one, never instead.
+    expressed = (
+        memory_events.select("record_id").unique().join(records.drop_nulls("persona"), on="record_id")
+        .join(person_of_key, on="person_key")
+        .select("person_id", planted_persona_id="persona").unique()
+    )
+    f1_expressed = persona_f1(predicted, scored_weights.join(expressed, on=["person_id", "planted_persona_id"]),
+                              persona_to_planted)
     label_terms = connection.sql(
         "select persona_id, label_terms from personas where event_date = ?", params=[as_of]
     ).pl()
     planted_terms = pl.read_parquet(truth / "personas.parquet").select(planted_persona_id="persona", terms="terms")
     return {
         **agreement,
+        "partition_baselines": baselines,
+        "memory_purity": float(planted_by_memory["purity"].mean()) if planted_by_memory.height else None,
+        "memories_scored": planted_by_memory.height,
         "persona_f1": f1["f1"],
         "persona_f1_users": f1["n_users"],
+        "persona_f1_expressed": f1_expressed["f1"],
         "label_term_precision": label_term_precision(label_terms, persona_to_planted, planted_terms),
     }
 
@@ -148,23 +177,57 @@ def utility_summary(connection: duckdb.DuckDBPyConnection, start: date | None, e
     return summary
 
 
+def utility_intervals(connection: duckdb.DuckDBPyConnection, start: date | None, end: date | None,
+                      k: int = 10) -> dict[str, dict]:
+    """Paired bootstrap 95% CI of Hit@k, personas minus each other method, over the person-days they share."""
+    hits = connection.sql(
+        """select event_date, person_id, method, hit::double as hit from persona_utility_hits
+           where k = ? and event_date between coalesce(?, date '1970-01-01') and coalesce(?, date '9999-12-31')""",
+        params=[k, start, end],
+    ).pl()
+    model = hits.filter(pl.col("method") == MODEL_METHOD).select("event_date", "person_id", model_hit="hit")
+    intervals = {}
+    for method in sorted(set(hits["method"]) - {MODEL_METHOD}):
+        paired = hits.filter(pl.col("method") == method).join(model, on=["event_date", "person_id"])
+        difference, low, high = paired_bootstrap_ci(
+            (paired["model_hit"] - paired["hit"]).to_numpy(), resamples=BOOTSTRAP_RESAMPLES
+        )
+        intervals[method] = {"difference": difference, "low": low, "high": high, "n": paired.height}
+    return intervals
+
+
 def evaluate(home: Path, start: date | None = None, end: date | None = None) -> dict:
-    """What `personas evaluate` reports; keys that do not apply are None."""
+    """What `personas evaluate` reports; keys that do not apply are None, tables never
+    materialised are listed under `missing_tables`."""
     report: dict = {key: None for key in ("as_of", "ari", "nmi", "persona_f1", "label_term_precision",
-                                          "truthfulness", "quality", "n_personas")}
-    report["utility"] = {}
+                                          "truthfulness", "evidence_alignment", "coverage", "quality", "n_personas",
+                                          "partition_baselines", "persona_f1_expressed",
+                                          "memory_purity")}
+    report.update(utility={}, utility_ci={}, missing_tables=[])
+    if not warehouse_path(home).exists():
+        report["missing_tables"] = ["warehouse (no warehouse.duckdb: run `personas run` first)"]
+        return report
     with duckdb.connect(str(warehouse_path(home)), read_only=True) as connection:
+        missing = [table for table in (*MODEL_TABLES, *UTILITY_TABLES) if not table_exists(connection, table)]
+        report["missing_tables"] = missing
+        if "personas" in missing:
+            return report
         as_of = _latest_model_date(connection, end)
         if as_of is None:
             return report
         report["as_of"] = as_of.isoformat()
-        truthfulness, mean_quality, n_personas = connection.execute(
-            "select avg(truthfulness), avg(quality), count(*) from personas where event_date = ?", [as_of]
+        truthfulness, alignment, coverage, mean_quality, n_personas = connection.execute(
+            "select avg(truthfulness), avg(evidence_alignment), avg(coverage), avg(quality), count(*) "
+            "from personas where event_date = ?", [as_of]
         ).fetchall()[0]
-        report.update(truthfulness=truthfulness, quality=mean_quality, n_personas=n_personas)
-        if (truth_dir(home) / "records.parquet").exists():
+        report.update(truthfulness=truthfulness, evidence_alignment=alignment, coverage=coverage,
+                      quality=mean_quality, n_personas=n_personas)
+        if (truth_dir(home) / "records.parquet").exists() and not set(MODEL_TABLES) & set(missing):
             report.update(persona_truth_scores(home, connection, as_of))
-        report["utility"] = utility_summary(connection, start, end)
+        if "persona_utility" not in missing:
+            report["utility"] = utility_summary(connection, start, end)
+        if "persona_utility_hits" not in missing:
+            report["utility_ci"] = utility_intervals(connection, start, end)
     if (identity := identity_scores(home)) is not None:
         report.update(identity)
     return report

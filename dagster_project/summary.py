@@ -1,13 +1,16 @@
 """What a run produced, read back from the warehouse for the terminal."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 
-from dagster_project.resources.duckdb import scalar
+from dagster_project.resources.duckdb import connect_waiting_for_lock, scalar
 from dagster_project.paths import warehouse_path
 from dagster_project.science.labelling import explanation_text
 
+LOCK_WAIT_SECONDS = 10.0
 SUMMARY_TABLES = (
     "fct_events", "rejected_events", "dim_persons", "dim_person_identifiers",
     "intent_memories", "memory_assignments", "personas", "user_personas", "persona_utility",
@@ -26,12 +29,28 @@ def _format_table(header: list[str], rows: list[tuple]) -> str:
     return "\n".join(lines)
 
 
-def warehouse_summary(home: Path) -> str:
-    """Raw, staged and rejected records per source and day; rows per output table."""
-    path = warehouse_path(home)
+@contextmanager
+def _read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection | str]:
+    """A read-only connection, or the sentence that says why there is none (no file, a run writing it)."""
     if not path.exists():
-        return f"No warehouse at {path} yet: run `personas run` first."
-    with duckdb.connect(str(path), read_only=True) as connection:
+        yield f"No warehouse at {path} yet: run `personas run --start D` first."
+        return
+    try:
+        connection = connect_waiting_for_lock(str(path), read_only=True, wait_seconds=LOCK_WAIT_SECONDS)
+    except duckdb.IOException as error:
+        yield f"The warehouse {path} is busy (a run is writing it?): {error}"
+        return
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def warehouse_summary(home: Path) -> str:
+    """Raw, staged and rejected records per source and day; rows per output table, and which never materialised."""
+    with _read_only(warehouse_path(home)) as connection:
+        if isinstance(connection, str):
+            return connection
         tables = _existing_tables(connection)
         sections = []
         if "audit_record_counts" in tables:
@@ -57,14 +76,20 @@ def warehouse_summary(home: Path) -> str:
             if table in tables
         ]
         sections.append("Rows per table:\n" + _format_table(["table", "rows"], counts))
+        missing = [table for table in SUMMARY_TABLES if table not in tables]
+        if missing:
+            sections.append(f"Never materialised: {', '.join(missing)} (a gate blocked them or their run failed; "
+                            "see `personas run` output or the Dagster UI).")
     return "\n\n".join(sections)
 
 
 def persona_catalogue(home: Path) -> str:
     """The latest model date's personas: label, share, size and quality, then what distinguishes each."""
-    with duckdb.connect(str(warehouse_path(home)), read_only=True) as connection:
-        if "personas" not in _existing_tables(connection):
-            return "No personas yet."
+    with _read_only(warehouse_path(home)) as connection:
+        if isinstance(connection, str):
+            return connection
+        if "personas" not in _existing_tables(connection) or not scalar(connection, "select count(*) from personas"):
+            return "No personas yet (the persona step has not materialised any day)."
         rows = connection.execute(
             """
             select persona_id, label, round(share * 100, 1) || '%', n_memories, n_users, round(quality, 2)

@@ -15,6 +15,7 @@ EMAIL = "jane.doe@example.com"
 PHONE = "+44 20 7946 0958"
 FIRST_NAME, LAST_NAME = "Janeth", "Doemerton"
 IP = "203.0.113.77"
+OVER_TEXT_CAP = "x" * 2001  # one character over the dbt var max_text_chars
 
 
 def _web(event_id, ts=TS, **overrides):
@@ -50,6 +51,7 @@ SOCIAL_LINES = [
     _social("s-1", text=f"write me at {EMAIL}", action="comment"),   # 1 clean, PII masked in staging
     _social("s-2", action="poke"),                                   # 2 unknown_action
     _social("s-3", handle=None),                                     # 3 missing_id
+    _social("s-4", text=OVER_TEXT_CAP),                              # 4 oversized text field
 ]
 CUSTOMERS = (
     "customer_id,email,phone,first_name,last_name,region,age_band,social_handle,updated_at\n"
@@ -61,6 +63,9 @@ ORDERS = (
     f"o-1,C000001,{LATER},I00001,tennis_gear,Wilson Pro Staff racket,1,199.00,EUR\n"   # 2 clean
     f"o-2,C000001,{LATER},I00001,tennis_gear,Wilson Pro Staff racket,two,199.00,EUR\n"   # 3 wrong_type
     f"o-3,C000001,{LATER},I00001,tennis_gear,Wilson Pro Staff racket,1,-5.00,EUR\n"    # 4 negative_amount
+    f"o-4,C000001,{LATER},I00001,tennis_gear,Wilson Pro Staff racket,1.5,199.00,EUR\n"  # 5 wrong_type, not 2
+    f"o-5,C000001,{LATER},I00001,tennis_gear,Wilson Pro Staff racket,1,1e3,EUR\n"      # 6 invalid_amount, not 1000
+    f"o-6,C000001,{LATER},I00001,tennis_gear,Wilson Pro Staff racket,1,10.12345,EUR\n"  # 7 invalid_amount, not 10.12
 )
 TICKETS = (
     "ticket_id,customer_id,ts,channel,subject,body\n"
@@ -74,6 +79,11 @@ READINGS_HEAD = "reading_id,device_id,ts,device_type,signal,value,context,lat,lo
 READINGS_BODY = [
     f"r-1,d-1,{LATER},wearable,activity_minutes,42.0,tennis session,51.4343,-0.2146",   # 2 clean
     f"r-2,d-1,{LATER},wearable,activity_minutes,high,tennis session,51.4343,-0.2146",   # 3 wrong_type
+    f"r-3,d-1,{LATER},wearable,heart_rate_bpm,NaN,tennis session,51.4343,-0.2146",      # 4 not_a_number
+    f"r-4,d-1,{LATER},wearable,activity_minutes,inf,tennis session,51.4343,-0.2146",    # 5 out_of_range
+    f"r-5,d-1,{LATER},wearable,heart_rate_bpm,900,tennis session,51.4343,-0.2146",      # 6 out_of_range
+    f"r-6,d-1,{LATER},wearable,heart_rate_bpm,72,tennis session,95.0,-0.2146",          # 7 out_of_range
+    f"r-7,d-1,{LATER},wearable,heart_rate_bpm,72,tennis session,nan,-0.2146",           # 8 not_a_number
 ]
 
 EXPECTED_REJECTS = {
@@ -92,8 +102,17 @@ EXPECTED_REJECTS = {
     ("landing/crm/orders/2026-10-01.csv", 3, "wrong_type"),
     ("landing/crm/orders/2026-10-01.csv", 4, "negative_amount"),
     ("landing/iot/readings/2026-10-01.csv", 3, "wrong_type"),
+    ("landing/social/engagements/2026-10-01.jsonl", 4, "oversized"),
+    ("landing/crm/orders/2026-10-01.csv", 5, "wrong_type"),
+    ("landing/crm/orders/2026-10-01.csv", 6, "invalid_amount"),
+    ("landing/crm/orders/2026-10-01.csv", 7, "invalid_amount"),
+    ("landing/iot/readings/2026-10-01.csv", 4, "not_a_number"),
+    ("landing/iot/readings/2026-10-01.csv", 5, "out_of_range"),
+    ("landing/iot/readings/2026-10-01.csv", 6, "out_of_range"),
+    ("landing/iot/readings/2026-10-01.csv", 7, "out_of_range"),
+    ("landing/iot/readings/2026-10-01.csv", 8, "not_a_number"),
 }
-RAW_LINES = {"web": 11, "social": 3, "customers": 2, "orders": 3, "tickets": 1, "devices": 1, "readings": 2}
+RAW_LINES = {"web": 11, "social": 4, "customers": 2, "orders": 6, "tickets": 1, "devices": 1, "readings": 7}
 
 
 def write_crafted_day(home: Path) -> None:

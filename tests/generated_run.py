@@ -26,7 +26,7 @@ class GeneratedRun:
 
 def materialise_generated_home(home: Path, underrepresent: tuple[str, str] | None = None) -> GeneratedRun:
     with using_home(home):
-        generate(home, days=2, people=PEOPLE, events_per_day=5 * PEOPLE, seed=SEED, start_date=START,
+        generate(home, days=2, people=PEOPLE, events_per_day=5 * PEOPLE, seed=SEED, start_date=START, world="easy",
                  underrepresent=underrepresent)
         result = materialize_range(START, LAST, selection=PERSON_LEVEL_ASSETS)
         fairness = query("select event_date, persona_id, attribute, value, gap_points, flagged from persona_fairness "

@@ -78,7 +78,7 @@ def call(base_url: str, method: str, path: str, body: object = None, raw: bytes 
 def api(tmp_path_factory):
     """(base URL, service, home) over a home materialised up to the champion alias."""
     with using_home(tmp_path_factory.mktemp("api")) as home:
-        generate(home, days=3, people=300, events_per_day=1500, seed=11, start_date=START)
+        generate(home, days=3, people=300, events_per_day=1500, seed=11, start_date=START, world="easy")
         assert materialize_range(START, LAST, selection=UP_TO_CHAMPION).success
         service = PersonaService(home, lock_wait_seconds=1.0)
         with serving(create_app(service)) as base_url:
@@ -340,3 +340,35 @@ def test_the_champions_logged_settings_are_read_with_their_declared_types():
     """MLflow logs parameters as text: a float knob with an int default (gap_minutes = 30) comes back as "45.0"."""
     settings = settings_from_params({"gap_minutes": "45.0", "window_days": "21", "recent_share": "0.5"})
     assert (settings.gap_minutes, settings.window_days, settings.recent_share) == (45.0, 21, 0.5)
+
+
+def test_posted_events_per_person_are_capped_keeping_the_newest(api, monkeypatch):
+    """25 posts of 1,000 events grew one person's state without limit (latency 92 -> 857 ms): now capped."""
+    base_url, service, _ = api
+    monkeypatch.setattr(service, "max_posted_events", 40)
+    person = query("select person_id from user_personas where event_date = ? group by 1 order by 1 desc limit 1",
+                   [LAST])[0][0]
+    kept = []
+    for post in range(3):
+        events = [event(f"2026-10-04T{10 + post}:{minute:02d}:00Z", text=f"item {post}-{minute}")
+                  for minute in range(30)]
+        status, answer = call(base_url, "POST", f"/persons/{person}/events", {"events": events})
+        assert status == 200 and answer["new_events"] == 30
+        kept.append((answer["posted_events_kept"], answer["oldest_posted_events_dropped"]))
+    assert kept == [(30, 0), (40, 20), (40, 30)]
+    oldest_kept = service._posted[person].events["ts"].min()
+    assert oldest_kept.isoformat() == "2026-10-04T11:20:00"  # the 50 oldest went, the 40 newest stayed
+
+
+def test_a_warehouse_missing_a_table_is_refused_with_its_name_not_a_catalog_error(api, tmp_path):
+    from dagster_project.api.snapshot import SnapshotUnavailable, _read_day
+
+    _, _, home = api
+    copy = tmp_path / "warehouse.duckdb"
+    copy.write_bytes(warehouse_path(home).read_bytes())
+    import duckdb
+
+    with duckdb.connect(str(copy)) as connection:
+        connection.execute("drop table user_personas")
+    with pytest.raises(SnapshotUnavailable, match=r"has no user_personas \(never materialised"):
+        _read_day(copy, LAST, 1.0)

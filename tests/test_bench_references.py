@@ -13,7 +13,7 @@ DAY = date(2026, 10, 1)
 
 
 def test_floor_pandas_and_our_segmentation_find_the_same_memories(tmp_path):
-    generate(tmp_path, days=1, people=300, events_per_day=3000, seed=3, start_date=DAY)
+    generate(tmp_path, days=1, people=300, events_per_day=3000, seed=3, start_date=DAY, world="easy")
     staging, _ = floor_statements(tmp_path / "landing", DAY)
     with duckdb.connect() as connection:
         connection.execute(staging)

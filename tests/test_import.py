@@ -8,7 +8,8 @@ import pytest
 
 from dagster_project.cli import main
 from dagster_project.ingest.importer import ImportFileError, import_log
-from pipeline_helpers import materialize_range, query, using_home
+from dagster_project.ingest.landing import LANDING_ENTITIES, read_landing_file
+from pipeline_helpers import WAREHOUSE_ASSETS, materialize_day, materialize_range, query, using_home
 
 DAY = date(2026, 9, 1)
 TENNIS = ["Wilson tennis racket", "Tennis balls tube", "Tennis string reel", "Tennis grip tape",
@@ -52,7 +53,9 @@ def imported_home(tmp_path_factory):
     with using_home(tmp_path_factory.mktemp("imported")) as home:
         events, items = _write_log(home)
         report = import_log(home, events, items, source="shop")
-        assert report["days"] == {"2026-09-01": 218, "2026-09-02": 216}
+        # the row with an unparseable timestamp could never run: rejected at import, not landed
+        assert report.days == {"2026-09-01": 217, "2026-09-02": 216}
+        assert report.rejected == {"unparseable_timestamp": 1} and report.rows == 434
         materialize_range(DAY, DAY + timedelta(days=1))
         yield home
 
@@ -76,10 +79,10 @@ def test_imported_events_keep_their_source_and_a_hashed_person(imported_home):
 
 def test_bad_rows_are_rejected_with_their_origin(imported_home):
     rejected = query("select reason, raw from rejected_events order by reason")
-    assert [reason for reason, _ in rejected] == ["unknown_object", "unparseable_timestamp"]
-    assert all("events.csv:" in raw for _, raw in rejected)
-    assert "events.csv:435" in rejected[0][1] and "events.csv:434" in rejected[1][1]
-    assert all("@shop.example" not in raw for _, raw in rejected)
+    assert [reason for reason, _ in rejected] == ["unknown_object"]
+    assert "events.csv:435" in rejected[0][1] and "@shop.example" not in rejected[0][1]
+    kept = (imported_home / "import_rejects").glob("shop-*.csv")
+    assert [path.read_text().splitlines()[1].split(",")[:2] for path in kept] == [["events.csv:434", "unparseable_timestamp"]]
 
 
 def test_a_missing_column_names_the_file_and_the_expected_columns(tmp_path):
@@ -101,3 +104,132 @@ def test_the_cli_reports_a_malformed_items_file(tmp_path, capsys):
         code = main(["import", "--events", str(events), "--items", str(tmp_path / "missing.csv")])
     assert code == 2
     assert "missing.csv: no such file" in capsys.readouterr().err
+
+
+NOW = datetime(2026, 12, 1, 12)
+
+
+def _write_csv(path, header, rows):
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def _landed(home, day="2026-09-01"):
+    """The parsed lines of a landing day file, as the raw load reads them."""
+    entity = next(entity for entity in LANDING_ENTITIES if entity.source == "import")
+    path = home / "landing" / "import" / "events" / f"{day}.csv"
+    return read_landing_file(path, entity, date.fromisoformat(day), home)
+
+
+@pytest.fixture
+def items(tmp_path):
+    return _write_csv(tmp_path / "items.csv", ["object_id", "title", "categories"],
+                      [("t1", "Tennis racket\nwith two lines", "tennis"), ("b1", "Baking tin", "baking")])
+
+
+def test_unix_seconds_milliseconds_and_microseconds_are_told_apart_by_magnitude(tmp_path, items):
+    moment = datetime(2026, 9, 1, 10, 30)
+    seconds = int((moment - datetime(1970, 1, 1)).total_seconds())
+    events = _write_csv(tmp_path / "events.csv", ["person_id", "timestamp", "object_id", "action"],
+                        [("p1", str(seconds), "t1", "view"), ("p1", str(seconds * 1000 + 250), "t1", "view"),
+                         ("p1", str(seconds * 1_000_000), "t1", "view"), ("p1", f"{seconds}.5", "t1", "view"),
+                         ("p1", "2026-09-01", "t1", "view")])
+    report = import_log(tmp_path, events, items, source="shop", now=NOW)
+    assert report.days == {"2026-09-01": 5} and report.rejected == {}
+    assert _landed(tmp_path)["ts"].to_list() == ["2026-09-01T10:30:00.000Z", "2026-09-01T10:30:00.250Z",
+                                                 "2026-09-01T10:30:00.000Z", "2026-09-01T10:30:00.500Z",
+                                                 "2026-09-01T00:00:00.000Z"]
+
+
+def test_rows_no_run_could_take_are_rejected_at_import_counted_and_kept(tmp_path, items, capsys):
+    events = _write_csv(tmp_path / "events.csv", ["person_id", "timestamp", "object_id", "action"], [
+        ("USER001", "2026-09-01T10:00:00Z", "t1", "view"),   # 2 lands
+        ("USER001", "tomorrow-ish", "t1", "view"),           # 3 unparseable
+        ("USER001", "1999-05-01T10:00:00Z", "t1", "view"),   # 4 before the first partition (2026-01-01)
+        ("USER001", "2099-01-01T00:00:00Z", "b1", "view"),   # 5 future
+        ("USER001", "4102444800000", "b1", "view"),          # 6 future, in milliseconds (2100-01-01)
+        ("USER001", "", "b1", "view"),                       # 7 no timestamp at all
+    ])
+    with using_home(tmp_path / "home") as home:
+        assert main(["import", "--events", str(events), "--items", str(items), "--source", "shop"]) == 0
+        report = import_log(home, events, items, source="shop")  # the same file again: the same batch
+    out = capsys.readouterr().out
+    assert report.rows == report.landed + sum(report.rejected.values()) == 6
+    assert report.rejected == {"before_first_partition": 1, "future_timestamp": 2, "unparseable_timestamp": 2}
+    assert "Rejected at import 5 rows" in out and str(report.rejects_file) in out
+    kept = report.rejects_file.read_text()
+    assert [line.split(",")[:2] for line in kept.splitlines()[1:]] == [
+        ["events.csv:3", "unparseable_timestamp"], ["events.csv:4", "before_first_partition"],
+        ["events.csv:5", "future_timestamp"], ["events.csv:6", "future_timestamp"],
+        ["events.csv:7", "unparseable_timestamp"]]
+    assert "USER001" not in kept
+
+
+def test_imports_of_one_source_add_up_and_replace_drops_the_earlier_ones(tmp_path, items):
+    header = ["person_id", "timestamp", "object_id", "action"]
+    first = _write_csv(tmp_path / "first.csv", header,
+                       [("p1", f"2026-09-01T10:0{n}:00Z", "t1", "view") for n in range(5)])
+    second = _write_csv(tmp_path / "second.csv", header,
+                        [("p2", "2026-09-01T11:00:00Z", "b1", "view"), ("p2", "2026-09-02T11:00:00Z", "b1", "view")])
+    import_log(tmp_path, first, items, source="shop")
+    import_log(tmp_path, second, items, source="shop")
+    import_log(tmp_path, first, items, source="shop")  # re-importing a file replaces only its own lines
+    assert sorted(_landed(tmp_path)["person_id"].to_list()) == ["p1"] * 5 + ["p2"]
+    report = import_log(tmp_path, first, items, source="shop", replace=True)
+    assert _landed(tmp_path)["person_id"].to_list() == ["p1"] * 5
+    assert _landed(tmp_path, "2026-09-02").is_empty() and report.replaced_days == ["2026-09-02"]
+
+
+def test_quoted_newlines_land_one_line_per_row_and_origins_count_physical_lines(tmp_path, items):
+    events = _write_csv(tmp_path / "events.csv", ["person_id", "timestamp", "object_id", "action", "note"], [
+        ("p1", "2026-09-01T10:00:00Z", "t1", "view", "a note\nover\nthree lines"),  # lines 2-4
+        ("p1", "2026-09-01T10:01:00Z", "t1", "view", ""),                           # line 5
+    ])
+    import_log(tmp_path, events, items, source="shop")
+    landed = _landed(tmp_path)
+    assert landed["malformed"].to_list() == [False, False]
+    assert landed["origin"].to_list() == ["events.csv:2", "events.csv:5"]
+    assert landed["title"].to_list() == ["Tennis racket with two lines"] * 2
+
+
+def test_a_built_in_source_name_is_refused_before_any_work(tmp_path, capsys):
+    with using_home(tmp_path / "home"):
+        code = main(["import", "--events", str(tmp_path / "absent.csv"), "--items", str(tmp_path / "absent.csv"),
+                     "--source", "web"])
+    assert code == 2
+    assert "--source 'web' is a built-in source (crm, iot, social, web)" in capsys.readouterr().err
+    assert not (tmp_path / "home" / "landing" / "import").exists()
+
+
+@pytest.fixture(scope="module")
+def cased_home(tmp_path_factory):
+    """Two imports of one source on one day, with ids differing only in case, through the real raw load and dbt."""
+    with using_home(tmp_path_factory.mktemp("cased")) as home:
+        items = _write_csv(home / "items.csv", ["object_id", "title", "categories"], ITEMS)
+        first = _write_csv(home / "first.csv", ["person_id", "timestamp", "object_id", "action"], [
+            ("USER001", "2026-09-01T10:00:00Z", "t1", "view"), ("user001", "2026-09-01T10:05:00Z", "t2", "view"),
+            ("USER001", "2026-09-01T10:06:00Z", "zz9", "view")])  # object missing: rejected by staging
+        second = _write_csv(home / "second.csv", ["person_id", "timestamp", "object_id", "action"], [
+            (" USER001 ", "2026-09-01T12:00:00Z", "b1", "view")])
+        import_log(home, first, items, source="shop")
+        import_log(home, second, items, source="shop")
+        materialize_day(DAY, selection=WAREHOUSE_ASSETS)
+        yield home
+
+
+def test_ids_differing_in_case_are_two_people_and_both_imports_are_staged(cased_home):
+    events = query("select person_hash, origin from stg_import__events order by origin")
+    assert [origin for _, origin in events] == ["first.csv:2", "first.csv:3", "second.csv:2"]
+    assert events[0][0] != events[1][0] and events[0][0] == events[2][0]  # ' USER001 ' is USER001, trimmed
+    assert query("select count(*), count(distinct person_id) from fct_events") == [(3, 2)]
+
+
+def test_a_rejected_imported_line_carries_the_person_id_hashed(cased_home):
+    (raw,) = [raw for (raw,) in query("select raw from rejected_events where reason = 'unknown_object'")]
+    assert "USER001" not in raw and "first.csv:4" in raw
+    [(person_hash,)] = query("select person_hash from stg_import__events where origin = 'first.csv:2'")
+    assert raw.split(",")[1] == person_hash
+    assert query("select count(*) from audit_record_counts where raw_lines <> staged + rejected") == [(0,)]

@@ -15,18 +15,31 @@ LAST = START + timedelta(days=3)
 @pytest.fixture(scope="module")
 def persona_home(tmp_path_factory):
     with using_home(tmp_path_factory.mktemp("personas")) as home:
-        generate(home, days=4, people=400, events_per_day=2500, seed=5, start_date=START)
+        generate(home, days=4, people=400, events_per_day=2500, seed=5, start_date=START, world="easy")
         materialize_range(START, LAST)
         yield home
 
 
 def test_every_day_has_labelled_personas_grounded_in_evidence(persona_home):
-    per_day = query("select event_date, count(*), min(truthfulness), min(quality), max(quality) from personas group by 1 order by 1")
+    per_day = query("select event_date, count(*), min(least(truthfulness, evidence_alignment, coverage)), "
+                    "min(quality), max(quality) from personas group by 1 order by 1")
     assert [row[0] for row in per_day] == [START + timedelta(days=offset) for offset in range(4)]
-    for _, n_personas, min_truthfulness, min_quality, max_quality in per_day:
+    for _, n_personas, min_held_out_score, min_quality, max_quality in per_day:
         assert 8 <= n_personas <= 16
-        assert min_truthfulness == 1.0
-        assert 0.0 <= min_quality <= max_quality <= 1.0
+        assert 0.0 <= min_held_out_score and 0.0 <= min_quality <= max_quality <= 1.0
+    # By construction every label term occurs in at least two of the persona's evidence memories.
+    unsupported = query(
+        """with label_terms as (select event_date, persona_id, unnest(label_terms) as term, evidence_memory_ids from personas),
+                support as (
+                    select evidence.event_date, evidence.persona_id, evidence.term, count(*) filter (
+                        where regexp_replace(' ' || lower(memories.text) || ' ', '[^\\pL\\pN]+', ' ', 'g')
+                              like '% ' || evidence.term || ' %') as n
+                    from (select *, unnest(evidence_memory_ids) as memory_id from label_terms) as evidence
+                    join intent_memories as memories on memories.memory_id = evidence.memory_id
+                    group by 1, 2, 3)
+           select count(*) from support where n < 2"""
+    )
+    assert unsupported == [(0,)]
     orphans = query(
         """select count(*) from (select unnest(evidence_memory_ids) as memory_id from personas) as evidence
            anti join intent_memories using (memory_id)"""
@@ -51,10 +64,11 @@ def test_personas_recover_the_planted_truth_and_beat_popularity(persona_home):
     report = evaluate(persona_home)
     assert report["as_of"] == LAST.isoformat()
     assert report["ari"] >= 0.8
-    assert report["truthfulness"] == 1.0
+    assert report["truthfulness"] >= 0.9  # on held-out members, not on the evidence
     utility = report["utility"]
-    assert set(utility) == {"personas", "popularity", "static"}
-    assert utility["personas"]["n"] == utility["popularity"]["n"] == utility["static"]["n"] > 0
+    assert set(utility) == {"personas", "personas_without_persona_term", "popularity", "category_profile", "item_knn",
+                            "static", "persona_popularity", "persona_category"}
+    assert len({entry["n"] for entry in utility.values()}) == 1 and utility["personas"]["n"] > 0
     assert utility["personas"]["hit_at_10"] >= 1.2 * utility["popularity"]["hit_at_10"]
 
 

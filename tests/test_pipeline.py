@@ -19,7 +19,7 @@ DAYS = [START, START + timedelta(days=1)]
 @pytest.fixture(scope="module")
 def generated_home(tmp_path_factory):
     with using_home(tmp_path_factory.mktemp("generated")) as home:
-        generate(home, days=3, people=400, events_per_day=2500, seed=11, start_date=START)
+        generate(home, days=3, people=400, events_per_day=2500, seed=11, start_date=START, world="easy")
         for day in DAYS:
             materialize_day(day, selection=WAREHOUSE_ASSETS)
         yield home

@@ -36,7 +36,7 @@ CLEAN_DAY, CORRUPTED_DAY = START, START + timedelta(days=1)
 PLANTED_EMAIL = "planted.person@example.org"
 CORRUPTED_SHARE = 5  # every fifth web line is cut in half
 
-REJECT_RATE_EXPECTATION = "expect_column_values_to_be_between(reject_rate)"
+REJECT_RATE_EXPECTATION = "expect_column_pair_values_a_to_be_greater_than_b(reject_rate_limit, reject_rate)"
 EMAIL_EXPECTATION = "expect_column_values_to_not_match_regex(text, email)"
 
 
@@ -102,7 +102,7 @@ class GatedRuns:
 @pytest.fixture(scope="module")
 def gated_runs(tmp_path_factory) -> GatedRuns:
     with using_home(tmp_path_factory.mktemp("quality")) as home:
-        generate(home, days=2, people=150, events_per_day=1000, seed=3, start_date=START)
+        generate(home, days=2, people=150, events_per_day=1000, seed=3, start_date=START, world="easy")
         planted_id = plant_email_in_a_comment(home)
         cut_web_lines_in_half(home)
         results = {CLEAN_DAY: run_day(CLEAN_DAY)}
@@ -138,7 +138,8 @@ def test_a_corrupted_day_fails_the_reject_rate_gate_and_blocks_downstream(gated_
     assert audit.metadata["failed_expectations"].value == [REJECT_RATE_EXPECTATION]
     assert audit.partition == audit.metadata["failed_partitions"].value == CORRUPTED_DAY.isoformat()
     [rates] = audit.metadata["unexpected_examples"].value.values()
-    assert float(rates[0]) > QualityThresholds().max_reject_rate
+    limit, rate = (float(part.split("=")[1]) for part in rates[0].split(", "))
+    assert rate > limit == QualityThresholds().max_reject_rate
     # The broken lines were rejected, so what reached staging is fine...
     assert all(checks[f"stg_{name}"].passed for name in ("web__events", "social__engagements", "iot__readings"))
     # ...but the warehouse gate never ran, and nothing downstream of fct_events was built.
@@ -162,7 +163,7 @@ def test_staging_masks_a_planted_email_and_an_unmasked_frame_fails_the_pii_expec
     assert "<email>" in masked_text and PLANTED_EMAIL not in masked_text
     assert PLANTED_EMAIL in raw_text
 
-    parameters = suite_parameters(CLEAN_DAY, None, QualityThresholds())
+    parameters = suite_parameters(CLEAN_DAY, None, QualityThresholds(), sparse=False)
     assert validate_frame(frame, "stg_social__engagements", parameters, gated_runs.home).success
     frame.loc[planted, "text"] = raw_text
     outcome = validate_frame(frame, "stg_social__engagements", parameters, gated_runs.home)
@@ -172,16 +173,25 @@ def test_staging_masks_a_planted_email_and_an_unmasked_frame_fails_the_pii_expec
     assert any(PLANTED_EMAIL in example for example in failure.unexpected)
 
 
-def test_timestamps_outside_the_day_and_a_jump_in_row_count_fail_their_expectations(gated_runs):
+def test_timestamps_outside_the_day_block_and_a_volume_jump_only_warns(gated_runs):
     frame = gated_runs.clean_social.copy()
     frame.loc[frame.index[:3], "ts"] += pd.Timedelta(days=1)
-    far_more_rows_yesterday = 3 * len(frame)
-    parameters = suite_parameters(CLEAN_DAY, far_more_rows_yesterday, QualityThresholds())
+    a_week_of_three_times_the_rows = [3 * len(frame)] * 7
+    parameters = suite_parameters(CLEAN_DAY, a_week_of_three_times_the_rows, QualityThresholds(), sparse=False)
     outcome = validate_frame(frame, "stg_social__engagements", parameters, gated_runs.home)
-    assert [failure.name for failure in outcome.failed_expectations] == [
-        "expect_column_values_to_be_between(ts)", "expect_table_row_count_to_be_between()",
+    assert [(failure.name, failure.critical) for failure in outcome.failed_expectations] == [
+        ("expect_column_values_to_be_between(ts)", True), ("expect_table_row_count_to_be_between()", False),
     ]
     assert outcome.failed_expectations[0].unexpected[0].startswith(str(CORRUPTED_DAY))
+    assert outcome.blocking
+
+    frame = gated_runs.clean_social.copy()
+    outcome = validate_frame(frame, "stg_social__engagements", parameters, gated_runs.home)
+    assert not outcome.success and not outcome.blocking  # a third of the usual volume: WARN only
+    far_below_the_floor = suite_parameters(CLEAN_DAY, [30 * len(frame)] * 7, QualityThresholds(), sparse=False)
+    assert validate_frame(frame, "stg_social__engagements", far_below_the_floor, gated_runs.home).blocking
+    sparse_source = suite_parameters(CLEAN_DAY, [30 * len(frame)] * 7, QualityThresholds(), sparse=True)
+    assert validate_frame(frame, "stg_social__engagements", sparse_source, gated_runs.home).success
 
 
 def test_data_docs_are_built_under_the_home(gated_runs):
@@ -189,3 +199,67 @@ def test_data_docs_are_built_under_the_home(gated_runs):
     assert index.is_file()
     assert index.is_relative_to(gated_runs.home / "gx")
     assert "fct_events" in index.read_text()
+
+
+def audit_history(path: Path, rows: list[tuple]) -> None:
+    """A real audit_record_counts table: (source, entity, day, raw, staged, rejected)."""
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("""create table audit_record_counts (source varchar, entity varchar, event_date date,
+                              raw_lines bigint, staged bigint, rejected bigint)""")
+        connection.executemany("insert into audit_record_counts values (?, ?, ?, ?, ?, ?)", rows)
+
+
+def test_volume_gates_warn_on_bursts_allow_sparse_empty_days_and_block_a_silent_dense_source(home):
+    """The gate probes of the issue: a 10x burst and an empty day of a sparse source only warn or pass;
+    a dense source going silent, or rejecting too much, blocks its day alone."""
+    from dagster_project.quality.checks import AUDIT_TABLE, validate_days
+
+    first = date(2026, 9, 1)
+    days = [first + timedelta(days=offset) for offset in range(16)]
+    web = {day: 1000 + 37 * (index % 5) for index, day in enumerate(days)}
+    shop = {day: 50 + 25 * (index % 4) for index, day in enumerate(days)}
+    burst, empty, silent, rejecting, early_burst = days[10], days[11], days[12], days[13], days[2]
+    shop[burst] = shop[early_burst] = 900
+    shop[empty] = 0
+    web[silent] = 20
+    rows = [("web", "events", day, web[day], web[day] - (120 if day == rejecting else 0),
+             120 if day == rejecting else 0) for day in days]
+    rows += [("import", "events", day, shop[day], shop[day], 0) for day in days if shop[day]]
+    audit_history(warehouse_path(home), rows)
+    assert shop[burst] > 2 * shop[days[9]] and shop[burst] >= 10 * min(filter(None, shop.values()))  # old bound fails
+
+    with duckdb.connect(str(warehouse_path(home)), read_only=True) as connection:
+        outcomes = validate_days(connection, AUDIT_TABLE, days, QualityThresholds())
+    blocked = {day for day, outcome in outcomes.items() if outcome.blocking}
+    warned = {day for day, outcome in outcomes.items() if not outcome.success and not outcome.blocking}
+    assert blocked == {silent, rejecting}
+    assert warned == {burst}  # the early burst has no baseline yet (7 days of history needed)
+    assert [f.name for f in outcomes[silent].failed_expectations if f.critical] == [
+        "expect_column_pair_values_a_to_be_greater_than_b(volume_ratio, volume_floor)"]
+    assert [f.name for f in outcomes[rejecting].failed_expectations if f.critical] == [REJECT_RATE_EXPECTATION]
+    assert outcomes[empty].success
+
+    # Declared once, settable: with `import` dense, its empty day blocks too.
+    dense_shop = QualityThresholds(dense_sources=("web", "import"))
+    with duckdb.connect(str(warehouse_path(home)), read_only=True) as connection:
+        assert validate_days(connection, AUDIT_TABLE, [empty], dense_shop)[empty].blocking
+
+
+def test_the_quality_gates_resource_overrides_the_environment(monkeypatch):
+    from dagster_project.quality.checks import QualityGates
+
+    monkeypatch.setenv("PERSONAS_GX_MAX_REJECT_RATE", "0.2")
+    monkeypatch.setenv("PERSONAS_GX_DENSE_SOURCES", "web")
+    assert QualityGates().thresholds().max_reject_rate == 0.2
+    assert QualityGates().thresholds().is_sparse("iot") and not QualityGates().thresholds().is_sparse("web")
+    configured = QualityGates(max_reject_rate=0.01, source_reject_rates={"crm": 0.3}).thresholds()
+    assert configured.reject_rate_of("web") == 0.01 and configured.reject_rate_of("crm") == 0.3
+
+
+def test_rerun_commands_name_each_run_of_blocked_days():
+    from dagster_project.quality.checks import rerun_commands
+
+    days = [date(2026, 9, 3), date(2026, 9, 1), date(2026, 9, 4), date(2026, 9, 9)]
+    assert rerun_commands(days) == ["personas run --start 2026-09-01",
+                                    "personas run --start 2026-09-03 --end 2026-09-04",
+                                    "personas run --start 2026-09-09"]

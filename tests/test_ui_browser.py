@@ -42,7 +42,7 @@ def browser():
 @pytest.fixture(scope="module")
 def ui_url(browser, tmp_path_factory):
     with using_home(tmp_path_factory.mktemp("ui")) as home:
-        generate(home, days=2, people=200, events_per_day=800, seed=5, start_date=START)
+        generate(home, days=2, people=200, events_per_day=800, seed=5, start_date=START, world="easy")
         result = run_partitions(home, START, LAST)
         assert result.success, "build_personas failed in the persisted instance"
         port = free_port()

@@ -2,7 +2,9 @@
 
 Read-mostly: posted events are never written anywhere. They live in this process and
 change the poster's view at once; the daily run knows nothing of them, and a restart
-forgets them. A reload swaps in a new snapshot and replays each person's posted events
+forgets them. Each person keeps at most `max_posted_events` of them (the newest by
+timestamp; PERSONAS_API_MAX_POSTED_EVENTS, default 5,000), so memory and the cost of a
+post stay bounded however often someone posts. A reload swaps in a new snapshot and replays each person's posted events
 against it the next time that person is read or posted to (people erased from the
 warehouse in the meantime lose their posted events too).
 """
@@ -10,6 +12,7 @@ warehouse in the meantime lose their posted events too).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +25,8 @@ from dagster_project.api.snapshot import Snapshot, SnapshotUnavailable, load_sna
 from dagster_project.api.updates import assign_to_personas, events_frame, merged_personas, posted_memories
 
 log = logging.getLogger("personas.api")
+MAX_POSTED_EVENTS_ENV = "PERSONAS_API_MAX_POSTED_EVENTS"
+DEFAULT_MAX_POSTED_EVENTS = 5_000
 
 
 class UnknownPerson(LookupError):
@@ -45,9 +50,12 @@ def _timestamp(value: datetime | None) -> str | None:
 class PersonaService:
     """Thread-safe access to the snapshot; one lock serialises the (CPU-bound, short) updates."""
 
-    def __init__(self, home: Path, lock_wait_seconds: float = 10.0) -> None:
+    def __init__(self, home: Path, lock_wait_seconds: float = 10.0, max_posted_events: int | None = None) -> None:
         self.home = home
         self.lock_wait_seconds = lock_wait_seconds
+        self.max_posted_events = max_posted_events or int(
+            os.environ.get(MAX_POSTED_EVENTS_ENV, DEFAULT_MAX_POSTED_EVENTS)
+        )
         self._snapshot = load_snapshot(home, lock_wait_seconds=lock_wait_seconds)
         self._posted: dict[str, PostedState] = {}
         self._lock = threading.Lock()
@@ -130,9 +138,13 @@ class PersonaService:
             previous = self._current_state(snapshot, person_id)
             known = previous.events if previous else incoming.clear()
             new = incoming.unique("event_id", keep="first", maintain_order=True).join(known, on="event_id", how="anti")
-            state = previous
+            state, dropped = previous, 0
             if not new.is_empty():
-                state = self._compute(snapshot, person_id, pl.concat([known, new]))
+                kept = pl.concat([known, new])
+                dropped = max(0, kept.height - self.max_posted_events)
+                if dropped:  # the oldest go: a person's recent behaviour is what their personas should follow
+                    kept = kept.sort("ts", maintain_order=True).tail(self.max_posted_events)
+                state = self._compute(snapshot, person_id, kept)
                 self._posted[person_id] = state
         incoming_ids = incoming["event_id"].unique()
         touched = state.memories.filter(pl.col("event_ids").list.eval(pl.element().is_in(incoming_ids)).list.any())
@@ -142,6 +154,8 @@ class PersonaService:
             "person_id": person_id,
             "events_received": incoming.height,
             "new_events": new.height,
+            "posted_events_kept": state.events.height,
+            "oldest_posted_events_dropped": dropped,
             "events_without_intent": int((~incoming_ids.is_in(in_memories)).sum()),
             "memories": [
                 {

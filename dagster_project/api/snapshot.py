@@ -154,6 +154,10 @@ def _connect_read_only(path: Path, wait_seconds: float) -> duckdb.DuckDBPyConnec
             time.sleep(LOCK_RETRY_SECONDS)
 
 
+SNAPSHOT_TABLES = ("personas", "user_personas", "memory_assignments", "intent_memories", "fct_events", "dim_persons",
+                   "dim_person_identifiers")
+
+
 def _read_day(path: Path, as_of: date, wait_seconds: float) -> dict[str, pl.DataFrame]:
     """The rows of model date `as_of`, fetched in one short read-only session."""
     queries = {
@@ -177,6 +181,13 @@ def _read_day(path: Path, as_of: date, wait_seconds: float) -> dict[str, pl.Data
     }
     connection = _connect_read_only(path, wait_seconds)
     try:
+        existing = {row[0] for row in connection.execute("select table_name from information_schema.tables").fetchall()}
+        missing = sorted({*SNAPSHOT_TABLES} - existing)
+        if missing:
+            raise SnapshotUnavailable(
+                f"{path} has no {', '.join(missing)} (never materialised, or a run failed before them): "
+                f"run the pipeline over the champion's day first (`personas run --start {as_of}`)"
+            )
         return {
             name: connection.sql(sql, params={"day": as_of} if dated else None).pl()
             for name, (sql, dated) in queries.items()

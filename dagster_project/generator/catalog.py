@@ -1,7 +1,8 @@
 """The planted persona catalogue: what each kind of person browses, searches, posts and owns.
 
-Vocabularies are kept mostly disjoint between personas so that a correct pipeline can
-recover the planted personas from behaviour alone; `terms` lists the lowercase words that
+Vocabularies are kept mostly disjoint between personas: on their own (the easy world) they make
+the personas recoverable from a category or a word; the realistic world adds shared categories,
+generic items and ambiguous texts on top (realistic.py). `terms` lists the lowercase words that
 characterise a persona and are used by the evaluation as its ground-truth label words.
 """
 

@@ -1,7 +1,7 @@
 """The planted population: who exists, which identifiers they use and which personas drive them."""
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
@@ -25,6 +25,9 @@ IP_COUNT_SHARES = (0.6, 0.4)  # one or two IPs
 ACTIVITY_SHAPE = 0.5  # gamma shape: most people are seen rarely, a few very often
 PERSONA_PREVALENCE_CONCENTRATION = 8.0  # Dirichlet: personas differ in size, none is negligible
 DRIFT_WEIGHT = 0.5
+LIGHT_SHARE = 0.45  # realistic world: people who visit once, with 1-3 events, on one day of LIGHT_SPAN_DAYS
+LIGHT_SPAN_DAYS = 28  # a light visit falls on a uniform day of max(days, 28): many light people never show up
+LIGHT_EVENT_SHARES = (0.45, 0.35, 0.2)  # one, two or three events in that visit
 
 FIRST_NAMES = (
     "Anna", "Lukas", "Sofia", "Jonas", "Emma", "Noah", "Mia", "Elias", "Lena", "Felix",
@@ -98,6 +101,7 @@ class Population:
     new_persona: np.ndarray  # persona taken up at the drift, -1 if none
     weights_before: np.ndarray  # (people, personas)
     weights_after: np.ndarray  # (people, personas), from the drift day on
+    light_day: np.ndarray  # the day index of a light person's only visit; -1 for everyone else
 
     @property
     def size(self) -> int:
@@ -155,7 +159,23 @@ def build_population(
         new_persona=new_persona,
         weights_before=weights_before,
         weights_after=weights_after,
+        light_day=np.full(size, -1, dtype=np.int64),
     )
+
+
+def with_light_users(rng: np.random.Generator, population: Population, days: int) -> Population:
+    """The long tail: a LIGHT_SHARE of people visit once, on a uniform day of max(days, LIGHT_SPAN_DAYS).
+
+    Their visit has 1-3 events (`light_visit_events`); the rest of the traffic goes to everyone else.
+    """
+    light = np.zeros(population.size, dtype=bool)
+    light[rng.choice(population.size, round(LIGHT_SHARE * population.size), replace=False)] = True
+    visit_day = rng.integers(0, max(days, LIGHT_SPAN_DAYS), size=population.size)
+    return replace(population, light_day=np.where(light, visit_day, -1))
+
+
+def light_visit_events(rng: np.random.Generator, count: int) -> np.ndarray:
+    return rng.choice(len(LIGHT_EVENT_SHARES), count, p=LIGHT_EVENT_SHARES) + 1
 
 
 def _planted_personas(rng: np.random.Generator, size: int, persona_count: int) -> tuple[np.ndarray, np.ndarray]:

@@ -10,11 +10,11 @@ import polars as pl
 from .broken import KindRotation, break_fields, break_lines, plan_broken
 from .formats import MS_PER_DAY
 from .landing import SPECS, LandingSpec, csv_header, encode_lines, write_lines
-from .population import Population, build_population
+from .population import LIGHT_SHARE, Population, build_population, with_light_users
 from .randomness import stream
 from .simulate import MAX_SESSIONS_PER_PERSON, CustomerBook, Day, device_registrations, session_count, simulate_day
 from .truth import identifiers_frame, people_frame, persona_weights_frame, personas_frame, records_frame, write_truth
-from .world import World, build_world
+from .world import WORLDS, World, build_world
 
 
 def generate(
@@ -28,6 +28,7 @@ def generate(
     drift_share: float = 0.2,
     broken_share: float = 0.01,
     underrepresent: tuple[str, str] | None = None,
+    world: str = "realistic",
 ) -> dict:
     """Write `days` days of landing files and the planted truth under `home`; return a summary.
 
@@ -35,13 +36,19 @@ def generate(
     [1, days - 1]; default `days * 2 // 3`, no drift in a one-day run) a `drift_share` of
     people take up a new persona. `underrepresent=(region, persona key)`, e.g. ("north",
     "runner"), leaves that persona without people of that region, to test the fairness audit.
+    `world="realistic"` (shared categories, generic items, noise, intent switches, nested personas,
+    light users; see realistic.py and simulate.py) or `"easy"` (every category and word names its
+    persona, one intent per session, sessions hours apart: a fast test fixture).
     """
-    drift_day = _check_arguments(days, people, events_per_day, drift_day, drift_share, broken_share)
+    kind = world
+    drift_day = _check_arguments(days, people, events_per_day, drift_day, drift_share, broken_share, kind)
     home = Path(home)
-    world = build_world(seed)
+    world = build_world(seed, kind)
     population = build_population(
         stream(seed, "population"), stream(seed, "drift"), world, people, drift_share, underrepresent
     )
+    if kind == "realistic":
+        population = with_light_users(stream(seed, "light"), population, days)
     calendar = [
         Day(index, start_date + timedelta(days=index), _epoch_ms(start_date) + index * MS_PER_DAY)
         for index in range(days)
@@ -55,7 +62,9 @@ def generate(
             "days": days, "people": people, "events_per_day": events_per_day, "seed": seed,
             "start_date": start_date.isoformat(), "drift_day": drift_day, "drift_share": drift_share,
             "broken_share": broken_share, "underrepresent": list(underrepresent) if underrepresent else None,
+            "world": kind,
         },
+        "world": kind,
         "seed": seed,
         "start_date": start_date.isoformat(),
         "end_date": calendar[-1].date.isoformat(),
@@ -124,18 +133,23 @@ def _simulate_and_write(
 
 
 def _check_arguments(
-    days: int, people: int, events_per_day: int, drift_day: int | None, drift_share: float, broken_share: float
+    days: int, people: int, events_per_day: int, drift_day: int | None, drift_share: float, broken_share: float,
+    world: str,
 ) -> int | None:
     """Validate the arguments and return the drift day to use (None: no drift within the run)."""
     if days < 1 or people < 1:
         raise ValueError(f"days and people must be at least 1, got days={days}, people={people}")
     if not 0.0 <= drift_share <= 1.0 or not 0.0 <= broken_share < 1.0:
         raise ValueError(f"drift_share must be in [0, 1] and broken_share in [0, 1), got {drift_share}, {broken_share}")
-    sessions, capacity = session_count(events_per_day), MAX_SESSIONS_PER_PERSON * people
+    if world not in WORLDS:
+        raise ValueError(f"world must be one of {WORLDS}, got {world!r}")
+    regular = people - round(LIGHT_SHARE * people) if world == "realistic" else people
+    sessions, capacity = session_count(events_per_day), MAX_SESSIONS_PER_PERSON * regular
     if sessions > capacity:
         raise ValueError(
-            f"events_per_day={events_per_day} needs {sessions} sessions a day, but {people} people allow at most "
-            f"{capacity} ({MAX_SESSIONS_PER_PERSON} each, one per 3-hour slot); raise people or lower events_per_day"
+            f"events_per_day={events_per_day} needs {sessions} sessions a day, but {regular} regular people allow at "
+            f"most {capacity} ({MAX_SESSIONS_PER_PERSON} each, one per 3-hour slot); "
+            "raise people or lower events_per_day"
         )
     if drift_day is None:
         return days * 2 // 3 if days > 1 else None
@@ -180,6 +194,7 @@ class _LandingWriter:
                 "_person": frame["_person"],
                 "_persona": frame["_persona"],
                 "memory_key": frame["_memory"],
+                "_noise": frame["_noise"],
                 "broken_kind": plan.kind_of_rows(frame.height),
             }
         )

@@ -14,10 +14,12 @@ import polars as pl
 
 from .formats import MS_PER_DAY, fixed_point, hex_ids, iso_ms, numbered_ids
 from .landing import SPECS, LandingSpec
-from .population import REGIONS, Population, mobile_phones
+from .population import REGIONS, Population, light_visit_events, mobile_phones
 from .world import World
 
-TRUTH_COLUMNS = ["_ts_ms", "_person", "_persona", "_memory"]  # time, person, persona, memory key
+TRUTH_COLUMNS = ["_ts_ms", "_person", "_persona", "_memory", "_noise"]  # time, person, persona, memory key, noise
+NOISE_KINDS = (None, "generic", "off_persona")  # what `_noise` codes: on-intent, generic item, another persona's
+ON_INTENT, GENERIC, OFF_PERSONA = range(len(NOISE_KINDS))
 
 HOUR_MS = 3_600_000
 SLOTS_PER_DAY = 8
@@ -27,6 +29,15 @@ MIN_SESSION_EVENTS, MAX_SESSION_EVENTS = 3, 12
 MEAN_SESSION_EVENTS = (MIN_SESSION_EVENTS + MAX_SESSION_EVENTS) / 2
 MAX_SESSIONS_PER_PERSON = SLOTS_PER_DAY
 EVENT_GAP_MS = (10_000, 300_000)
+
+# Realistic world only (the easy world draws none of these).
+GENERIC_SHARE = 0.15  # of web and social events: bestsellers, promotions, gift cards, generic posts
+OFF_PERSONA_SHARE = 0.14  # of web and social events: content of a persona the session is not about
+SWITCH_SHARE = 0.4  # of long enough sessions of people with 2+ personas: the intent changes mid-session, no pause
+MIN_SWITCH_EVENTS = 4  # each side of a switch has at least two events
+FOLLOW_ON_SHARE = 0.35  # of a person's later sessions: they start soon after the previous one ends
+FOLLOW_ON_GAP_MS = (60_000, 29 * 60_000)
+NOBODY = np.array([], dtype=np.int64)
 
 WEB, SOCIAL, IOT = 0, 1, 2
 SOCIAL_SHARE, IOT_SHARE = 0.2, 0.1  # the rest is web; falls back to web without a handle or device
@@ -77,7 +88,12 @@ class Day:
 
 @dataclass(frozen=True)
 class Sessions:
-    """A day's sessions in start order; one session is one true intent memory."""
+    """A day's sessions in start order; a session is one true intent memory, or two if its intent switches.
+
+    The events of session s from offset `switch_at[s]` on (its length when it does not switch) are
+    about `second_persona[s]` and form memory `second_memory[s]` (an index into `memory_key`; the
+    first memory of session s is memory s).
+    """
 
     person: np.ndarray
     persona: np.ndarray
@@ -87,6 +103,9 @@ class Sessions:
     ip: np.ndarray  # flat index into population.ips
     memory_key: pl.Series
     session_id: pl.Series
+    switch_at: np.ndarray
+    second_persona: np.ndarray  # -1 where the session does not switch
+    second_memory: np.ndarray  # -1 where the session does not switch
 
     def __len__(self) -> int:
         return len(self.person)
@@ -97,6 +116,10 @@ class Events:
     session: np.ndarray
     ts_ms: np.ndarray
     source: np.ndarray
+    persona: np.ndarray  # the planted persona the event's memory is about
+    memory: np.ndarray  # index into sessions.memory_key
+    content: np.ndarray  # whose items, searches and posts it draws: persona, another one, or world.generic
+    noise: np.ndarray  # ON_INTENT, GENERIC or OFF_PERSONA
 
 
 def session_count(events: int) -> int:
@@ -131,10 +154,14 @@ def sessions_per_person(rng: np.random.Generator, activity: np.ndarray, sessions
 
 
 def plan_sessions(
-    rng: np.random.Generator, population: Population, day: Day, events: int, weights: np.ndarray
+    rng: np.random.Generator, world: World, population: Population, day: Day, events: int, weights: np.ndarray
 ) -> Sessions:
-    lengths = session_lengths(rng, events)
-    counts = sessions_per_person(rng, population.activity, len(lengths))
+    """Regular people's 3-12 event sessions by activity, light people's one short visit, one slot each."""
+    realistic = world.realistic
+    light_people, light_lengths = _light_visits(rng, population, day, events) if realistic else (NOBODY, NOBODY)
+    lengths = session_lengths(rng, events - int(light_lengths.sum()))
+    counts = sessions_per_person(rng, np.where(population.light_day >= 0, 0.0, population.activity), len(lengths))
+    counts[light_people] += 1
     person = np.repeat(np.arange(population.size), counts)
     rank = np.arange(len(person)) - np.repeat(np.cumsum(counts) - counts, counts)
     active = np.flatnonzero(counts)
@@ -144,6 +171,17 @@ def plan_sessions(
     persona = _draw_personas(rng, weights[person])
     order = np.lexsort((person, start))
     person, persona, start = person[order], persona[order], start[order]
+    if realistic:  # light visits are matched to their people; the easy world keeps its i.i.d. lengths as drawn
+        is_light = population.light_day[person] >= 0
+        visit_length = np.zeros(population.size, dtype=np.int64)
+        visit_length[light_people] = light_lengths
+        regular_lengths, lengths = lengths, visit_length[person]
+        lengths[~is_light] = regular_lengths
+    switch_at, second_persona = (
+        _intent_switches(rng, weights, person, persona, lengths) if realistic else (lengths, np.full(len(person), -1))
+    )
+    switched = second_persona >= 0
+    second_memory = np.where(switched, len(person) + np.cumsum(switched) - 1, -1)
     return Sessions(
         person=person,
         persona=persona,
@@ -151,9 +189,38 @@ def plan_sessions(
         length=lengths,
         cookie=population.cookies.draw(rng, person),
         ip=population.ips.draw(rng, person),
-        memory_key=numbered_ids(f"m-{day.tag}-", np.arange(1, len(person) + 1), 6),
+        memory_key=numbered_ids(f"m-{day.tag}-", np.arange(1, len(person) + int(switched.sum()) + 1), 6),
         session_id=hex_ids("ws-", rng.integers(0, 2**63, size=len(person)), 16),
+        switch_at=switch_at,
+        second_persona=second_persona,
+        second_memory=second_memory,
     )
+
+
+def _light_visits(
+    rng: np.random.Generator, population: Population, day: Day, events: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Light people visiting today and their 1-3 events; they never take more than half the day's events."""
+    people = np.flatnonzero(population.light_day == day.index)
+    lengths = light_visit_events(rng, len(people))
+    kept = np.cumsum(lengths) <= (events - MIN_SESSION_EVENTS) // 2
+    return people[kept], lengths[kept]
+
+
+def _intent_switches(
+    rng: np.random.Generator, weights: np.ndarray, person: np.ndarray, persona: np.ndarray, lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """A SWITCH_SHARE of sessions long enough, of people holding two personas or more, move on to another intent.
+
+    The switch comes after 2..length-2 events, to another of the person's own personas by weight, so
+    nobody shows a persona they do not hold. Returns (switch offset, second persona or -1).
+    """
+    others = weights[person]
+    others[np.arange(len(person)), persona] = 0.0
+    switched = (lengths >= MIN_SWITCH_EVENTS) & (others.sum(axis=1) > 0.0) & (rng.random(len(person)) < SWITCH_SHARE)
+    switch_at = np.where(switched, rng.integers(2, np.maximum(lengths - 1, 3)), lengths)
+    others[~switched] = 1.0  # any valid row: their draw is discarded
+    return switch_at, np.where(switched, _draw_personas(rng, others), -1)
 
 
 def _draw_personas(rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
@@ -163,20 +230,72 @@ def _draw_personas(rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
     return (cumulative > threshold[:, None]).argmax(axis=1)
 
 
-def place_events(rng: np.random.Generator, population: Population, sessions: Sessions) -> Events:
-    """Events 10 s to 5 min apart from the session start; each picks web, social or IoT."""
+def place_events(rng: np.random.Generator, world: World, population: Population, sessions: Sessions) -> Events:
+    """Events 10 s to 5 min apart from the session start; each picks web, social or IoT.
+
+    In the realistic world some sessions follow the person's previous one within 30 minutes, and
+    web and social events may show generic or another persona's content (see `_noise`).
+    """
     session = np.repeat(np.arange(len(sessions)), sessions.length)
     first = np.cumsum(sessions.length) - sessions.length
     gaps = rng.integers(EVENT_GAP_MS[0], EVENT_GAP_MS[1] + 1, size=len(session))
     gaps[first] = 0
     elapsed = np.cumsum(gaps)
     elapsed -= np.repeat(elapsed[first], sessions.length)
-    person, persona = sessions.person[session], sessions.persona[session]
+    start_ms = sessions.start_ms
+    if world.realistic:
+        start_ms = _follow_on_starts(rng, sessions, duration_ms=elapsed[first + sessions.length - 1])
+    second = np.arange(len(session)) - first[session] >= sessions.switch_at[session]
+    person = sessions.person[session]
+    persona = np.where(second, sessions.second_persona[session], sessions.persona[session])
     draw = rng.random(len(session))
     social = (draw < SOCIAL_SHARE) & population.has_handle[person]
     iot = (draw >= SOCIAL_SHARE) & (draw < SOCIAL_SHARE + IOT_SHARE) & (population.device_of[person, persona] >= 0)
     source = np.where(social, SOCIAL, np.where(iot, IOT, WEB))
-    return Events(session=session, ts_ms=sessions.start_ms[session] + elapsed, source=source)
+    content, noise = persona, np.zeros(len(session), dtype=np.int64)
+    if world.realistic:
+        content, noise = _noise(rng, world, persona, source)
+    return Events(
+        session=session,
+        ts_ms=start_ms[session] + elapsed,
+        source=source,
+        persona=persona,
+        memory=np.where(second, sessions.second_memory[session], session),
+        content=content,
+        noise=noise,
+    )
+
+
+def _follow_on_starts(rng: np.random.Generator, sessions: Sessions, duration_ms: np.ndarray) -> np.ndarray:
+    """A FOLLOW_ON_SHARE of people's later sessions start 1-29 minutes after their previous session ends.
+
+    Only sessions whose previous one stays put move, so every move is one step; a moved session
+    starts earlier than planned, so it never reaches the next one (sessions are a 3-hour slot apart).
+    """
+    by_person = np.lexsort((sessions.start_ms, sessions.person))
+    previous = np.full(len(sessions), -1)
+    same_person = sessions.person[by_person[1:]] == sessions.person[by_person[:-1]]
+    previous[by_person[1:][same_person]] = by_person[:-1][same_person]
+    chosen = (previous >= 0) & (rng.random(len(sessions)) < FOLLOW_ON_SHARE)
+    moves = chosen & ~chosen[np.maximum(previous, 0)]
+    gap = rng.integers(FOLLOW_ON_GAP_MS[0], FOLLOW_ON_GAP_MS[1] + 1, size=len(sessions))
+    previous_end = sessions.start_ms[previous] + duration_ms[previous]
+    return np.where(moves, previous_end + gap, sessions.start_ms)
+
+
+def _noise(
+    rng: np.random.Generator, world: World, persona: np.ndarray, source: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Whose content each event shows: web and social events are GENERIC or OFF_PERSONA at their shares."""
+    persona_count = len(world.personas)
+    draw = rng.random(len(persona))
+    noise = np.select(
+        [draw < GENERIC_SHARE, draw < GENERIC_SHARE + OFF_PERSONA_SHARE], [GENERIC, OFF_PERSONA], ON_INTENT
+    )
+    noise[source == IOT] = ON_INTENT
+    other = (persona + rng.integers(1, persona_count, size=len(persona))) % persona_count
+    content = np.select([noise == GENERIC, noise == OFF_PERSONA], [world.generic, other], persona)
+    return content, noise
 
 
 def logged_in_sessions(
@@ -202,17 +321,28 @@ def logged_in_sessions(
     return logged_in
 
 
-def _truth_columns(ts_ms: np.ndarray, person: np.ndarray, persona: np.ndarray, memory: pl.Series) -> dict:
-    return {"_ts_ms": ts_ms.astype(np.int64), "_person": person, "_persona": persona, "_memory": memory}
+def _truth_columns(
+    ts_ms: np.ndarray, person: np.ndarray, persona: np.ndarray, memory: pl.Series, noise: np.ndarray | int = ON_INTENT
+) -> dict:
+    noise = np.broadcast_to(noise, len(person)).astype(np.int64)
+    return {
+        "_ts_ms": ts_ms.astype(np.int64), "_person": person, "_persona": persona, "_memory": memory, "_noise": noise
+    }
 
 
 def _draw_items(rng: np.random.Generator, world: World, persona: np.ndarray) -> np.ndarray:
-    """Rows of `world.items`, each from the persona's own categories, popular items more often."""
+    """Rows of `world.items` from each content's pool (a persona's or the generic one), popular items more often."""
     item = np.empty(len(persona), dtype=np.int64)
     for persona_index, (pool, weights) in enumerate(zip(world.item_pools, world.item_weights)):
         rows = np.flatnonzero(persona == persona_index)
         item[rows] = rng.choice(pool, size=len(rows), p=weights)
     return item
+
+
+def _event_truth(sessions: Sessions, events: Events, rows: np.ndarray) -> dict:
+    """The truth columns of the events at `rows`: their person, planted persona, memory and noise kind."""
+    person, memory = sessions.person[events.session[rows]], sessions.memory_key.gather(events.memory[rows])
+    return _truth_columns(events.ts_ms[rows], person, events.persona[rows], memory, events.noise[rows])
 
 
 def _in_file_order(frame: pl.DataFrame, spec: LandingSpec, day: Day) -> pl.DataFrame:
@@ -235,12 +365,12 @@ def web_events(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The web clickstream, plus the customers' add-to-cart events that may turn into orders."""
     rows = np.flatnonzero(events.source == WEB)
-    session = events.session[rows]
-    person, persona = sessions.person[session], sessions.persona[session]
+    session, content = events.session[rows], events.content[rows]
+    person = sessions.person[session]
     event_type = rng.choice(len(WEB_EVENT_TYPES), size=len(rows), p=WEB_EVENT_SHARES)
     logged_in = logged_in_sessions(rng, population, sessions, session, cookie_seen)[session]
-    item = world.items.gather(_draw_items(rng, world, persona))
-    query = world.queries.draw(rng, persona)
+    item = world.items.gather(_draw_items(rng, world, content))
+    query = world.queries.draw(rng, content)
     drawn = pl.DataFrame(
         {
             "event_type": pl.Series(WEB_EVENT_TYPES).gather(event_type),
@@ -259,7 +389,7 @@ def web_events(
             "query_url": world.query_urls.gather(query),
             "ip": population.ips.ids.gather(sessions.ip[session]),
             "user_agent": population.people["user_agent"].gather(person),
-            **_truth_columns(events.ts_ms[rows], person, persona, sessions.memory_key.gather(session)),
+            **_event_truth(sessions, events, rows),
         }
     )
     search, browse = pl.col("is_search"), ~pl.col("is_search")
@@ -279,9 +409,8 @@ def social_engagements(
     rng: np.random.Generator, world: World, population: Population, day: Day, sessions: Sessions, events: Events
 ) -> pl.DataFrame:
     rows = np.flatnonzero(events.source == SOCIAL)
-    session = events.session[rows]
-    person, persona = sessions.person[session], sessions.persona[session]
-    post = world.posts.gather(world.post_texts.draw(rng, persona))
+    person = sessions.person[events.session[rows]]
+    post = world.posts.gather(world.post_texts.draw(rng, events.content[rows]))
     action = rng.choice(len(SOCIAL_ACTIONS), size=len(rows), p=SOCIAL_ACTION_SHARES)
     drawn = pl.DataFrame(
         {
@@ -291,7 +420,7 @@ def social_engagements(
             "post_text": post["text"],
             "tags": post["tags"],
             "opener": pl.Series(COMMENT_OPENERS).gather(rng.integers(len(COMMENT_OPENERS), size=len(rows))),
-            **_truth_columns(events.ts_ms[rows], person, persona, sessions.memory_key.gather(session)),
+            **_event_truth(sessions, events, rows),
         }
     )
     comment = pl.concat_str(pl.col("opener"), pl.lit(" #"), pl.col("tags").list.first())
@@ -307,8 +436,7 @@ def iot_readings(
 ) -> pl.DataFrame:
     """Readings from the device that serves the session's persona, near the owner's home."""
     rows = np.flatnonzero(events.source == IOT)
-    session = events.session[rows]
-    person, persona = sessions.person[session], sessions.persona[session]
+    person, persona = sessions.person[events.session[rows]], events.persona[rows]
     device = population.devices.gather(population.device_of[person, persona])
     value = world.signal_means[persona] + world.signal_spreads[persona] * rng.standard_normal(len(rows))
     position = population.home[person] + rng.normal(0.0, READING_JITTER_DEGREES, (len(rows), 2))
@@ -321,7 +449,7 @@ def iot_readings(
             "context": world.contexts.values.gather(world.contexts.draw(rng, persona)),
             "lat_micro": np.round(position[:, 0] * 1e6).astype(np.int64),
             "lon_micro": np.round(position[:, 1] * 1e6).astype(np.int64),
-            **_truth_columns(events.ts_ms[rows], person, persona, sessions.memory_key.gather(session)),
+            **_event_truth(sessions, events, rows),
         }
     ).with_columns(
         ts=iso_ms(pl.col("_ts_ms")),
@@ -355,7 +483,10 @@ def crm_tickets(
     """A few customer sessions end in a support ticket about one of the persona's usual problems."""
     last_event_ms = events.ts_ms[np.cumsum(sessions.length) - 1]
     chosen = np.flatnonzero(population.is_customer[sessions.person] & (rng.random(len(sessions)) < TICKET_PROBABILITY))
-    person, persona = sessions.person[chosen], sessions.persona[chosen]
+    person = sessions.person[chosen]
+    switched = sessions.second_persona[chosen] >= 0  # the ticket follows the session's last intent
+    persona = np.where(switched, sessions.second_persona[chosen], sessions.persona[chosen])
+    memory = np.where(switched, sessions.second_memory[chosen], chosen)
     delay = rng.integers(TICKET_DELAY_MS[0], TICKET_DELAY_MS[1] + 1, size=len(chosen))
     template = rng.integers(len(TICKET_BODIES), size=len(chosen))
     drawn = pl.DataFrame(
@@ -365,7 +496,7 @@ def crm_tickets(
             "subject": world.ticket_subjects.values.gather(world.ticket_subjects.draw(rng, persona)),
             "before": pl.Series([before for before, _ in TICKET_BODIES]).gather(template),
             "after": pl.Series([after for _, after in TICKET_BODIES]).gather(template),
-            **_truth_columns(last_event_ms[chosen] + delay, person, persona, sessions.memory_key.gather(chosen)),
+            **_truth_columns(last_event_ms[chosen] + delay, person, persona, sessions.memory_key.gather(memory)),
         }
     )
     subject = pl.col("subject")
@@ -395,6 +526,7 @@ class CustomerBook:
             _ts_ms=pl.Series(updated, dtype=pl.Int64),
             _persona=pl.lit(None, pl.Int64),
             _memory=pl.lit(None, pl.String),
+            _noise=pl.lit(ON_INTENT, pl.Int64),
         ).with_columns(updated_at=iso_ms(pl.col("_ts_ms")))
         return _in_file_order(frame, SPECS["crm/customers"], day)
 
@@ -434,6 +566,7 @@ def device_registrations(
         _person=pl.col("person"),
         _persona=pl.col("persona"),
         _memory=pl.lit(None, pl.String),
+        _noise=pl.lit(ON_INTENT, pl.Int64),
     ).with_columns(registered_at=iso_ms(pl.col("_ts_ms")))
     return [
         _in_file_order(devices.filter(pl.col("registration_day") == day.index), SPECS["iot/devices"], day)
@@ -452,8 +585,8 @@ def simulate_day(
     customers: CustomerBook,
 ) -> dict[str, pl.DataFrame]:
     """All records of one day keyed `source/entity` (device registrations are decided after the last day)."""
-    sessions = plan_sessions(rng, population, day, events_per_day, weights)
-    events = place_events(rng, population, sessions)
+    sessions = plan_sessions(rng, world, population, day, events_per_day, weights)
+    events = place_events(rng, world, population, sessions)
     web, carts = web_events(rng, world, population, day, sessions, events, cookie_seen)
     return {
         "web/events": web,

@@ -12,17 +12,20 @@ import polars as pl
 
 from .broken import EXPECTED_REASON
 from .population import DRIFT_WEIGHT, Population
-from .simulate import CustomerBook
+from .simulate import NOISE_KINDS, CustomerBook
 from .world import World
 
 
 def personas_frame(world: World) -> pl.DataFrame:
+    """The planted personas; `categories` lists every category a persona browses, shared ones included,
+    and `parent` names the broad persona a narrower one is nested under (null at the top)."""
     return pl.DataFrame(
         {
             "persona": world.persona_keys,
             "label": [persona.label for persona in world.personas],
-            "categories": [[category.name for category in persona.categories] for persona in world.personas],
+            "categories": [list(categories) for categories in world.categories],
             "terms": [list(persona.terms) for persona in world.personas],
+            "parent": pl.Series(world.parents, dtype=pl.String),
         }
     )
 
@@ -93,15 +96,25 @@ def persona_weights_frame(population: Population, world: World, start: date, dri
 
 
 def records_frame(parts: list[pl.DataFrame], population: Population, world: World) -> pl.DataFrame:
-    """One row per landing line; turns the simulation's person and persona indexes into keys."""
+    """One row per landing line; turns the simulation's person and persona indexes into keys.
+
+    `intent` is the planted persona the record's memory is about; `persona` is the same for
+    on-intent records and null for noise, whose kind `noise` names ("generic": a bestseller,
+    promotion, gift card, generic search or post; "off_persona": another persona's content).
+    A memory's truth is the majority `persona` of its records, its purity that majority's share.
+    """
     records = pl.concat(parts)
+    intent = pl.Series(world.persona_keys).gather(records["_persona"])
+    noise = pl.Series(NOISE_KINDS, dtype=pl.String).gather(records["_noise"])
     return records.with_columns(
         person_key=population.people["person_key"].gather(records["_person"]),
-        persona=pl.Series(world.persona_keys).gather(records["_persona"]),
+        intent=intent,
+        persona=pl.when(noise.is_null()).then(intent),
+        noise=noise,
         expected_reason=pl.col("broken_kind").replace_strict(EXPECTED_REASON, default=None, return_dtype=pl.String),
     ).select(
         "source", "entity", "landing_file", "line_no", "record_id", "event_date",
-        "person_key", "persona", "memory_key", "broken_kind", "expected_reason",
+        "person_key", "persona", "intent", "noise", "memory_key", "broken_kind", "expected_reason",
     )
 
 

@@ -1,4 +1,10 @@
-"""Lookup tables derived from the catalogue, laid out flat so whole days of events can index them at once."""
+"""Lookup tables derived from the catalogue, laid out flat so whole days of events can index them at once.
+
+Two worlds: "easy" (catalog.PERSONAS, every category and word owned by one persona: a fast test
+fixture) and "realistic" (the default: shared categories and brands, generic items, ambiguous
+posts, a broad persona with narrower ones nested under it; see realistic.py). In the realistic
+world every per-persona table has one extra last entry, the generic content everyone sees.
+"""
 
 import re
 import unicodedata
@@ -9,11 +15,25 @@ from urllib.parse import quote_plus
 import numpy as np
 import polars as pl
 
-from .catalog import PERSONAS, Persona
+from .catalog import PERSONAS, Category, Persona, Post
 from .formats import numbered_ids
 from .randomness import stream
+from .realistic import (
+    GENERIC_CATEGORIES,
+    GENERIC_POSTS,
+    GENERIC_QUERIES,
+    PARENT_PERSONA,
+    SHARED_CATEGORIES,
+    SHARED_POSTS,
+    SHARED_QUERIES,
+    SPORTS_FAN,
+)
 
-ITEM_POPULARITY_EXPONENT = 0.8  # Zipf-like: a few items of each persona draw most of the traffic
+WORLDS = ("realistic", "easy")
+ITEM_POPULARITY_EXPONENT = 0.8  # easy world: Zipf-like over each persona's whole pool
+CATEGORY_ZIPF_EXPONENT = 1.0  # realistic world: Zipf within each category
+SHARED_CATEGORY_SHARE = 0.4  # of a persona's on-intent views, spread over the shared categories it browses
+OWN_TASTE_SHARE = 0.5  # in a shared category, popularity mixes everyone's ranking with the persona's own
 
 
 @dataclass(frozen=True)
@@ -39,11 +59,14 @@ class Vocabulary:
 
 @dataclass(frozen=True)
 class World:
+    kind: str
     personas: tuple[Persona, ...]
-    items: pl.DataFrame  # item_id, persona, category, title, url, price_cents
-    item_pools: tuple[np.ndarray, ...]  # per persona: row numbers into `items`
-    item_weights: tuple[np.ndarray, ...]  # per persona: popularity, sums to 1
-    posts: pl.DataFrame  # post_id, persona, text, tags
+    parents: tuple[str | None, ...]  # per persona: the broad persona it is nested under
+    categories: tuple[tuple[str, ...], ...]  # per persona: every category it browses (own and shared)
+    items: pl.DataFrame  # item_id, category, title, url, price_cents
+    item_pools: tuple[np.ndarray, ...]  # per persona (+ generic): row numbers into `items`
+    item_weights: tuple[np.ndarray, ...]  # per persona (+ generic): popularity, sums to 1
+    posts: pl.DataFrame  # post_id, text, tags; a shared post has one row per persona, same post_id
     post_texts: Vocabulary  # a flat index is also the row number in `posts`
     queries: Vocabulary
     query_urls: pl.Series  # aligned with queries.values
@@ -58,31 +81,45 @@ class World:
     def persona_keys(self) -> list[str]:
         return [persona.key for persona in self.personas]
 
+    @property
+    def realistic(self) -> bool:
+        return self.kind == "realistic"
+
+    @property
+    def generic(self) -> int | None:
+        """The content index of generic items, posts and searches (None in the easy world)."""
+        return len(self.personas) if self.realistic else None
+
 
 def slugify(title: str) -> str:
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", ascii_title.lower().replace("'", "")).strip("-")
 
 
-def build_world(seed: int) -> World:
-    personas = PERSONAS
+def build_world(seed: int, kind: str = "realistic") -> World:
+    if kind not in WORLDS:
+        raise ValueError(f"world must be one of {WORLDS}, got {kind!r}")
+    personas = PERSONAS + (SPORTS_FAN,) if kind == "realistic" else PERSONAS
     rng = stream(seed, "world")
-    items = _items_table(personas, rng)
-    pools, weights = [], []
-    for persona_index in range(len(personas)):
-        rows = np.flatnonzero(items["persona"].to_numpy() == persona_index)
-        popularity = 1.0 / (rng.permutation(len(rows)) + 1.0) ** ITEM_POPULARITY_EXPONENT
-        pools.append(rows)
-        weights.append(popularity / popularity.sum())
-    posts = _posts_table(personas)
-    queries = Vocabulary.of([persona.queries for persona in personas])
+    if kind == "realistic":
+        items, pools, weights, categories = _realistic_items(personas, rng)
+        posts_per_persona, queries_per_persona = _realistic_texts(personas)
+    else:
+        items, pools, weights = _easy_items(personas, rng)
+        categories = [tuple(category.name for category in persona.categories) for persona in personas]
+        posts_per_persona = [list(persona.posts) for persona in personas]
+        queries_per_persona = [list(persona.queries) for persona in personas]
+    queries = Vocabulary.of(queries_per_persona)
     return World(
+        kind=kind,
         personas=personas,
+        parents=tuple(PARENT_PERSONA.get(persona.key) if kind == "realistic" else None for persona in personas),
+        categories=tuple(categories),
         items=items,
         item_pools=tuple(pools),
         item_weights=tuple(weights),
-        posts=posts,
-        post_texts=Vocabulary.of([[post.text for post in persona.posts] for persona in personas]),
+        posts=_posts_table(posts_per_persona),
+        post_texts=Vocabulary.of([[post.text for post in posts] for posts in posts_per_persona]),
         queries=queries,
         query_urls=pl.Series(["/search?q=" + quote_plus(query) for query in queries.values]),
         contexts=Vocabulary.of([persona.device.contexts for persona in personas]),
@@ -94,19 +131,72 @@ def build_world(seed: int) -> World:
     )
 
 
-def _items_table(personas: Sequence[Persona], rng: np.random.Generator) -> pl.DataFrame:
-    rows = [
-        (persona_index, category.name, title, category.base_price)
-        for persona_index, persona in enumerate(personas)
-        for category in persona.categories
-        for title in category.items
-    ]
-    persona_index, category, title, base_price = (list(column) for column in zip(*rows))
+def _easy_items(personas: Sequence[Persona], rng: np.random.Generator):
+    """Each persona owns its categories; Zipf-like popularity over the persona's whole pool."""
+    owned = [(index, category) for index, persona in enumerate(personas) for category in persona.categories]
+    items = _items_table([category for _, category in owned], rng)
+    owner = np.repeat([index for index, _ in owned], [len(category.items) for _, category in owned])
+    pools, weights = [], []
+    for persona_index in range(len(personas)):
+        rows = np.flatnonzero(owner == persona_index)
+        popularity = 1.0 / (rng.permutation(len(rows)) + 1.0) ** ITEM_POPULARITY_EXPONENT
+        pools.append(rows)
+        weights.append(popularity / popularity.sum())
+    return items, pools, weights
+
+
+def _realistic_items(personas: Sequence[Persona], rng: np.random.Generator):
+    """Own, shared and generic categories; Zipf within each category; in a shared one, part own taste."""
+    own = [category for persona in personas for category in persona.categories]
+    shared = [entry.category for entry in SHARED_CATEGORIES]
+    all_categories = own + shared + list(GENERIC_CATEGORIES)
+    items = _items_table(all_categories, rng)
+    sizes = [len(category.items) for category in all_categories]
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    rows_of = {
+        category.name: np.arange(start, start + size) for category, start, size in zip(all_categories, starts, sizes)
+    }
+
+    def zipf(size: int) -> np.ndarray:
+        popularity = 1.0 / (rng.permutation(size) + 1.0) ** CATEGORY_ZIPF_EXPONENT
+        return popularity / popularity.sum()
+
+    everyone = {name: zipf(len(rows)) for name, rows in rows_of.items()}
+    pools, weights, categories = [], [], []
+    for persona in personas:
+        browsed = [entry.category.name for entry in SHARED_CATEGORIES if persona.key in entry.personas]
+        parts = [(category.name, (1.0 - SHARED_CATEGORY_SHARE) / len(persona.categories), everyone[category.name])
+                 for category in persona.categories]
+        parts += [(name, SHARED_CATEGORY_SHARE / len(browsed),
+                   (1.0 - OWN_TASTE_SHARE) * everyone[name] + OWN_TASTE_SHARE * zipf(len(rows_of[name])))
+                  for name in browsed]
+        pools.append(np.concatenate([rows_of[name] for name, _, _ in parts]))
+        weights.append(np.concatenate([share * popularity for _, share, popularity in parts]))
+        categories.append(tuple(name for name, _, _ in parts))
+    generic = [category.name for category in GENERIC_CATEGORIES]
+    pools.append(np.concatenate([rows_of[name] for name in generic]))
+    weights.append(np.concatenate([everyone[name] / len(generic) for name in generic]))
+    return items, pools, [weight / weight.sum() for weight in weights], categories
+
+
+def _realistic_texts(personas: Sequence[Persona]) -> tuple[list[list[Post]], list[list[str]]]:
+    """Per persona its own posts and searches plus the shared ones that fit it; the generic ones last."""
+    posts, queries = [], []
+    for persona in personas:
+        posts.append(list(persona.posts) + [Post(shared.text, shared.tags) for shared in SHARED_POSTS
+                                            if persona.key in shared.personas])
+        queries.append(list(persona.queries) + [shared.text for shared in SHARED_QUERIES
+                                                if persona.key in shared.personas])
+    return posts + [list(GENERIC_POSTS)], queries + [list(GENERIC_QUERIES)]
+
+
+def _items_table(categories: Sequence[Category], rng: np.random.Generator) -> pl.DataFrame:
+    rows = [(category.name, title, category.base_price) for category in categories for title in category.items]
+    category, title, base_price = (list(column) for column in zip(*rows))
     price_euros = np.maximum(np.round(np.array(base_price) * rng.lognormal(0.0, 0.4, len(rows))), 1)
     return pl.DataFrame(
         {
             "item_id": numbered_ids("I", np.arange(1, len(rows) + 1), 5),
-            "persona": pl.Series(persona_index, dtype=pl.Int64),
             "category": category,
             "title": title,
             "url": [f"/c/{name}/{slugify(text)}" for name, text in zip(category, title)],
@@ -115,17 +205,14 @@ def _items_table(personas: Sequence[Persona], rng: np.random.Generator) -> pl.Da
     )
 
 
-def _posts_table(personas: Sequence[Persona]) -> pl.DataFrame:
-    rows = [
-        (persona_index, post.text, list(post.tags))
-        for persona_index, persona in enumerate(personas)
-        for post in persona.posts
-    ]
+def _posts_table(per_persona: Sequence[Sequence[Post]]) -> pl.DataFrame:
+    """One row per (persona, post); a post shared by several personas keeps one post_id."""
+    flat = [post for posts in per_persona for post in posts]
+    first_seen = {text: number for number, text in enumerate(dict.fromkeys(post.text for post in flat), start=1)}
     return pl.DataFrame(
         {
-            "post_id": numbered_ids("P", np.arange(1, len(rows) + 1), 5),
-            "persona": pl.Series([row[0] for row in rows], dtype=pl.Int64),
-            "text": [row[1] for row in rows],
-            "tags": pl.Series([row[2] for row in rows], dtype=pl.List(pl.String)),
+            "post_id": numbered_ids("P", np.array([first_seen[post.text] for post in flat]), 5),
+            "text": [post.text for post in flat],
+            "tags": pl.Series([list(post.tags) for post in flat], dtype=pl.List(pl.String)),
         }
     )

@@ -68,7 +68,8 @@ def raw_landing_lines(context: AssetExecutionContext, duckdb: DuckDBResource):
             lines = pl.concat(frames) if frames else pl.DataFrame(schema=raw_schema(entity))
             lines, suppressed = drop_suppressed_lines(connection, entity, lines)
             replace_partition_rows(connection, f"raw.{entity.table}", lines, first, last, zstd_columns=("raw",))
-            flags = Counter(bad_encoding=int(lines["bad_encoding"].sum()), erased_person_lines_dropped=suppressed)
+            flags = Counter(bad_encoding=int(lines["bad_encoding"].sum()),
+                            oversized_lines=int(lines["oversized"].sum()), erased_person_lines_dropped=suppressed)
             if "malformed" in lines.columns:
                 flags["malformed_csv_lines"] = int(lines["malformed"].sum())
             if missing:

@@ -1,4 +1,5 @@
-"""Reruns when sources change: a sensor that watches the landing zone by content hash.
+"""Reruns when sources change: a sensor that watches the landing zone by content hash; and the
+daemon's watch for runs whose process died (`crashed_run_sensor`, see `recovery`).
 
 A new or changed file for day D requests the raw load of partition D; everything
 downstream follows through its automation condition (see automation.py), including the
@@ -67,3 +68,19 @@ def landing_zone_sensor(context: SensorEvaluationContext):
         )
         for day, files in sorted(changed_by_day.items())
     ]
+
+
+@sensor(
+    name="crashed_run_sensor",
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Fails runs whose process is gone (kill -9, OOM, reboot), frees their pool slots, ends their MLflow runs.",
+)
+def crashed_run_sensor(context: SensorEvaluationContext):
+    """The daemon's side of `operations.recovery`: the next CLI run does the same at its start."""
+    from dagster_project.operations.recovery import recover_crashed_runs
+
+    recovered = recover_crashed_runs(context.instance, personas_home())
+    for run in recovered:
+        context.log.warning(f"run {run.run_id} of dead process {run.pid} marked failed, its pool slots freed")
+    return SkipReason(f"{len(recovered)} crashed run(s) recovered." if recovered else "No crashed runs.")

@@ -23,16 +23,22 @@ from dagster_project.resources.duckdb import (
 from dagster_project.run_config import config_from_settings, settings_from_config
 from dagster_project.science.daily import PersonaSettings, fit_day, memories_for_day
 from dagster_project.science.labelling import explanation_text
-from dagster_project.science.metrics import next_day_utility, persona_recommendations, popularity_recommendations
+from dagster_project.science.recommenders import (
+    blend_scores, category_profile_recommendations, item_knn_recommendations, next_day_hits,
+    persona_category_recommendations, persona_recommendations, popularity_recommendations, ranker_weights,
+    summarise_hits, tune_blend,
+)
 from dagster_project.tracking.fit_runs import log_day_fit
 from dagster_project.tracking.resource import MlflowTracking
 
 MIN_MEMORIES_TO_FIT = 30
 POPULARITY_DAYS = 30
 UTILITY_K = (10, 50)
+# Persona-ranker weights (`ranker_weights` arguments) when no earlier day can tune them.
+DEFAULT_BLEND = (0.5, 0.25, 0.0)
 OWNERS = ["team:persona-science"]
 # Bump when the science changes: the UI then marks these assets stale.
-CODE_VERSION = "1"
+CODE_VERSION = "2"
 # A persona fit as of D reads the memories of [D - W + 1, D]: a changed day reruns the fits whose
 # window holds it. Lineage uses the default W; a run configured with another W reads its own window.
 WINDOW_MAPPING = TimeWindowPartitionMapping(start_offset=1 - PersonaSettings().window_days)
@@ -90,9 +96,10 @@ def intent_memories(context: AssetExecutionContext, config: PersonaModelConfig, 
 
 def _persona_markdown(personas: pl.DataFrame, memories: pl.DataFrame) -> str:
     """Catalogue table plus, per persona, what distinguishes it and its top evidence, for the Dagster UI."""
-    lines = ["| id | label | share | memories | people | quality |", "|---|---|---|---|---|---|"]
+    lines = ["| id | label | share | memories | people | quality | coverage |", "|---|---|---|---|---|---|---|"]
     lines += [
-        f"| {row['persona_id']} | {row['label']} | {row['share']:.1%} | {row['n_memories']} | {row['n_users']} | {row['quality']:.2f} |"
+        f"| {row['persona_id']} | {row['label']} | {row['share']:.1%} | {row['n_memories']} | {row['n_users']} "
+        f"| {row['quality']:.2f} | {row['coverage']:.2f} |"
         for row in personas.sort("share", descending=True).iter_rows(named=True)
     ]
     summaries = dict(zip(memories["memory_id"], memories["summary"], strict=True))
@@ -195,31 +202,63 @@ def persona_model(
 
 
 def static_memberships(user_personas_before: pl.DataFrame) -> pl.DataFrame:
-    """The static baseline: each person's top persona the first time they were fitted, never updated."""
-    first_fit = user_personas_before.filter(pl.col("event_date") == pl.col("event_date").min().over("person_id"))
-    return (
-        first_fit.sort("person_id", "weight", "persona_id", descending=[False, True, False])
-        .group_by("person_id", maintain_order=True)
-        .first()
-        .select("person_id", "persona_id", weight=pl.lit(1.0))
-    )
+    """The static baseline: each person's personas, every weight kept, from the first time they were fitted."""
+    return user_personas_before.filter(
+        pl.col("event_date") == pl.col("event_date").min().over("person_id")
+    ).select("person_id", "persona_id", "weight")
 
 
-def utility_for_day(events: pl.DataFrame, user_personas: pl.DataFrame, day: date) -> pl.DataFrame | None:
-    """Next-day Hit@K / Recall@K on `day` for personas (as of the day before), popularity and static."""
+def ranker_inputs(events: pl.DataFrame, user_personas: pl.DataFrame, day: date) -> dict[str, pl.DataFrame] | None:
+    """Every ranker's scores for the people active on `day`, from the 30 days before it and the
+    personas as of the day before; None without personas for that day."""
     yesterday = day - timedelta(days=1)
     memberships = user_personas.filter(pl.col("event_date") == yesterday)
     if memberships.is_empty():
         return None
     history = events.filter(pl.col("event_date").is_between(day - timedelta(days=POPULARITY_DAYS), yesterday))
-    today = events.filter(pl.col("event_date") == day)
-    persons = today["person_id"].unique()
-    scores = {
-        "personas": persona_recommendations(history, memberships, persons),
+    persons = events.filter(pl.col("event_date") == day)["person_id"].unique()
+    return {
         "popularity": popularity_recommendations(history, persons),
-        "static": persona_recommendations(history, static_memberships(user_personas.filter(pl.col("event_date") <= yesterday)), persons),
+        "category_profile": category_profile_recommendations(history, persons, day),
+        "item_knn": item_knn_recommendations(history, persons),
+        "static": persona_recommendations(
+            history, static_memberships(user_personas.filter(pl.col("event_date") <= yesterday)), persons
+        ),
+        "persona_popularity": persona_recommendations(history, memberships, persons),
+        "persona_category": persona_category_recommendations(history, memberships, persons, day),
     }
-    return next_day_utility(history, today, scores, UTILITY_K).with_columns(event_date=pl.lit(day, dtype=pl.Date))
+
+
+def utility_for_day(
+    events: pl.DataFrame,
+    day: date,
+    scores: dict[str, pl.DataFrame],
+    validation_scores: dict[str, pl.DataFrame] | None,
+) -> tuple[pl.DataFrame, pl.DataFrame, tuple[float, float, float]]:
+    """Next-day hits on `day` of the persona ranker, its ablation and every baseline, for the same people.
+
+    scores: ``ranker_inputs`` of `day`; validation_scores: those of the day before, on which
+    the persona ranker's blend weights are tuned (never on `day`); without them the defaults
+    are used. Returns the per-person hits (event_date, person_id, method, k, hit, recall),
+    their summary (event_date, method, k, hit_rate, recall, n_users) and the weights used.
+    """
+    validation_day = day - timedelta(days=1)
+    weights = DEFAULT_BLEND
+    if validation_scores is not None:
+        validation_history = events.filter(
+            pl.col("event_date").is_between(validation_day - timedelta(days=POPULARITY_DAYS), validation_day - timedelta(days=1))
+        )
+        weights = tune_blend(validation_history, events.filter(pl.col("event_date") == validation_day), validation_scores)
+    methods = {
+        "personas": blend_scores(scores, ranker_weights(*weights)),
+        "personas_without_persona_term": blend_scores(scores, ranker_weights(0.0, weights[1])),
+        **scores,
+    }
+    history = events.filter(pl.col("event_date").is_between(day - timedelta(days=POPULARITY_DAYS), validation_day))
+    hits = next_day_hits(history, events.filter(pl.col("event_date") == day), methods, UTILITY_K)
+    date_column = pl.lit(day, dtype=pl.Date).alias("event_date")
+    summary = summarise_hits(hits).select(date_column, "method", "k", "hit_rate", "recall", "n_users")
+    return hits.select(date_column, "person_id", "method", "k", "hit", "recall"), summary, weights
 
 
 @asset(
@@ -232,26 +271,40 @@ def utility_for_day(events: pl.DataFrame, user_personas: pl.DataFrame, day: date
     group_name="evaluation",
     kinds={"duckdb", "polars"},
     owners=OWNERS,
-    description="Next-day Hit@K and Recall@K of persona-weighted recommendations against popularity (30 days) "
-    "and a static single persona per person, same people, same day.",
+    description="Next-day Hit@K and Recall@K of the persona ranker against popularity (30 days), category profile, "
+    "item-kNN, the static first fit and the ranker without its persona term: same people, same day. Per person-day "
+    "hits go to persona_utility_hits for paired confidence intervals.",
 )
 def persona_utility(context: AssetExecutionContext, duckdb: DuckDBResource) -> MaterializeResult:
     first, last = partition_dates(context)
     with duckdb.connect() as connection:
         events = read_frame(
-            connection, "select person_id, event_date, object_id from fct_events where event_date between ? and ?",
-            [first - timedelta(days=POPULARITY_DAYS), last],
+            connection,
+            "select person_id, event_date, object_id, category from fct_events where event_date between ? and ?",
+            [first - timedelta(days=POPULARITY_DAYS + 1), last],
         )
         user_personas = read_frame(
             connection, "select event_date, person_id, persona_id, weight from user_personas where event_date < ?", [last]
         )
-        results = [utility_for_day(events, user_personas, day) for day in days_between(first, last)]
-        utility = pl.concat([frame for frame in results if frame is not None] or [pl.DataFrame()], how="diagonal_relaxed")
+        # Each day's rankers also serve as the next day's validation: keep one day back, not the range.
+        results, previous = {}, ranker_inputs(events, user_personas, first - timedelta(days=1))
+        for day in days_between(first, last):
+            current = ranker_inputs(events, user_personas, day)
+            if current is not None:
+                results[day] = utility_for_day(events, day, current, previous)
+            previous = current
+        utility = pl.concat([summary for _, summary, _ in results.values()] or [pl.DataFrame()], how="diagonal_relaxed")
         if not utility.is_empty():
-            utility = utility.select("event_date", "method", "k", "hit_rate", "recall", "n_users")
             replace_partition_rows(connection, "main.persona_utility", utility, first, last)
+            replace_partition_rows(
+                connection, "main.persona_utility_hits", pl.concat([hits for hits, _, _ in results.values()]), first, last
+            )
     metadata = {"dagster/row_count": utility.height}
     if not utility.is_empty():
         means = utility.group_by("method", "k").agg(pl.col("hit_rate").mean()).sort("method", "k")
         metadata.update({f"hit_at_{row['k']}_{row['method']}": float(row["hit_rate"]) for row in means.iter_rows(named=True)})
+        metadata["blend_weights"] = ", ".join(
+            f"{day}: persona {weights[0]}, knn {weights[1]}, persona popularity {weights[2]}"
+            for day, (_, _, weights) in results.items()
+        )
     return MaterializeResult(metadata=metadata)

@@ -291,10 +291,12 @@ def _suppressed_landing_lines(connection: duckdb.DuckDBPyConnection, home: Path)
         for path in sorted((landing / entity.source / entity.entity).glob(f"*.{entity.extension}")):
             try:
                 day = date.fromisoformat(path.stem)
+            except ValueError:  # not a daily file: the raw load never reads it
+                continue
+            try:
                 lines = read_landing_file(path, entity, day, home)
-            except ValueError as error:  # not a daily file, or LandingFileError: a file the raw load refuses too
-                if isinstance(error, LandingFileError):
-                    unreadable.append(str(path.relative_to(home)))
+            except (LandingFileError, OSError):  # a file the raw load refuses too (wrong header, unreadable)
+                unreadable.append(str(path.relative_to(home)))
                 continue
             dropped = suppressed_lines(connection, entity, lines)["line_no"].to_list()
             if dropped:

@@ -59,7 +59,9 @@ LINE_NODES: dict[str, str] = {
     "crm__tickets": f"[{_node('customer', 'customer_id')}]",
     "iot__devices": f"[{_node('device', 'device_id')}, {_node('customer', 'customer_id')}]",
     "iot__readings": f"[{_node('device', 'device_id')}]",
-    "import__events": f"['imported:' || source || ':' || {_pii_hash('person_id')}]",
+    # An imported log's person id is hashed with its case kept (base_import__events).
+    "import__events": "['imported:' || source || ':' || case when nullif(trim(person_id), '') is not null "
+                      "then sha256($salt || trim(person_id)) end]",
 }
 
 

@@ -4,15 +4,28 @@ Pure: imports neither Dagster nor DuckDB. The suites are GX 1.x JSON files, one 
 table, read from `expectations/` at every validation, so editing a file changes the gate.
 They are parameterised with `$PARAMETER` values that only exist at validation time:
 
-    partition_start, partition_end   the day being validated: [start, end)
-    min_row_count, max_row_count     bounds relative to the previous day's row count
-    max_reject_rate                  the largest accepted share of rejected raw lines
+    partition_start, partition_end           the day being validated: [start, end)
+    warn_min_row_count, warn_max_row_count   the robust band around the trailing baseline (severity warning)
+    min_row_count                            the floor a dense source's day must reach (severity critical)
 
-Thresholds come from the environment:
+An expectation's `severity` decides what its failure does: `critical` fails the gate with
+ERROR (blocking the day's downstream), `warning` with WARN (recorded, nothing blocked).
 
-    PERSONAS_GX_MAX_REJECT_RATE   share of a source's raw lines of a day that may be rejected (default 0.05)
-    PERSONAS_GX_MIN_ROW_RATIO     a day's rows at least this multiple of the previous day's (default 0.5)
-    PERSONAS_GX_MAX_ROW_RATIO     and at most this multiple (default 2.0); without a previous day, no bound
+Volume baseline: the median and MAD of the table's non-empty days among the
+`baseline_days` before the day, once at least `min_history_days` of them exist. A day
+outside median ± `warn_mads` x max(1.4826 MAD, `warn_min_spread` x median) warns; a day
+below `error_floor_ratio` x median fails, unless its source is sparse (known to have empty
+or near-empty days). Per-source limits (`SourceGate`) are declared once in `QualityThresholds`
+and read from the environment, or set as Dagster config (`checks.QualityGates`):
+
+    PERSONAS_GX_MAX_REJECT_RATE     share of a source's raw lines of a day that may be rejected (default 0.05)
+    PERSONAS_GX_SOURCE_REJECT_RATES per-source overrides, e.g. "crm=0.1,import=0.2"
+    PERSONAS_GX_DENSE_SOURCES       sources that must not go (nearly) silent (default "web,social,iot");
+                                    every other source, imported logs included, is sparse
+    PERSONAS_GX_BASELINE_DAYS       trailing days of the baseline (default 28)
+    PERSONAS_GX_MIN_HISTORY_DAYS    non-empty days needed before volume checks apply (default 7)
+    PERSONAS_GX_WARN_MADS           width of the warning band in robust deviations (default 3)
+    PERSONAS_GX_ERROR_FLOOR         share of the baseline below which a dense source's day fails (default 0.05)
 
 Validations run through a file Data Context under `$PERSONAS_HOME/gx/`, which keeps every
 result, so `build_data_docs` can render the suites and their history as a static site.
@@ -27,9 +40,11 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import great_expectations as gx
+import numpy as np
 import pandas as pd
 from great_expectations.core.expectation_validation_result import ExpectationValidationResult
 from great_expectations.data_context.types.base import ProgressBarsConfig
+from scipy.stats import median_abs_deviation
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
 DATA_SOURCE = "warehouse"
@@ -38,40 +53,104 @@ DATA_DOCS_SITE = "local_site"
 UNEXPECTED_EXAMPLES = 3
 
 
+def _pairs(text: str) -> dict[str, float]:
+    """"crm=0.1,import=0.2" -> {"crm": 0.1, "import": 0.2}."""
+    pairs = (item.split("=", 1) for item in text.split(",") if item.strip())
+    return {name.strip(): float(value) for name, value in pairs}
+
+
 @dataclass(frozen=True)
 class QualityThresholds:
+    """Every gate threshold, declared once; per-source ones keyed by the audit's source name."""
+
     max_reject_rate: float = 0.05
-    min_row_ratio: float = 0.5
-    max_row_ratio: float = 2.0
+    source_reject_rates: tuple[tuple[str, float], ...] = ()
+    dense_sources: tuple[str, ...] = ("web", "social", "iot")
+    baseline_days: int = 28
+    min_history_days: int = 7
+    warn_mads: float = 3.0
+    warn_min_spread: float = 0.1
+    error_floor_ratio: float = 0.05
 
     @classmethod
-    def from_env(cls) -> "QualityThresholds":
+    def from_env(cls, **overrides) -> "QualityThresholds":
         """Read at validation time, so a changed variable applies to the next run without a reload."""
         defaults = cls()
-        return cls(
-            max_reject_rate=float(os.environ.get("PERSONAS_GX_MAX_REJECT_RATE", defaults.max_reject_rate)),
-            min_row_ratio=float(os.environ.get("PERSONAS_GX_MIN_ROW_RATIO", defaults.min_row_ratio)),
-            max_row_ratio=float(os.environ.get("PERSONAS_GX_MAX_ROW_RATIO", defaults.max_row_ratio)),
-        )
+        env = os.environ.get
+        values = {
+            "max_reject_rate": float(env("PERSONAS_GX_MAX_REJECT_RATE", defaults.max_reject_rate)),
+            "source_reject_rates": tuple(sorted(_pairs(env("PERSONAS_GX_SOURCE_REJECT_RATES", "")).items())),
+            "dense_sources": tuple(
+                name.strip() for name in env("PERSONAS_GX_DENSE_SOURCES", ",".join(defaults.dense_sources)).split(",")
+                if name.strip()
+            ),
+            "baseline_days": int(env("PERSONAS_GX_BASELINE_DAYS", defaults.baseline_days)),
+            "min_history_days": int(env("PERSONAS_GX_MIN_HISTORY_DAYS", defaults.min_history_days)),
+            "warn_mads": float(env("PERSONAS_GX_WARN_MADS", defaults.warn_mads)),
+            "error_floor_ratio": float(env("PERSONAS_GX_ERROR_FLOOR", defaults.error_floor_ratio)),
+        }
+        return cls(**{**values, **{key: value for key, value in overrides.items() if value is not None}})
+
+    def reject_rate_of(self, source: str) -> float:
+        return dict(self.source_reject_rates).get(source, self.max_reject_rate)
+
+    def is_sparse(self, source: str | None) -> bool:
+        """Tables of several sources (source None) count as sparse: their sources are gated one by one."""
+        return source not in self.dense_sources
 
 
-def suite_parameters(day: date, previous_row_count: int | None, thresholds: QualityThresholds) -> dict:
-    """The `$PARAMETER` values of one day; a previous day without rows sets no row-count bound."""
+@dataclass(frozen=True)
+class VolumeBaseline:
+    """The robust centre and spread of a table's trailing non-empty days."""
+
+    median: float
+    spread: float
+    history_days: int
+
+
+def volume_baseline(history: list[int], thresholds: QualityThresholds) -> VolumeBaseline | None:
+    """Median and scaled MAD of the history, or None before `min_history_days` non-empty days exist."""
+    counts = [count for count in history if count > 0]
+    if len(counts) < thresholds.min_history_days:
+        return None
+    median = float(np.median(counts))
+    mad = float(median_abs_deviation(counts, scale="normal"))
+    return VolumeBaseline(median, max(mad, thresholds.warn_min_spread * median), len(counts))
+
+
+def suite_parameters(
+    day: date, history: list[int] | None, thresholds: QualityThresholds, sparse: bool = True
+) -> dict:
+    """The `$PARAMETER` values of one day; without enough history, no row-count bound applies.
+
+    `history`: the table's row counts on the trailing days (empty days may be left out);
+    `sparse`: the table's source may have empty days, so neither the floor nor the lower band applies.
+    """
     start = datetime.combine(day, time())
-    has_previous = bool(previous_row_count)
-    return {
+    parameters = {
         "partition_start": start,
         "partition_end": start + timedelta(days=1),
-        "min_row_count": math.ceil(previous_row_count * thresholds.min_row_ratio) if has_previous else 0,
-        "max_row_count": math.floor(previous_row_count * thresholds.max_row_ratio) if has_previous else None,
+        "min_row_count": 0,
+        "warn_min_row_count": 0,
+        "warn_max_row_count": None,
         "max_reject_rate": thresholds.max_reject_rate,
     }
+    baseline = volume_baseline(history or [], thresholds)
+    if baseline is None:
+        return parameters
+    band = thresholds.warn_mads * baseline.spread
+    parameters["warn_max_row_count"] = math.floor(baseline.median + band)
+    if not sparse:
+        parameters["warn_min_row_count"] = max(0, math.ceil(baseline.median - band))
+        parameters["min_row_count"] = math.ceil(thresholds.error_floor_ratio * baseline.median)
+    return parameters
 
 
 @dataclass(frozen=True)
 class FailedExpectation:
     name: str
     unexpected: list[str]
+    critical: bool = True
 
 
 @dataclass(frozen=True)
@@ -81,6 +160,11 @@ class ValidationOutcome:
     evaluated: int
     failed: int
     failed_expectations: list[FailedExpectation]
+
+    @property
+    def blocking(self) -> bool:
+        """A critical expectation failed: the day's downstream must not run."""
+        return any(failure.critical for failure in self.failed_expectations)
 
 
 def load_suite_expectations(name: str) -> list[dict]:
@@ -130,15 +214,30 @@ def describe_expectation(result: ExpectationValidationResult) -> str:
     return f"{config.type}({', '.join(arguments)})"
 
 
+def _example(value, kwargs: dict) -> str:
+    """A value as written; a column pair's values named: `reject_rate_limit=0.05, reject_rate=0.21`."""
+    if isinstance(value, tuple | list) and "column_A" in kwargs:
+        named = zip((kwargs["column_A"], kwargs["column_B"]), value, strict=False)
+        return ", ".join(f"{name}={getattr(item, 'item', lambda: item)()}" for name, item in named)
+    return str(value)
+
+
 def _unexpected_examples(result: ExpectationValidationResult) -> list[str]:
     details = result.result or {}
     if details.get("partial_unexpected_list"):
-        return [str(value) for value in details["partial_unexpected_list"][:UNEXPECTED_EXAMPLES]]
+        kwargs = result.expectation_config.kwargs
+        return [_example(value, kwargs) for value in details["partial_unexpected_list"][:UNEXPECTED_EXAMPLES]]
     if details.get("observed_value") is not None:
         return [f"observed {details['observed_value']}"]
     if result.exception_info and result.exception_info.get("raised_exception"):
         return [str(result.exception_info["exception_message"])]
     return []
+
+
+def _is_critical(result: ExpectationValidationResult) -> bool:
+    """Only `warning` and `info` expectations are non-blocking; anything else (and no severity) blocks."""
+    severity = getattr(result.expectation_config, "severity", None)
+    return str(getattr(severity, "value", severity) or "critical").lower() not in ("warning", "info")
 
 
 def validate_frame(frame: pd.DataFrame, suite_name: str, parameters: dict, home: Path) -> ValidationOutcome:
@@ -154,7 +253,7 @@ def validate_frame(frame: pd.DataFrame, suite_name: str, parameters: dict, home:
         result_format={"result_format": "SUMMARY", "partial_unexpected_count": UNEXPECTED_EXAMPLES},
     )
     failures = [
-        FailedExpectation(describe_expectation(outcome), _unexpected_examples(outcome))
+        FailedExpectation(describe_expectation(outcome), _unexpected_examples(outcome), _is_critical(outcome))
         for outcome in result.results
         if not outcome.success
     ]

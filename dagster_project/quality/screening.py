@@ -125,14 +125,18 @@ def screened_frame_sql(frame_sql: str, expectations: list[dict], parameters: dic
 
 
 def scaled_row_count_parameters(parameters: dict, frame_rows: int, day_rows: int) -> dict:
-    """Row-count bounds for the screened frame: `day_rows` is in [lo, hi] iff `frame_rows` is in the scaled bounds."""
+    """Row-count bounds for the screened frame: `day_rows` is in [lo, hi] iff `frame_rows` is in the scaled bounds.
+
+    Every `*min_row_count` parameter is a lower bound (scaled up), every `*max_row_count` an upper one.
+    """
     if day_rows == 0 or frame_rows == day_rows:
         return parameters
     # Integer arithmetic: with a float ratio, a day of exactly the bound's rows could scale to
     # 2000.0000000000002 and fail (2,000 of 2,141 rows).
     scaled = dict(parameters)
-    if parameters.get("min_row_count"):
-        scaled["min_row_count"] = -(-parameters["min_row_count"] * frame_rows // day_rows)
-    if parameters.get("max_row_count") is not None:
-        scaled["max_row_count"] = parameters["max_row_count"] * frame_rows // day_rows
+    for key, bound in parameters.items():
+        if key.endswith("min_row_count") and bound:
+            scaled[key] = -(-bound * frame_rows // day_rows)
+        elif key.endswith("max_row_count") and bound is not None:
+            scaled[key] = bound * frame_rows // day_rows
     return scaled

@@ -4,7 +4,9 @@ Model: weighted k-means on a TruncatedSVD projection of the L2-normalised memory
 vectors (rows re-normalised, so Euclidean k-means follows cosine similarity), then a
 few spherical k-means steps in the original sparse space so that centroids live where
 ``assign`` and tomorrow's matching work. k is chosen by the cosine silhouette on a
-recency-weighted sample, so selection costs the same for 10k or 1M memories.
+recency-weighted sample, so selection costs the same for 10k or 1M memories. The final
+decision per memory (``assign_with_person_prior``) adds its person's other memories as a
+prior, which settles memories whose content fits several personas.
 """
 
 from __future__ import annotations
@@ -150,6 +152,35 @@ def assign(X: sp.spmatrix, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarra
     nearest = similarity.argmax(axis=1)
     distance = 1.0 - similarity[np.arange(nearest.size), nearest].astype(np.float64)
     return nearest, np.clip(distance, 0.0, 2.0)
+
+
+def similarities(X: sp.spmatrix, centroids: np.ndarray) -> np.ndarray:
+    """Cosine similarity of every row to every centroid (rows and centroids L2-normalised)."""
+    return np.asarray(X @ np.ascontiguousarray(centroids.T, dtype=X.dtype), dtype=np.float64)
+
+
+def assign_with_person_prior(
+    similarity: np.ndarray, person_codes: np.ndarray, prior_weight: float
+) -> np.ndarray:
+    """Persona per memory from its content and, as a prior, its person's other memories.
+
+    A memory of a bestseller or a shared category says little on its own; the person who
+    made it mostly does (per-person multi-interest). Score = cosine similarity +
+    ``prior_weight`` x the share of the person's *other* memories whose content points to
+    that persona (leave-one-out, so a memory never votes for itself; a person with one
+    memory keeps the content decision). ``person_codes``: integer person per row.
+    """
+    content = similarity.argmax(axis=1)
+    if prior_weight <= 0 or similarity.shape[1] < 2:
+        return content
+    rows = np.arange(content.size)
+    counts = np.zeros((person_codes.max() + 1, similarity.shape[1]))
+    np.add.at(counts, (person_codes, content), 1.0)
+    others = counts[person_codes]
+    others[rows, content] -= 1.0
+    totals = others.sum(axis=1, keepdims=True)
+    share = np.divide(others, totals, out=np.zeros_like(others), where=totals > 0)
+    return (similarity + prior_weight * share).argmax(axis=1)
 
 
 def match_persona_ids(

@@ -16,21 +16,25 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from dagster_project.science.clustering import (
-    assign,
+    assign_with_person_prior,
     fit_personas,
     match_persona_ids,
     recency_weights,
+    similarities,
     weighted_centroids,
 )
 from dagster_project.science.intent_families import apply_intent_families, fit_intent_families
 from dagster_project.science.labelling import (
+    MIN_SUPPORT,
+    check_label_grounded,
     ctfidf_term_weights,
+    held_out_memories,
     label_persona,
     person_personas,
     persona_explanations,
     select_evidence,
 )
-from dagster_project.science.metrics import cohesion, evidence_alignment, quality, truthfulness
+from dagster_project.science.metrics import cohesion, coverage, evidence_alignment, quality, truthfulness
 from dagster_project.science.segmentation import assign_intents, segment_intent_memories
 from dagster_project.science.vectorize import MemoryVectorizer
 
@@ -48,6 +52,10 @@ class PersonaSettings:
     k_step: int = 3
     max_match_distance: float = 0.5
     n_evidence: int = 10
+    n_held_out: int = 50
+    person_prior: float = 0.1
+    context_weight: float = 1.0
+    context_dimensions: int = 24
     n_terms: int = 10
     seed: int = 0
 
@@ -118,7 +126,9 @@ def fit_day(
     weights = recency_weights(
         window["event_date"], as_of, settings.window_days, settings.recent_days, settings.recent_share
     )
-    vectorizer = MemoryVectorizer()
+    vectorizer = MemoryVectorizer(
+        context_weight=settings.context_weight, context_dimensions=settings.context_dimensions, seed=settings.seed
+    )
     X = vectorizer.fit_transform(window)
     if previous_assignments is not None and not previous_assignments.is_empty():
         previous_centroids, previous_ids = _previous_centroids(X, window, previous_assignments)
@@ -128,7 +138,10 @@ def fit_day(
     persona_ids, next_id = match_persona_ids(
         previous_centroids, previous_ids, fit.centroids, next_persona_id, settings.max_match_distance
     )
-    labels, distance = assign(X, fit.centroids)
+    similarity = similarities(X, fit.centroids)
+    person_codes = window["person_id"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    labels = assign_with_person_prior(similarity, person_codes, settings.person_prior)
+    distance = np.clip(1.0 - similarity[np.arange(labels.size), labels], 0.0, 2.0)
     assignments = window.select("memory_id", "person_id", "text", "sources").with_columns(
         persona_id=pl.Series(persona_ids[labels]),
         distance=pl.Series(distance),
@@ -153,7 +166,9 @@ def fit_day(
             "silhouette": float(fit.silhouette),
             "n_memories": float(window.height),
             "mean_quality": float(personas["quality"].mean()),
-            "min_truthfulness": float(personas["truthfulness"].min()),
+            "mean_truthfulness": float(personas["truthfulness"].mean()),
+            "mean_evidence_alignment": float(personas["evidence_alignment"].mean()),
+            "mean_coverage": float(personas["coverage"].mean()),
         },
     )
 
@@ -167,31 +182,48 @@ def _label_personas(
     weights: np.ndarray,
     settings: PersonaSettings,
 ) -> pl.DataFrame:
-    """c-TF-IDF terms, evidence, label, description and quality per persona (a loop per persona)."""
+    """c-TF-IDF terms, evidence, label, description and quality per persona (a loop per persona).
+
+    The label is written from the evidence (the memories closest to the centroid) and
+    must be supported there; alignment and truthfulness are scored on a seeded sample of
+    the other members, coverage on all of them.
+    """
     weighted = assignments.filter(pl.col("weight") > 0)
     docs = weighted.group_by("persona_id").agg(pl.col("text").fill_null(""))
     term_weights = ctfidf_term_weights(dict(zip(docs["persona_id"], docs["text"], strict=True)), top_n=settings.n_terms)
     terms_by_persona = {persona_id: [term for term, _ in terms] for persona_id, terms in term_weights.items()}
     evidence = select_evidence(weighted.select("memory_id", "persona_id", "distance"), n=settings.n_evidence)
-    texts = weighted.select("memory_id", "text", "sources")
+    held_out = held_out_memories(
+        weighted.select("memory_id", "persona_id", "text"), evidence, settings.n_held_out, settings.seed
+    ).partition_by("persona_id", as_dict=True)
+    members = weighted.select("memory_id", "persona_id", "person_id", "text", "sources").partition_by(
+        "persona_id", as_dict=True
+    )
     sizes = weighted.group_by("persona_id").agg(
         pl.len().alias("n_memories"),
         pl.col("person_id").n_unique().alias("n_users"),
         pl.col("weight").sum().alias("share"),
     )
     cohesion_by_label = cohesion(X, labels, centroids, weights)
+    no_rows = pl.DataFrame(schema={"memory_id": pl.String, "person_id": pl.String, "text": pl.String,
+                                   "sources": pl.List(pl.String)})
     rows = []
     for label_index, persona_id in enumerate(persona_ids.tolist()):
         evidence_ids = evidence.filter(pl.col("persona_id") == persona_id)["evidence_memory_ids"]
         evidence_ids = evidence_ids.item() if evidence_ids.len() else []
-        evidence_rows = texts.filter(pl.col("memory_id").is_in(evidence_ids))
+        persona_members = members.get((persona_id,), no_rows)
+        evidence_rows = persona_members.filter(pl.col("memory_id").is_in(evidence_ids))
         evidence_texts = evidence_rows["text"].fill_null("").to_list()
         terms = terms_by_persona.get(persona_id, [])
         persona_label = label_persona(terms, evidence_texts, evidence_rows["sources"].to_list())
+        check_label_grounded(persona_label, evidence_texts)
+        held_out_texts = held_out.get((persona_id,), no_rows)["text"].fill_null("").to_list()
         scores = (
             float(cohesion_by_label[label_index]),
-            evidence_alignment(persona_label.label_terms, evidence_texts),
-            truthfulness(persona_label.label, persona_label.description, evidence_texts),
+            evidence_alignment(persona_label.label_terms, held_out_texts),
+            truthfulness(persona_label.label, persona_label.description, held_out_texts,
+                         min_share=MIN_SUPPORT / settings.n_evidence),
+            coverage(persona_label.label_terms, persona_members["text"], persona_members["person_id"]),
         )
         rows.append({
             "persona_id": persona_id,
@@ -202,6 +234,7 @@ def _label_personas(
             "cohesion": scores[0],
             "evidence_alignment": scores[1],
             "truthfulness": scores[2],
+            "coverage": scores[3],
             "quality": quality(*scores),
             "evidence_memory_ids": list(evidence_ids),
         })
@@ -211,7 +244,7 @@ def _label_personas(
             "persona_id": pl.Int64, "label": pl.String, "description": pl.String,
             "top_terms": pl.List(pl.String), "label_terms": pl.List(pl.String),
             "cohesion": pl.Float64, "evidence_alignment": pl.Float64, "truthfulness": pl.Float64,
-            "quality": pl.Float64, "evidence_memory_ids": pl.List(pl.String),
+            "coverage": pl.Float64, "quality": pl.Float64, "evidence_memory_ids": pl.List(pl.String),
         },
     )
     return (
@@ -222,7 +255,8 @@ def _label_personas(
         .filter(pl.col("n_memories") > 0)
         .select(
             "persona_id", "label", "description", "top_terms", "label_terms", "n_memories", "n_users",
-            "share", "cohesion", "evidence_alignment", "truthfulness", "quality", "evidence_memory_ids", "explanation",
+            "share", "cohesion", "evidence_alignment", "truthfulness", "coverage", "quality", "evidence_memory_ids",
+            "explanation",
         )
         .sort("persona_id")
     )

@@ -7,6 +7,8 @@
 * ``select_evidence``: a persona's evidence is its memories closest to the centroid.
 * ``label_persona``: a short label and a one-sentence description that use only terms
   occurring in at least ``MIN_SUPPORT`` evidence memories.
+* ``check_label_grounded``: the construction rule as an invariant (raises when broken).
+* ``held_out_memories``: the seeded sample of other members a label is scored on.
 * ``person_personas``: each person's personas, weighted, with a person-specific label.
 
 A term "occurs" in a text when its words appear there in order as whole words, after
@@ -151,6 +153,40 @@ def select_evidence(assignments: pl.DataFrame, n: int = 10) -> pl.DataFrame:
         .group_by("persona_id", maintain_order=True)
         .agg(pl.col("memory_id").head(n).alias("evidence_memory_ids"))
     )
+
+
+def held_out_memories(
+    assignments: pl.DataFrame, evidence: pl.DataFrame, n: int = 50, seed: int = 0
+) -> pl.DataFrame:
+    """A seeded random sample of each persona's members that are not its evidence.
+
+    The label is written from the evidence, so scoring it there proves nothing; these
+    memories score it honestly. ``assignments``: memory_id, persona_id (plus any
+    columns to keep); ``evidence``: persona_id, evidence_memory_ids. Keeps ``n`` per
+    persona, or all its other members when it has fewer.
+    """
+    used = evidence.explode("evidence_memory_ids").select("persona_id", memory_id="evidence_memory_ids")
+    draw = np.random.default_rng(seed).random(assignments.height)
+    return (
+        assignments.with_columns(_draw=pl.Series(draw))
+        .join(used, on=["persona_id", "memory_id"], how="anti")
+        .sort("persona_id", "_draw")
+        .group_by("persona_id", maintain_order=True)
+        .head(n)
+        .drop("_draw")
+    )
+
+
+def check_label_grounded(label: PersonaLabel, evidence_texts: Sequence[str]) -> None:
+    """The construction rule as an invariant: every label and description term occurs in
+    at least ``MIN_SUPPORT`` evidence texts. Raises ``ValueError`` naming the terms that do not."""
+    terms = list(dict.fromkeys([*label.label_terms, *label.description_terms]))
+    if not terms:
+        return
+    unsupported = [term for term, count in zip(terms, term_support(terms, evidence_texts), strict=True)
+                   if count < MIN_SUPPORT]
+    if unsupported:
+        raise ValueError(f"label {label.label!r} uses terms its evidence does not support: {unsupported}")
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,15 @@
 """Persona quality (DESIGN.md, all in [0, 1]) and evaluation.
 
-Quality, per persona, needs no judge:
-  cohesion, evidence_alignment, truthfulness and their mean, quality.
+Quality, per persona, needs no judge: cohesion, and on member memories the label was
+not written from, evidence_alignment, truthfulness and coverage; quality is their mean.
 Evaluation against planted truth (sample data only):
   ARI/NMI of memory -> persona, per-person persona F1, label-term precision.
-Downstream utility on any data:
-  next-day Hit@K / Recall@K of persona-weighted popularity against baselines.
+Next-day utility (rankers and Hit@K / Recall@K) lives in science/recommenders.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
@@ -48,33 +47,54 @@ def cohesion(
     return np.clip(means, 0.0, 1.0)
 
 
-def evidence_alignment(label_terms: Sequence[str], evidence_texts: Sequence[str]) -> float:
-    """Share of evidence memories containing at least one label term (0 if none)."""
-    if not evidence_texts or not label_terms:
+def evidence_alignment(label_terms: Sequence[str], texts: Sequence[str]) -> float:
+    """Share of ``texts`` containing at least one label term (0 if none).
+
+    Scored on held-out member memories (``labelling.held_out_memories``), not on the
+    evidence the label was written from, where it would be 1 by construction.
+    """
+    if not len(texts) or not label_terms:
         return 0.0
-    texts = normalised(pl.Series(list(evidence_texts), dtype=pl.String).fill_null(""))
-    needles = normalised(pl.Series(list(label_terms), dtype=pl.String)).to_list()
-    return float(texts.str.contains_any(needles).mean())
+    return float(contains_label_term(pl.Series(list(texts), dtype=pl.String), label_terms).mean())
 
 
-def truthfulness(label: str, description: str, evidence_texts: Sequence[str]) -> float:
-    """Share of the content words of label and description found in >= 2 evidence texts.
+def truthfulness(label: str, description: str, texts: Sequence[str], min_share: float = 0.0) -> float:
+    """Share of the content words of label and description found in enough ``texts``.
 
-    Content words are the distinct words left after removing NON_CONTENT_WORDS. A
-    label and description without a content word say nothing and score 0.
+    A word counts when it occurs in at least ``MIN_SUPPORT`` texts and in at least
+    ``min_share`` of them: on held-out memories, the share the label demanded of its
+    evidence (``MIN_SUPPORT / n_evidence``). Content words are the distinct words left
+    after removing NON_CONTENT_WORDS. A label and description without a content word
+    say nothing and score 0.
     """
     words = normalised(pl.Series([f"{label} {description}"])).str.strip_chars().str.split(" ")
     content = sorted(set(words.explode().to_list()) - NON_CONTENT_WORDS - {""})
     if not content:
         return 0.0
-    return float(np.mean(term_support(content, evidence_texts) >= MIN_SUPPORT))
+    needed = max(MIN_SUPPORT, min_share * len(texts))
+    return float(np.mean(term_support(content, texts) >= needed))
 
 
-def quality(
-    cohesion_score: float, evidence_alignment_score: float, truthfulness_score: float
-) -> float:
-    """Mean of the three quality measures."""
-    return float(np.mean([cohesion_score, evidence_alignment_score, truthfulness_score]))
+def coverage(label_terms: Sequence[str], texts: pl.Series, person_ids: pl.Series) -> float:
+    """Share of a persona's people with at least one member memory that contains a label term.
+
+    ``texts`` and ``person_ids``: one row per member memory. 0 without members or terms.
+    """
+    if texts.is_empty() or not label_terms:
+        return 0.0
+    hits = pl.DataFrame({"person_id": person_ids, "hit": contains_label_term(texts, label_terms)})
+    return float(hits.group_by("person_id").agg(pl.col("hit").any())["hit"].mean())
+
+
+def contains_label_term(texts: pl.Series, label_terms: Sequence[str]) -> pl.Series:
+    """Per text: does a label term occur in it (as whole words, see ``labelling``)."""
+    needles = normalised(pl.Series(list(label_terms), dtype=pl.String)).to_list()
+    return normalised(texts.fill_null("")).str.contains_any(needles)
+
+
+def quality(*scores: float) -> float:
+    """Mean of the quality measures (cohesion, held-out alignment and truthfulness, coverage)."""
+    return float(np.mean(scores))
 
 
 # --- evaluation against planted truth ------------------------------------------------
@@ -193,139 +213,3 @@ def _singular_words(column: str) -> pl.Expr:
     """The column's words, each with a plural "s" dropped ("rackets" -> "racket")."""
     words = normalised(pl.col(column)).str.strip_chars().str.split(" ")
     return words.list.eval(pl.element().str.replace(r"([^s])s$", "$1")).alias("word")
-
-
-# --- next-day utility ----------------------------------------------------------------
-
-
-def persona_recommendations(
-    history: pl.DataFrame,
-    memberships: pl.DataFrame,
-    persons: pl.Series | None = None,
-    top_objects: int = 200,
-) -> pl.DataFrame:
-    """Persona-weighted object popularity: score = sum_p weight(person, p) * pop(p, object).
-
-    history: events (person_id, object_id) in the window before the day;
-    memberships: person_id, persona_id, weight -- today's ``user_personas`` for the
-    persona method, a fitted-once single persona per person for the static baseline.
-    pop(p, o) is the membership-weighted share of p's members who touched o, kept for
-    each persona's ``top_objects`` most popular objects (enough for top-50 after
-    removing what a person has seen). Scores the given persons (default: all members).
-    Columns person_id, object_id, score.
-    """
-    touched = _touched(history)
-    members = memberships.select("person_id", "persona_id", "weight")
-    popularity = (
-        touched.join(members, on="person_id")
-        .group_by("persona_id", "object_id")
-        .agg(pl.col("weight").sum())
-        .join(
-            members.group_by("persona_id").agg(pl.col("weight").sum().alias("total")),
-            on="persona_id",
-        )
-        .select("persona_id", "object_id", (pl.col("weight") / pl.col("total")).alias("popularity"))
-        .sort("persona_id", "popularity", "object_id", descending=[False, True, False])
-        .group_by("persona_id", maintain_order=True)
-        .head(top_objects)
-    )
-    targets = (
-        members
-        if persons is None
-        else members.join(persons.to_frame("person_id").unique(), on="person_id")
-    )
-    return (
-        targets.join(popularity, on="persona_id")
-        .group_by("person_id", "object_id")
-        .agg((pl.col("weight") * pl.col("popularity")).sum().alias("score"))
-    )
-
-
-def popularity_recommendations(
-    history: pl.DataFrame,
-    persons: pl.Series,
-    top_objects: int = 200,
-) -> pl.DataFrame:
-    """Baseline: the same most-touched objects for everyone (distinct people per object).
-
-    Pass the last 30 days of events as ``history``. Columns person_id, object_id, score.
-    """
-    popular = (
-        _touched(history)
-        .group_by("object_id")
-        .agg(pl.len().cast(pl.Float64).alias("score"))
-        .sort("score", "object_id", descending=[True, False])
-        .head(top_objects)
-    )
-    return persons.to_frame("person_id").unique().join(popular, how="cross")
-
-
-def next_day_utility(
-    history: pl.DataFrame,
-    today: pl.DataFrame,
-    scores_by_method: Mapping[str, pl.DataFrame],
-    k_values: Sequence[int] = (10, 50),
-) -> pl.DataFrame:
-    """Hit@K and Recall@K of each method's top K on the day after ``history``.
-
-    Evaluated people: active today, with history, and touching at least one object
-    today that they had not touched before (the targets); the same people for every
-    method. Each method's scores (person_id, object_id, score) are ranked per person
-    after removing objects the person already touched (ties by object_id). hit_rate:
-    share of people with a target in their top K; recall: mean share of their targets
-    in their top K. Columns method, k, hit_rate, recall, n_users.
-    """
-    seen = _touched(history)
-    targets = _touched(today).join(seen, on=["person_id", "object_id"], how="anti")
-    people = (
-        targets.group_by("person_id")
-        .agg(pl.len().alias("n_targets"))
-        .join(seen.select("person_id").unique(), on="person_id")
-    )
-    scores = pl.concat(
-        [
-            frame.select("person_id", "object_id", pl.col("score").cast(pl.Float64)).with_columns(
-                pl.lit(method).alias("method")
-            )
-            for method, frame in scores_by_method.items()
-        ],
-        how="vertical",
-    )
-    ranked = (
-        scores.join(people.select("person_id"), on="person_id")
-        .join(seen, on=["person_id", "object_id"], how="anti")
-        .sort("method", "person_id", "score", "object_id", descending=[False, False, True, False])
-        .with_columns(pl.int_range(1, pl.len() + 1).over("method", "person_id").alias("rank"))
-        .filter(pl.col("rank") <= max(k_values))
-        .join(targets, on=["person_id", "object_id"])
-    )
-    grid = pl.DataFrame({"method": list(scores_by_method)}).join(
-        pl.DataFrame({"k": list(k_values)}, schema={"k": pl.Int64}), how="cross"
-    )
-    hits = (
-        ranked.join(grid, on="method")
-        .filter(pl.col("rank") <= pl.col("k"))
-        .group_by("method", "k", "person_id")
-        .agg(pl.len().alias("hits"))
-    )
-    per_person = (
-        grid.join(people, how="cross")
-        .join(hits, on=["method", "k", "person_id"], how="left")
-        .with_columns(pl.col("hits").fill_null(0))
-    )
-    summary = per_person.group_by("method", "k").agg(
-        (pl.col("hits") > 0).mean().alias("hit_rate"),
-        (pl.col("hits") / pl.col("n_targets")).mean().alias("recall"),
-    )
-    return (
-        grid.join(summary, on=["method", "k"], how="left", maintain_order="left")
-        .with_columns(pl.col("hit_rate", "recall").fill_null(0.0))
-        .with_columns(pl.lit(people.height, dtype=pl.Int64).alias("n_users"))
-    )
-
-
-def _touched(events: pl.DataFrame) -> pl.DataFrame:
-    """Distinct (person_id, object_id) pairs of events that carry an object."""
-    return (
-        events.filter(pl.col("object_id").is_not_null()).select("person_id", "object_id").unique()
-    )

@@ -27,7 +27,7 @@ from dagster_project.operations.automation import rerun_on_upstream_change
     kinds={"mlflow"},
     owners=OWNERS,
     description="Moves the `champion` alias of the registered model `persona-model` to each day's version "
-    "whose fit passed its sanity (truthfulness 1 for every persona, at least two personas) and whose "
+    "whose fit passed its sanity (every persona labelled from its evidence, at least two personas) and whose "
     "upstream blocking checks passed; never back to an older day.",
 )
 def champion_model(context: AssetExecutionContext, mlflow: MlflowTracking) -> MaterializeResult:

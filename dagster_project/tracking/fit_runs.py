@@ -14,12 +14,13 @@ import polars as pl
 from mlflow.entities.model_registry import ModelVersion
 
 from dagster_project.science.daily import DayFit, PersonaSettings
+from dagster_project.science.labelling import UNLABELLED
 from dagster_project.tracking.model import INPUT_COLUMNS, SIGNATURE, PersonaModel
 from dagster_project.tracking.registry import PARTITION_DATE_TAG, SANITY_TAG, register_day_model
 from dagster_project.tracking.report import persona_report, share_history_figure
 from dagster_project.tracking.resource import MlflowTracking
 
-QUALITY_MEASURES = ("cohesion", "evidence_alignment", "truthfulness", "quality")
+QUALITY_MEASURES = ("cohesion", "evidence_alignment", "truthfulness", "coverage", "quality")
 MIN_PERSONAS = 2
 MODEL_NAME = "persona_model"
 INPUT_EXAMPLE_ROWS = 3
@@ -31,17 +32,22 @@ MODEL_REQUIREMENTS = [
 
 @dataclass(frozen=True)
 class FitSanity:
-    """The fit's own gate for the champion alias: every label fully supported, at least two personas."""
+    """The fit's own gate for the champion alias: every persona labelled, at least two personas."""
 
     passed: bool
     reasons: tuple[str, ...]
 
 
 def fit_sanity(personas: pl.DataFrame) -> FitSanity:
-    """Why the fit may not become champion, from its `personas` rows (persona_id, label, truthfulness)."""
+    """Why the fit may not become champion, from its `personas` rows (persona_id, label).
+
+    Every label term is supported by its evidence by construction (`fit_day` raises
+    otherwise); a persona whose evidence supports no term at all is "unlabelled".
+    Truthfulness is scored on held-out members, so it is a measure, not a gate.
+    """
     reasons = [
-        f"persona {row['persona_id']} ({row['label']}) truthfulness {row['truthfulness']:.2f} < 1"
-        for row in personas.filter(pl.col("truthfulness") < 1).iter_rows(named=True)
+        f"persona {row['persona_id']} is {UNLABELLED}: its evidence supports no term"
+        for row in personas.filter(pl.col("label") == UNLABELLED).iter_rows(named=True)
     ]
     if personas.height < MIN_PERSONAS:
         reasons.append(f"{personas.height} persona(s), fewer than {MIN_PERSONAS}")

@@ -26,13 +26,13 @@ def persona_report(day: str, personas: pl.DataFrame, memories: pl.DataFrame) -> 
     lines = [
         f"# Personas as of {day}",
         "",
-        "| id | label | share | people | quality | cohesion | evidence alignment | truthfulness |",
-        "|---|---|---|---|---|---|---|---|",
+        "| id | label | share | people | quality | cohesion | held-out alignment | held-out truthfulness | coverage |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     ranked = personas.sort("share", "persona_id", descending=[True, False])
     lines += [
         f"| {row['persona_id']} | {row['label']} | {row['share']:.1%} | {row['n_users']} | {row['quality']:.2f} "
-        f"| {row['cohesion']:.2f} | {row['evidence_alignment']:.2f} | {row['truthfulness']:.2f} |"
+        f"| {row['cohesion']:.2f} | {row['evidence_alignment']:.2f} | {row['truthfulness']:.2f} | {row['coverage']:.2f} |"
         for row in ranked.iter_rows(named=True)
     ]
     for row in ranked.iter_rows(named=True):

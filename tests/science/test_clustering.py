@@ -8,6 +8,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from dagster_project.science.clustering import (
     assign,
+    assign_with_person_prior,
     fit_personas,
     match_persona_ids,
     recency_weights,
@@ -110,3 +111,20 @@ def test_assign_returns_cosine_distance_to_the_nearest_centroid():
     labels, distances = assign(X, unit([[1, 0], [0, 1]]))
     assert labels.tolist() == [0, 0]
     np.testing.assert_allclose(distances, [1 - 1 / np.sqrt(2), 0.0], atol=1e-12)
+
+
+def test_the_person_prior_settles_ambiguous_memories_and_never_counts_a_memory_for_itself():
+    # Persona columns: tennis, cooking. Ann: two clear tennis memories, then a bestseller that
+    # leans slightly to cooking. Bob: a single ambiguous memory (no other memories to ask).
+    similarity = np.array([
+        [0.9, 0.1],
+        [0.8, 0.2],
+        [0.40, 0.45],
+        [0.40, 0.45],
+    ])
+    people = np.array([0, 0, 0, 1])
+    assert assign_with_person_prior(similarity, people, 0.0).tolist() == [0, 0, 1, 1]
+    assert assign_with_person_prior(similarity, people, 0.2).tolist() == [0, 0, 0, 1]
+    # A clear memory of another interest keeps it: a prior of 0.2 cannot outweigh 0.9 vs 0.1.
+    multi = np.array([[0.9, 0.1], [0.9, 0.1], [0.1, 0.9]])
+    assert assign_with_person_prior(multi, np.zeros(3, dtype=int), 0.2).tolist() == [0, 0, 1]

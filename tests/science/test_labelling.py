@@ -1,13 +1,17 @@
 import numpy as np
 import polars as pl
+import pytest
 from science_builders import COOKING_WORDS, TENNIS_WORDS
 
 from dagster_project.science.clustering import assign, fit_personas, recency_weights
 from dagster_project.science.labelling import (
     UNLABELLED,
+    PersonaLabel,
+    check_label_grounded,
     ctfidf_term_weights,
     ctfidf_terms,
     explanation_text,
+    held_out_memories,
     label_persona,
     person_personas,
     persona_explanations,
@@ -59,6 +63,28 @@ def test_label_uses_only_terms_the_evidence_repeats():
         label.description
         == "People interested in tennis, racket and wimbledon; seen on social and web."
     )
+
+
+def test_a_label_term_the_evidence_does_not_repeat_is_refused():
+    evidence = ["tennis racket", "tennis final", "racket strings"]
+    check_label_grounded(label_persona(["tennis", "racket", "final"], evidence), evidence)
+    forged = PersonaLabel("tennis · final", "People interested in tennis and final.", ["tennis", "final"], ["tennis", "final"])
+    with pytest.raises(ValueError, match="'final'"):
+        check_label_grounded(forged, evidence)
+
+
+def test_held_out_memories_are_a_seeded_sample_of_members_outside_the_evidence():
+    assignments = pl.DataFrame({
+        "memory_id": [f"m{i:03d}" for i in range(120)],
+        "persona_id": [1] * 100 + [2] * 20,
+    })
+    evidence = pl.DataFrame({"persona_id": [1, 2], "evidence_memory_ids": [["m000", "m001"], ["m100"]]})
+    held_out = held_out_memories(assignments, evidence, n=30, seed=3)
+    sizes = dict(held_out.group_by("persona_id").len().iter_rows())
+    assert sizes == {1: 30, 2: 19}  # 30 of 98 others; all 19 others of the small persona
+    assert not set(held_out["memory_id"]) & {"m000", "m001", "m100"}
+    assert held_out.equals(held_out_memories(assignments, evidence, n=30, seed=3))
+    assert not held_out.equals(held_out_memories(assignments, evidence, n=30, seed=4))
 
 
 def test_label_falls_back_to_unlabelled_without_support():

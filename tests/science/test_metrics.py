@@ -6,13 +6,11 @@ import scipy.sparse as sp
 from dagster_project.science.metrics import (
     clustering_agreement,
     cohesion,
+    coverage,
     evidence_alignment,
     label_term_precision,
     map_personas_to_planted,
-    next_day_utility,
     persona_f1,
-    persona_recommendations,
-    popularity_recommendations,
     quality,
     truthfulness,
 )
@@ -46,8 +44,24 @@ def test_truthfulness_drops_for_words_the_evidence_does_not_repeat():
     assert truthfulness("unlabelled", "People with no recurring theme.", EVIDENCE) == 0.0
 
 
-def test_quality_is_the_mean_of_the_three_measures():
+def test_truthfulness_on_held_out_memories_needs_the_share_the_evidence_needed():
+    # 10 held-out texts: tennis in 5, racket in 2, clay in 1; a 20% bar needs 2 texts, a 30% bar 3
+    texts = ["tennis racket"] * 2 + ["tennis"] * 3 + ["clay"] + ["pasta"] * 4
+    description = "People interested in tennis, racket and clay."
+    assert truthfulness("tennis", description, texts, min_share=0.2) == pytest.approx(2 / 3)
+    assert truthfulness("tennis", description, texts, min_share=0.3) == pytest.approx(1 / 3)
+
+
+def test_coverage_counts_people_with_a_memory_that_carries_a_label_term():
+    texts = pl.Series(["tennis racket", "pasta", "pasta", "Pro-Staff 97", "garden"])
+    people = pl.Series(["ann", "ann", "bob", "cy", "dee"])
+    assert coverage(["tennis", "pro staff"], texts, people) == 0.5  # ann and cy of four people
+    assert coverage([], texts, people) == 0.0
+
+
+def test_quality_is_the_mean_of_the_measures():
     assert quality(0.9, 0.6, 0.3) == pytest.approx(0.6)
+    assert quality(0.9, 0.6, 0.3, 1.0) == pytest.approx(0.7)
 
 
 def test_clustering_agreement_ignores_label_names():
@@ -104,54 +118,3 @@ def test_label_term_precision_matches_words_and_plurals():
     )
     # hits: rackets, pro staff; misses: pasta, skillet, anything (persona 13 is unmapped)
     assert label_term_precision(persona_terms, mapping, planted_terms) == pytest.approx(2 / 5)
-
-
-def planted_utility_case():
-    """10 people like objects a0..a4, 30 people like b0..b19; tomorrow each person
-    touches the one object of their group they have not touched yet."""
-    history, today, memberships = [], [], []
-    for person in range(40):
-        group, objects = ("a", 5) if person < 10 else ("b", 20)
-        person_id = f"u{person:02d}"
-        missing = f"{group}{person % objects}"
-        history += [(person_id, f"{group}{o}") for o in range(objects) if f"{group}{o}" != missing]
-        today.append((person_id, missing))
-        memberships.append((person_id, group, 1.0))
-    history.append(("u00", None))  # a search: no object
-    today.append(("u99", "a0"))  # no history: not evaluated
-    return (
-        pl.DataFrame(history, schema=["person_id", "object_id"], orient="row"),
-        pl.DataFrame(today, schema=["person_id", "object_id"], orient="row"),
-        pl.DataFrame(memberships, schema=["person_id", "persona_id", "weight"], orient="row"),
-    )
-
-
-def test_personas_beat_popularity_on_a_planted_next_day():
-    history, today, memberships = planted_utility_case()
-    persons = today["person_id"]
-    result = next_day_utility(
-        history,
-        today,
-        {
-            "personas": persona_recommendations(history, memberships, persons),
-            "popularity": popularity_recommendations(history, persons),
-        },
-    )
-    by_method = {(row["method"], row["k"]): row for row in result.iter_rows(named=True)}
-    assert result["n_users"].unique().to_list() == [40]
-    assert by_method["personas", 10]["hit_rate"] == 1.0
-    assert by_method["personas", 10]["recall"] == 1.0
-    # popularity's top 10 is all b objects: the 10 "a" people miss until K reaches them
-    assert by_method["popularity", 10]["hit_rate"] == pytest.approx(30 / 40)
-    assert by_method["popularity", 50]["hit_rate"] == 1.0
-
-
-def test_next_day_utility_counts_recall_per_person_and_excludes_seen_objects():
-    history = pl.DataFrame({"person_id": ["u1", "u1"], "object_id": ["x", "y"]})
-    today = pl.DataFrame({"person_id": ["u1", "u1", "u1"], "object_id": ["x", "z", "w"]})
-    scores = pl.DataFrame(
-        {"person_id": ["u1"] * 3, "object_id": ["x", "z", "v"], "score": [9.0, 5.0, 7.0]}
-    )
-    row = next_day_utility(history, today, {"m": scores}, k_values=(1, 2)).sort("k").to_dicts()
-    # x is seen and dropped: ranking v, z; targets are z and w (x was seen)
-    assert [(r["k"], r["hit_rate"], r["recall"]) for r in row] == [(1, 0.0, 0.0), (2, 1.0, 0.5)]

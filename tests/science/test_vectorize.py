@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 from scipy.sparse.linalg import norm
 
-from dagster_project.science.vectorize import MemoryVectorizer
+from dagster_project.science.vectorize import MemoryVectorizer, ppmi_embedding
 
 MEMORIES = pl.DataFrame(
     {
@@ -53,3 +53,45 @@ def test_pickle_round_trip_gives_the_same_vectors():
 def test_transform_before_fit_fails_clearly():
     with pytest.raises(RuntimeError, match="before fit"):
         MemoryVectorizer().transform(MEMORIES)
+
+
+def people_memories() -> pl.DataFrame:
+    """Ten tennis people and ten cooks; each also writes one short note whose words name no persona
+    ("grip tape" for the tennis people, "cast iron" for the cooks)."""
+    rows = []
+    for person in range(20):
+        tennis = person < 10
+        own = ["tennis racket wimbledon", "tennis strings serve"] if tennis else ["pasta skillet recipe", "pasta oven bake"]
+        note = "grip tape" if tennis else "cast iron"
+        for text in [*own, note]:
+            rows.append({"person_id": f"p{person:02d}", "text": text, "intent": "tennis" if tennis else "kitchen",
+                         "sources": ["web"]})
+    return pl.DataFrame(rows).with_columns(pl.when(pl.col("text").is_in(["grip tape", "cast iron"]))
+                                           .then(None).otherwise(pl.col("intent")).alias("intent"))
+
+
+def test_ppmi_embedding_puts_features_of_the_same_people_together():
+    memories = people_memories()
+    words = MemoryVectorizer(min_df=1).fit(memories).words
+    features = words.transform(memories["text"].to_list())
+    vectors = ppmi_embedding(features, memories["person_id"], dimensions=4)
+    column = words.vocabulary_
+    similarity = vectors @ vectors.T
+    assert similarity[column["grip"], column["tennis"]] > 0.8
+    assert similarity[column["grip"], column["pasta"]] < 0.2
+    assert similarity[column["cast"], column["skillet"]] > 0.8
+
+
+def test_the_context_block_places_a_persona_free_note_with_its_people():
+    memories = people_memories()
+    note, tennis, cooking = 2, 0, 30  # rows: grip tape and tennis racket wimbledon of p00, pasta skillet recipe of p10
+    plain = MemoryVectorizer(min_df=1).fit_transform(memories)
+    assert (plain[note] @ plain[tennis].T).toarray()[0, 0] < 0.1  # only the shared source
+    vectorizer = MemoryVectorizer(min_df=1, context_weight=0.6, context_dimensions=4)
+    X = vectorizer.fit_transform(memories)
+    assert (X[note] @ X[tennis].T).toarray()[0, 0] > (X[note] @ X[cooking].T).toarray()[0, 0] + 0.2
+    np.testing.assert_allclose(norm(X, axis=1), 1.0, rtol=1e-5)
+    # A new memory needs only its text and intent: the context comes from the fitted vectors.
+    new = vectorizer.transform(pl.DataFrame({"text": ["grip tape"], "intent": [None], "sources": [["web"]]},
+                                            schema={"text": pl.String, "intent": pl.String, "sources": pl.List(pl.String)}))
+    assert (new @ X[tennis].T).toarray()[0, 0] > (new @ X[cooking].T).toarray()[0, 0] + 0.2

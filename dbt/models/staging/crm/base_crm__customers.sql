@@ -6,7 +6,9 @@ with checked as (
         *,
         customer_id as record_id,
         {{ parse_utc_ts('updated_at') }} as ts,
-        {{ common_reject_reason('malformed', ['customer_id'], parse_utc_ts('updated_at'), 'updated_at') }} as pre_dedup_reason
+        {{ common_reject_reason('malformed', ['customer_id'], parse_utc_ts('updated_at'), 'updated_at',
+            text_fields=['customer_id', 'email', 'phone', 'first_name', 'last_name', 'region', 'age_band',
+                         'social_handle', 'updated_at']) }} as pre_dedup_reason
     from {{ source('raw', 'crm__customers') }}
     where {{ partition_filter('event_date') }}
 )

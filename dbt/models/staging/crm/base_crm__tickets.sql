@@ -5,7 +5,8 @@ with checked as (
         *,
         ticket_id as record_id,
         {{ parse_utc_ts('ts') }} as parsed_ts,
-        {{ common_reject_reason('malformed', ['ticket_id', 'customer_id'], parse_utc_ts('ts'), 'ts') }} as pre_dedup_reason
+        {{ common_reject_reason('malformed', ['ticket_id', 'customer_id'], parse_utc_ts('ts'), 'ts',
+            text_fields=['ticket_id', 'customer_id', 'ts', 'channel', 'subject', 'body']) }} as pre_dedup_reason
     from {{ source('raw', 'crm__tickets') }}
     where {{ partition_filter('event_date') }}
 )

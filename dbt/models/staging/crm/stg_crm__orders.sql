@@ -9,6 +9,8 @@ select
     nullif(title, '') as title,
     quantity::integer as quantity,
     amount::decimal(18, 2) as amount,
-    nullif(currency, '') as currency
-from {{ ref('base_crm__orders') }}
-where reject_reason is null
+    nullif(currency, '') as currency,
+    landing_file,
+    line_no
+from {{ ref('base_crm__orders') }} as line
+where reject_reason is null and {{ not_resent('line') }}

@@ -6,6 +6,8 @@ select
     customer_id,
     nullif(channel, '') as channel,
     {{ mask_pii('subject') }} as subject,
-    {{ mask_pii('body') }} as body
-from {{ ref('base_crm__tickets') }}
-where reject_reason is null
+    {{ mask_pii('body') }} as body,
+    landing_file,
+    line_no
+from {{ ref('base_crm__tickets') }} as line
+where reject_reason is null and {{ not_resent('line') }}

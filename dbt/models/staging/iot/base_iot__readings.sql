@@ -1,5 +1,7 @@
 {{ config(materialized="ephemeral") }}
-{# Validates every raw IoT reading line; precise coordinates are cut from rejected lines. #}
+{# Validates every raw IoT reading line; precise coordinates are cut from rejected lines. A NaN is
+   `not_a_number`; an infinite value, a coordinate off the globe or a value outside its signal's
+   declared range (var `iot_signal_ranges`) is `out_of_range`. #}
 with checked as (
     select
         *,
@@ -10,7 +12,14 @@ with checked as (
                 ("try_cast(value as double) is null
                   or (nullif(lat, '') is not null and try_cast(lat as double) is null)
                   or (nullif(lon, '') is not null and try_cast(lon as double) is null)", 'wrong_type'),
-            ]) }} as pre_dedup_reason
+                ("isnan(try_cast(value as double)) or isnan(try_cast(lat as double))
+                  or isnan(try_cast(lon as double))", 'not_a_number'),
+                (signal_out_of_range('signal', 'try_cast(value as double)') ~ "
+                  or try_cast(lat as double) not between -90 and 90
+                  or try_cast(lon as double) not between -180 and 180", 'out_of_range'),
+            ],
+            text_fields=['reading_id', 'device_id', 'ts', 'device_type', 'signal', 'value', 'context', 'lat',
+                         'lon']) }} as pre_dedup_reason
     from {{ source('raw', 'iot__readings') }}
     where {{ partition_filter('event_date') }}
 )

@@ -9,6 +9,8 @@ select
     value::double as value,
     {{ mask_pii('context') }} as context,
     round(try_cast(lat as double), 1) as lat_cell,
-    round(try_cast(lon as double), 1) as lon_cell
-from {{ ref('base_iot__readings') }}
-where reject_reason is null
+    round(try_cast(lon as double), 1) as lon_cell,
+    landing_file,
+    line_no
+from {{ ref('base_iot__readings') }} as line
+where reject_reason is null and {{ not_resent('line') }}

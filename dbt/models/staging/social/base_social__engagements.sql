@@ -2,7 +2,7 @@
 {# Parses and validates every raw social line; staging keeps the valid ones, rejected_events the rest. #}
 {% set fields = {
     'record_id': 'engagement_id', 'ts_text': 'ts', 'handle': 'handle', 'action': 'action',
-    'post_id': 'post_id', 'text': 'text',
+    'post_id': 'post_id', 'text': 'text', 'tags_text': 'tags',
 } %}
 with raw_lines as (
     select *, try_cast(raw as json) as doc
@@ -17,7 +17,7 @@ extracted as (
 
 parsed as (
     select
-        event_date, landing_file, line_no, raw, bad_encoding,
+        event_date, landing_file, line_no, raw, bad_encoding, oversized,
         {{- unpack_fields('field_values', fields) }},
         {{ parse_utc_ts('ts_text') }} as ts,
         try_cast(doc->'$.tags' as varchar[]) as tags,
@@ -29,7 +29,8 @@ checked as (
     select
         *,
         {{ common_reject_reason('is_malformed', ['record_id', 'handle'], 'ts', 'ts_text',
-            action='action', accepted_actions=['like', 'share', 'comment']) }} as pre_dedup_reason
+            action='action', accepted_actions=['like', 'share', 'comment'],
+            text_fields=fields.keys()) }} as pre_dedup_reason
     from parsed
 )
 

@@ -7,6 +7,8 @@ select
     action,
     nullif(post_id, '') as post_id,
     {{ mask_pii('text') }} as text,
-    coalesce(tags, []::varchar[]) as tags
-from {{ ref('base_social__engagements') }}
-where reject_reason is null
+    coalesce(tags, []::varchar[]) as tags,
+    landing_file,
+    line_no
+from {{ ref('base_social__engagements') }} as line
+where reject_reason is null and {{ not_resent('line') }}

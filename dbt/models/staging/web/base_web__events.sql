@@ -18,7 +18,7 @@ extracted as (
 
 parsed as (
     select
-        event_date, landing_file, line_no, raw, bad_encoding,
+        event_date, landing_file, line_no, raw, bad_encoding, oversized,
         {{- unpack_fields('field_values', fields) }},
         {{ parse_utc_ts('ts_text') }} as ts,
         not {{ is_json_object('doc') }} as is_malformed
@@ -29,7 +29,8 @@ checked as (
     select
         *,
         {{ common_reject_reason('is_malformed', ['record_id', 'cookie_id'], 'ts', 'ts_text',
-            action='event_type', accepted_actions=['page_view', 'search', 'click', 'add_to_cart']) }} as pre_dedup_reason
+            action='event_type', accepted_actions=['page_view', 'search', 'click', 'add_to_cart'],
+            text_fields=fields.keys()) }} as pre_dedup_reason
     from parsed
 )
 

@@ -1,4 +1,4 @@
-{# Valid, deduplicated web events; the IP is hashed and the user agent reduced to a browser family. #}
+{# Valid web events, deduplicated across days and sources, with their landing file:line; the IP is hashed and the user agent reduced to a browser family. #}
 select
     record_id as event_id,
     event_date,
@@ -18,6 +18,8 @@ select
         when user_agent ilike '%firefox/%' then 'firefox'
         when user_agent ilike '%safari/%' then 'safari'
         else 'other'
-    end as browser_family
-from {{ ref('base_web__events') }}
-where reject_reason is null
+    end as browser_family,
+    landing_file,
+    line_no
+from {{ ref('base_web__events') }} as line
+where reject_reason is null and {{ not_resent('line') }}

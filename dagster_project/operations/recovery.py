@@ -1,0 +1,192 @@
+"""Recovery after a crash, and runs that wait in the open.
+
+A run killed with SIGKILL (OOM, reboot, kill -9) cannot say it died: Dagster keeps it
+STARTED with its `duckdb` pool slot claimed, MLflow keeps the fit's run RUNNING, and every
+later run waits for the slot forever. So every run the CLI launches carries its process
+(`personas/pid`, `personas/host`, `personas/boot_id`, `personas/process_start`); a STARTED
+run whose process is gone (another boot, no such pid, or a pid reused by a newer process)
+is dead. `recover_crashed_runs` marks it failed, frees its pool slots and ends the MLflow
+runs it left RUNNING as FAILED. The CLI calls it before every run, and the daemon through
+`crashed_run_sensor`.
+
+`personas run` and `backfill` hold the home's run lock (an OS file lock, released by the
+kernel when its process dies, even by SIGKILL) for the whole run: a second run of the same
+home waits for it in its own loop, which says what it waits on and stops on Ctrl-C, instead
+of inside Dagster's executor, which polls the pool without a word and ignores interrupts.
+"""
+
+import fcntl
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+from dagster_project.paths import dagster_home, mlflow_dir
+from dagster_project.resources.duckdb import DUCKDB_POOL
+
+PID_TAG = "personas/pid"
+HOST_TAG = "personas/host"
+BOOT_TAG = "personas/boot_id"
+PROCESS_START_TAG = "personas/process_start"
+RUN_LOCK_FILE = "personas-run.lock"
+UNFINISHED = [DagsterRunStatus.STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.CANCELING]
+WAIT_REPORT_SECONDS = 10.0
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _process_start(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), '' where /proc is absent."""
+    try:
+        # The command name (field 2) may hold spaces: the fields after its closing parenthesis.
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def launch_tags() -> dict[str, str]:
+    """Who runs this run: the tags `process_is_gone` reads back."""
+    pid = os.getpid()
+    return {PID_TAG: str(pid), HOST_TAG: socket.gethostname(), BOOT_TAG: _boot_id(),
+            PROCESS_START_TAG: _process_start(pid)}
+
+
+def process_is_gone(tags: dict[str, str]) -> bool | None:
+    """True when the tagged process no longer runs; None when it cannot be told (another host, no tags)."""
+    if PID_TAG not in tags or tags.get(HOST_TAG) != socket.gethostname():
+        return None
+    if tags.get(BOOT_TAG) and _boot_id() and tags[BOOT_TAG] != _boot_id():
+        return True  # the machine rebooted since
+    pid = int(tags[PID_TAG])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # exists, owned by someone else
+    started = tags.get(PROCESS_START_TAG)
+    return bool(started) and _process_start(pid) not in ("", started)  # the pid now names a newer process
+
+
+@dataclass(frozen=True)
+class RecoveredRun:
+    run_id: str
+    pid: str
+    mlflow_runs_ended: int
+
+
+def _end_orphaned_mlflow_runs(home: Path, since: float) -> int:
+    """End as FAILED the MLflow runs left RUNNING that started after `since` (a dead run's start)."""
+    database = mlflow_dir(home) / "mlflow.db"
+    if not database.exists():
+        return 0
+    from mlflow import MlflowClient
+
+    from dagster_project.tracking.resource import EXPERIMENT_NAME, store_uri
+
+    client = MlflowClient(store_uri(home), store_uri(home))
+    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
+    if experiment is None:
+        return 0
+    orphans = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"attributes.status = 'RUNNING' and attributes.start_time >= {int(since * 1000)}",
+    )
+    for run in orphans:
+        client.set_terminated(run.info.run_id, status="FAILED")
+    return len(orphans)
+
+
+def recover_crashed_runs(instance: DagsterInstance, home: Path) -> list[RecoveredRun]:
+    """Fail every unfinished run whose process is gone, free its pool slots and end its MLflow runs."""
+    recovered = []
+    for record in instance.get_run_records(RunsFilter(statuses=UNFINISHED)):
+        run = record.dagster_run
+        if not process_is_gone(run.tags):
+            continue
+        instance.report_run_failed(
+            run, message=f"Process {run.tags[PID_TAG]} on {run.tags[HOST_TAG]} is gone (killed or crashed); "
+            "marked failed and its pool slots freed by the next personas run."
+        )
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        started = record.start_time or record.create_timestamp.timestamp()
+        recovered.append(RecoveredRun(run.run_id, run.tags[PID_TAG], _end_orphaned_mlflow_runs(home, started)))
+    return recovered
+
+
+def _holder(lock_path: Path) -> str:
+    try:
+        return lock_path.read_text().strip() or "another process"
+    except OSError:
+        return "another process"
+
+
+@contextmanager
+def home_run_lock(home: Path, describe: str, report: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold the home's run lock for the block, saying every few seconds who holds it while waiting.
+
+    Waiting is a sleep in this process, so Ctrl-C (KeyboardInterrupt) and SIGTERM stop it at once.
+    """
+    report = report or (lambda message: print(message, file=sys.stderr, flush=True))
+    lock_path = dagster_home(home) / RUN_LOCK_FILE
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        started = time.monotonic()
+        next_report = started
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= next_report:
+                    report(f"waiting for {_holder(lock_path)} to finish (run lock {lock_path}) "
+                           f"for {time.monotonic() - started:.0f}s; Ctrl-C stops waiting")
+                    next_report += WAIT_REPORT_SECONDS
+                time.sleep(0.5)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} ({describe}, since {datetime.now(timezone.utc):%H:%M:%S} UTC)\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def wait_for_pool(instance: DagsterInstance, report: Callable[[str], None] | None = None,
+                  pool: str = DUCKDB_POOL, timeout_seconds: float | None = None) -> None:
+    """Wait, in the open, while live runs outside this process (the daemon's, the UI's) fill `pool`.
+
+    Raises TimeoutError after `timeout_seconds` (None: wait until Ctrl-C).
+    """
+    report = report or (lambda message: print(message, file=sys.stderr, flush=True))
+    started = time.monotonic()
+    next_report = started
+    while True:
+        info = instance.event_log_storage.get_concurrency_info(pool)
+        limit = info.limit if info.limit is not None else info.slot_count
+        if not limit or info.active_slot_count < limit:
+            return
+        waited = time.monotonic() - started
+        if timeout_seconds is not None and waited > timeout_seconds:
+            raise TimeoutError(f"pool {pool} still full after {waited:.0f}s")
+        if time.monotonic() >= next_report:
+            holders = ", ".join(f"run {slot.run_id[:8]} step {slot.step_key}" for slot in info.claimed_slots)
+            report(f"waiting for pool {pool} ({info.active_slot_count}/{limit} slots held by {holders}) "
+                   f"for {waited:.0f}s; Ctrl-C stops waiting")
+            next_report += WAIT_REPORT_SECONDS
+        time.sleep(1.0)

@@ -1,0 +1,78 @@
+"""`personas evaluate` on real homes: every key on a materialised small world, a clear answer on a bare one."""
+
+import json
+from datetime import date, timedelta
+
+import duckdb
+import pytest
+
+from dagster_project.cli import main
+from dagster_project.evaluation import MODEL_TABLES, UTILITY_TABLES, evaluate
+from dagster_project.generator import generate
+from dagster_project.paths import warehouse_path
+from pipeline_helpers import materialize_range, query, using_home
+
+START = date(2026, 10, 1)
+LAST = START + timedelta(days=3)
+BASELINES = {"popularity", "category_profile", "item_knn", "static", "personas_without_persona_term"}
+
+
+@pytest.fixture(scope="module")
+def evaluated_home(tmp_path_factory):
+    with using_home(tmp_path_factory.mktemp("evaluation")) as home:
+        generate(home, days=4, people=300, events_per_day=1500, seed=3, start_date=START)
+        materialize_range(START, LAST)
+        yield home
+
+
+def test_evaluate_returns_every_baseline_beside_the_model(evaluated_home):
+    report = evaluate(evaluated_home)
+    assert report["as_of"] == LAST.isoformat() and report["missing_tables"] == []
+    utility = report["utility"]
+    assert {"personas", *BASELINES} <= set(utility)
+    assert {entry["n"] for entry in utility.values()} == {utility["personas"]["n"]} and utility["personas"]["n"] > 0
+    assert all(set(entry) == {"hit_at_10", "recall_at_10", "hit_at_50", "n"} for entry in utility.values())
+    for method in BASELINES:
+        interval = report["utility_ci"][method]
+        assert interval["low"] <= interval["difference"] <= interval["high"]
+        assert interval["n"] == utility["personas"]["n"]
+    assert set(report["partition_baselines"]) == {"by_category", "intent_families"}
+    for scores in report["partition_baselines"].values():
+        assert -1.0 <= scores["ari"] <= 1.0 and 0.0 <= scores["nmi"] <= 1.0 and scores["n_clusters"] >= 1
+    assert 0.0 < report["memory_purity"] <= 1.0
+    assert 0.0 < report["persona_f1_expressed"] <= 1.0
+    for held_out_score in ("truthfulness", "evidence_alignment", "coverage", "quality"):
+        assert 0.0 <= report[held_out_score] <= 1.0
+
+
+def test_per_person_day_hits_match_the_daily_summary(evaluated_home):
+    mismatches = query(
+        """select count(*) from persona_utility as summary
+           join (select event_date, method, k, avg(hit::double) as hit_rate, count(*) as n_users
+                 from persona_utility_hits group by all) as hits using (event_date, method, k)
+           where abs(summary.hit_rate - hits.hit_rate) > 1e-12 or summary.n_users <> hits.n_users"""
+    )
+    assert mismatches == [(0,)]
+    assert query("select count(distinct event_date) from persona_utility_hits")[0][0] == 3  # day 1 has no personas before it
+
+
+def test_cli_prints_the_whole_table(evaluated_home, capsys):
+    assert main(["evaluate"]) == 0
+    text = capsys.readouterr().out
+    for method in ("personas", *BASELINES):
+        assert method in text
+    assert "CI of difference" in text and "intent_families" in text
+    assert main(["evaluate", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {"utility", "utility_ci", "partition_baselines"} <= set(report)
+
+
+def test_evaluate_names_the_tables_a_bare_home_lacks(home, capsys):
+    assert evaluate(home)["missing_tables"] and evaluate(home)["as_of"] is None  # no warehouse file at all
+    with duckdb.connect(str(warehouse_path(home))) as connection:
+        connection.execute("create table personas (event_date date, truthfulness double, quality double)")
+    report = evaluate(home)
+    assert report["as_of"] is None
+    assert set(report["missing_tables"]) == set(MODEL_TABLES + UTILITY_TABLES) - {"personas"}
+    assert main(["evaluate"]) == 1
+    assert "Missing table persona_utility" in capsys.readouterr().out

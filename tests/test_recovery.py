@@ -1,0 +1,190 @@
+"""Recovery after a crash: `personas run` killed with SIGKILL mid-dbt and mid-persona, then a plain rerun.
+
+Each kill first reproduces the measured problem (the run stays STARTED, its `duckdb` pool
+slot stays claimed, the MLflow fit stays RUNNING); the next plain `personas run` must then
+recover and finish by itself. Real subprocesses, a real Dagster instance, dbt and MLflow.
+"""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+
+from dagster_project.generator import generate
+from dagster_project.operations.recovery import (
+    PID_TAG,
+    home_run_lock,
+    launch_tags,
+    process_is_gone,
+    recover_crashed_runs,
+    wait_for_pool,
+)
+from dagster_project.paths import mlflow_dir
+from dagster_project.resources.duckdb import DUCKDB_POOL
+
+START = date(2026, 10, 1)
+LAST = START
+PERSONAS = Path(sys.executable).with_name("personas")
+RUN_TIMEOUT_SECONDS = 600
+
+
+def start_run(home: Path, first: date, last: date) -> subprocess.Popen:
+    env = {**os.environ, "PERSONAS_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+    return subprocess.Popen(
+        [str(PERSONAS), "run", "--start", first.isoformat(), "--end", last.isoformat()],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, text=True,
+    )
+
+
+def started_run(instance: DagsterInstance, pid: int):
+    runs = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED], tags={PID_TAG: str(pid)}))
+    return runs[0] if runs else None
+
+
+def running_mlflow_runs(home: Path) -> int:
+    database = mlflow_dir(home) / "mlflow.db"
+    if not database.exists():
+        return 0
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as connection:
+        try:
+            return connection.execute("select count(*) from runs where status = 'RUNNING'").fetchone()[0]
+        except sqlite3.OperationalError:  # tables not created yet, or locked for a moment
+            return 0
+
+
+def kill_when(process: subprocess.Popen, ready, timeout: float = RUN_TIMEOUT_SECONDS) -> None:
+    """SIGKILL the run's whole process group (dbt included) once `ready()` holds."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert process.poll() is None, f"the run ended before it could be killed:\n{process.stdout.read()}"
+        assert time.monotonic() < deadline, "the run never reached the step"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def in_step(instance: DagsterInstance, pid: int, step_prefix: str):
+    def ready() -> bool:
+        run = started_run(instance, pid)
+        if run is None:
+            return False
+        starts = instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START)
+        return any(record.step_key.startswith(step_prefix) for record in starts)
+
+    return ready
+
+
+def assert_left_hanging(instance: DagsterInstance, pid: int) -> str:
+    """The problem as measured: the dead run is STARTED and still holds its pool slot."""
+    run = started_run(instance, pid)
+    assert run is not None
+    claimed = instance.event_log_storage.get_concurrency_info(DUCKDB_POOL).claimed_slots
+    assert [slot.run_id for slot in claimed] == [run.run_id]
+    return run.run_id
+
+
+def test_a_run_killed_mid_dbt_and_mid_persona_is_recovered_by_the_next_plain_run(home):
+    generate(home, days=1, people=120, events_per_day=400, seed=5, start_date=START, world="easy")
+    with DagsterInstance.get() as instance:
+        killed_in_dbt = start_run(home, START, LAST)
+        kill_when(killed_in_dbt, in_step(instance, killed_in_dbt.pid, "dbt_warehouse"))
+        dead_in_dbt = assert_left_hanging(instance, killed_in_dbt.pid)
+
+        # The next run recovers the first at its start, then is itself killed while MLflow logs a fit.
+        killed_in_persona = start_run(home, START, LAST)
+        kill_when(killed_in_persona, lambda: running_mlflow_runs(home) > 0)
+        dead_in_persona = assert_left_hanging(instance, killed_in_persona.pid)
+        assert running_mlflow_runs(home) == 1
+        assert instance.get_run_by_id(dead_in_dbt).status == DagsterRunStatus.FAILURE
+
+        plain = start_run(home, START, LAST)
+        output, _ = plain.communicate(timeout=RUN_TIMEOUT_SECONDS)
+        assert plain.returncode == 0, output
+        assert f"Recovered run {dead_in_persona}" in output
+        assert "1 MLflow run(s) ended as FAILED" in output
+        assert instance.get_run_by_id(dead_in_persona).status == DagsterRunStatus.FAILURE
+        assert instance.event_log_storage.get_concurrency_info(DUCKDB_POOL).claimed_slots == []
+        assert running_mlflow_runs(home) == 0
+        assert f"Run {START}..{LAST} succeeded" in output
+
+
+def test_a_tagged_run_is_gone_once_its_process_exits_and_alive_while_it_runs():
+    assert process_is_gone(launch_tags()) is False
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    tags = {**launch_tags(), PID_TAG: str(child.pid)}
+    tags["personas/process_start"] = ""  # no start time to compare: liveness alone decides
+    assert process_is_gone(tags) is False
+    child.kill()
+    child.wait()
+    assert process_is_gone(tags) is True
+    assert process_is_gone({**launch_tags(), "personas/process_start": "1"}) is True  # the pid names a newer process
+    assert process_is_gone({**launch_tags(), "personas/host": "elsewhere"}) is None
+    assert process_is_gone({}) is None
+
+
+def test_a_dead_run_is_failed_and_its_slot_freed_and_a_live_one_left_alone(home):
+    with DagsterInstance.get() as instance:
+        from dagster._core.test_utils import create_run_for_test
+
+        child = subprocess.Popen([sys.executable, "-c", "pass"])
+        child.wait()
+        dead = create_run_for_test(instance, job_name="build_personas", status=DagsterRunStatus.STARTED,
+                                   tags={**launch_tags(), PID_TAG: str(child.pid), "personas/process_start": ""})
+        alive = create_run_for_test(instance, job_name="build_personas", status=DagsterRunStatus.STARTED,
+                                    tags=launch_tags())
+        instance.event_log_storage.initialize_concurrency_limit_to_default(DUCKDB_POOL)
+        claim = instance.event_log_storage.claim_concurrency_slot(DUCKDB_POOL, dead.run_id, "dbt_warehouse")
+        assert claim.is_claimed
+
+        messages = []
+        waiter = threading.Thread(target=wait_for_pool, args=(instance, messages.append), kwargs={"timeout_seconds": 1})
+        with pytest.raises(TimeoutError):
+            wait_for_pool(instance, messages.append, timeout_seconds=1)
+        assert f"waiting for pool {DUCKDB_POOL}" in messages[0] and dead.run_id[:8] in messages[0]
+
+        recovered = recover_crashed_runs(instance, home)
+        assert [run.run_id for run in recovered] == [dead.run_id]
+        assert instance.get_run_by_id(dead.run_id).status == DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(alive.run_id).status == DagsterRunStatus.STARTED
+        assert instance.event_log_storage.get_concurrency_info(DUCKDB_POOL).claimed_slots == []
+        waiter.start()
+        waiter.join(timeout=5)
+        assert not waiter.is_alive()  # the pool is free: no wait at all
+
+
+def test_a_second_run_waits_for_the_run_lock_says_so_and_stops_on_ctrl_c(home, monkeypatch):
+    monkeypatch.setattr("dagster_project.operations.recovery.WAIT_REPORT_SECONDS", 0.2)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import sys, time; from pathlib import Path; from dagster_project.operations.recovery import home_run_lock\n"
+            f"with home_run_lock(Path({str(home)!r}), 'a test run'):\n"
+            "    print('held', flush=True); time.sleep(60)"
+        )],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        messages = []
+
+        def interrupt(message: str) -> None:
+            messages.append(message)
+            if len(messages) == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        with pytest.raises(KeyboardInterrupt):
+            with home_run_lock(home, "the waiting run", report=interrupt):
+                pytest.fail("the lock was taken while another process held it")
+        assert f"pid {holder.pid} (a test run" in messages[0] and "Ctrl-C stops waiting" in messages[0]
+    finally:
+        holder.kill()
+        holder.wait()
+    with home_run_lock(home, "after the holder died", report=messages.append):  # SIGKILL released the lock
+        pass
