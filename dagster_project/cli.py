@@ -46,7 +46,8 @@ def run_partitions(home: Path, start: date, end: date, tags: dict[str, str] | No
 
     First, holding the home's run lock, runs left behind by a crashed process are failed and
     their pool slots and MLflow runs released. Then one run over the range; if gates blocked
-    some days, the persona assets run again over the days between them (see `operations.ranges`).
+    some days, the persona assets that did not run run over the days between them (see
+    `operations.ranges`).
     """
     from dagster import DagsterInstance
 
@@ -56,8 +57,9 @@ def run_partitions(home: Path, start: date, end: date, tags: dict[str, str] | No
         RangeOutcome,
         blocked_days,
         only_gates_failed,
-        persona_assets,
         ranges_between,
+        skipped_persona_assets,
+        warehouse_gates_failed,
     )
     from dagster_project.operations.recovery import home_run_lock, launch_tags, recover_crashed_runs, wait_for_pool
 
@@ -74,17 +76,21 @@ def run_partitions(home: Path, start: date, end: date, tags: dict[str, str] | No
         return result
 
     with home_run_lock(home, f"personas run {start}..{end}"), DagsterInstance.get() as instance:
-        for crashed in recover_crashed_runs(instance, home):
-            print(f"Recovered run {crashed.run_id} of dead process {crashed.pid}: marked failed, pool slots freed, "
-                  f"{crashed.mlflow_runs_ended} MLflow run(s) ended as FAILED.", file=sys.stderr)
-        wait_for_pool(instance)
+        def recover() -> None:
+            for crashed in recover_crashed_runs(instance, home):
+                print(f"Recovered run {crashed.run_id} of dead process {crashed.pid}: marked failed, pool slots freed, "
+                      f"{crashed.mlflow_runs_ended} MLflow run(s) ended as FAILED.", file=sys.stderr)
+
+        wait_for_pool(instance, recover=recover)
         outcome = RangeOutcome(execute(instance, start, end))
         if outcome.first_run.success or not only_gates_failed(outcome.first_run):
             return outcome
         outcome.blocked = blocked_days(outcome.first_run)
-        if not outcome.blocked:
+        asset_graph = defs.resolve_asset_graph()
+        outcome.warehouse_gates = warehouse_gates_failed(outcome.first_run, asset_graph)
+        selection = skipped_persona_assets(outcome.first_run, asset_graph)
+        if not outcome.blocked or not selection:
             return outcome
-        selection = persona_assets(defs.resolve_asset_graph())
         for first, last in ranges_between(start, end, set(outcome.blocked)):
             outcome.reruns.append((first, last, execute(instance, first, last, asset_selection=selection)))
     return outcome
@@ -96,8 +102,16 @@ def blocked_summary(outcome) -> str:
 
     if not outcome.blocked:
         return ""
-    lines = [f"Blocked by a gate (no memories or personas): {', '.join(map(str, sorted(outcome.blocked)))}"]
-    lines += [f"  {day}: {', '.join(sorted(gates))}" for day, gates in sorted(outcome.blocked.items())]
+
+    def kept(gates: list[str]) -> str:
+        if outcome.warehouse_gates.intersection(gates):
+            return ("its warehouse rows are kept, failing ones included; memories and personas not rebuilt "
+                    "(an earlier run's, if any, are kept and stale)")
+        return ("the gated table's rows are kept, failing ones included; what depends on them not rebuilt "
+                "(an earlier run's, if any, are kept and stale)")
+
+    lines = [f"Blocked by a gate: {', '.join(map(str, sorted(outcome.blocked)))}"]
+    lines += [f"  {day}: {', '.join(sorted(gates))}: {kept(gates)}" for day, gates in sorted(outcome.blocked.items())]
     lines += [f"  personas for {first}..{last}: {'built' if result.success else 'FAILED'} (run {result.run_id})"
               for first, last, result in outcome.reruns]
     lines += [f"  fix the day's data, then rerun: {command}" for command in rerun_commands(list(outcome.blocked))]
@@ -197,7 +211,8 @@ def _print_evaluation(report: dict) -> None:
         for name, scores in report["partition_baselines"].items():
             print(f"    {name:<16} ARI {number(scores['ari'])}  NMI {number(scores['nmi'])}  ({scores['n_clusters']} clusters)")
     if report["utility"]:
-        print("  next-day utility, same people and days; CI: paired bootstrap 95% of personas minus the method, Hit@10")
+        print("  next-day utility, same people and days; CI: paired bootstrap 95% over people "
+              "(each person's days together) of personas minus the method, Hit@10")
         print(f"    {'method':<30} {'Hit@10':>6} {'Recall@10':>9} {'Hit@50':>6} {'n':>7}  CI of difference")
         ranked = sorted(report["utility"].items(), key=lambda item: -(item[1]["hit_at_10"] or 0.0))
         for method, scores in ranked:
@@ -209,9 +224,15 @@ def _print_evaluation(report: dict) -> None:
 
 
 def command_evaluate(args: argparse.Namespace) -> int:
+    import duckdb
+
     from dagster_project.evaluation import evaluate
 
-    report = evaluate(_home(args), args.start, args.end)
+    try:
+        report = evaluate(_home(args), args.start, args.end)
+    except duckdb.IOException as error:  # still locked after the wait
+        print(f"The warehouse is busy (a run is writing it?); try again when it ends: {error}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:

@@ -10,7 +10,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from dagster_project.resources.duckdb import scalar, table_exists
+from dagster_project.resources.duckdb import connect_waiting_for_lock, scalar, table_exists
 from dagster_project.science.partition_baselines import memory_truth, partition_baselines
 from dagster_project.science.recommenders import paired_bootstrap_ci
 from dagster_project.science.metrics import (
@@ -20,6 +20,8 @@ from dagster_project.science.metrics import (
     persona_f1,
 )
 from dagster_project.paths import DEFAULT_PII_SALT, truth_dir, warehouse_path
+
+LOCK_WAIT_SECONDS = 10.0  # as `personas summary`: a run's steps hold the file only while they write
 
 
 def pairwise_precision_recall(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
@@ -46,7 +48,7 @@ def identity_scores(home: Path) -> dict[str, float] | None:
         return None
     truth = pl.read_parquet(truth_file)
     salt = os.environ.get("PERSONAS_PII_SALT") or DEFAULT_PII_SALT
-    with duckdb.connect(str(warehouse_path(home)), read_only=True) as connection:
+    with connect_waiting_for_lock(str(warehouse_path(home)), read_only=True, wait_seconds=LOCK_WAIT_SECONDS) as connection:
         connection.register("truth", truth.to_arrow())
         # Handles are stored as the same salted hash staging computes.
         joined = connection.sql(
@@ -106,12 +108,19 @@ def persona_truth_scores(home: Path, connection: duckdb.DuckDBPyConnection, as_o
     agreement = clustering_agreement(planted_by_memory["persona_id"].to_list(),
                                      planted_by_memory["planted_persona_id"].to_list())
     window_events = connection.sql(
-        "select event_id, person_id, ts, category from fct_events where event_id in (select unnest(event_ids) "
+        "select event_id, person_id, ts, object_id, category from fct_events where event_id in (select unnest(event_ids) "
         "from intent_memories where memory_id in (select memory_id from memory_assignments where event_date = ?))",
         params=[as_of],
     ).pl()
+    # Any event up to as_of that names an object's category names it for the object's uncategorised events too.
+    connection.register("window_events", window_events.select("object_id").to_arrow())
+    object_events = connection.sql(
+        "select object_id, category from fct_events where event_date <= ? and category is not null "
+        "and object_id in (select object_id from window_events)",
+        params=[as_of],
+    ).pl()
     baselines = partition_baselines(memory_events.select("memory_id", "record_id").unique(), window_events,
-                                    planted_by_memory.select("memory_id", "planted_persona_id"))
+                                    planted_by_memory.select("memory_id", "planted_persona_id"), object_events)
     persona_to_planted = map_personas_to_planted(planted_by_memory.select("persona_id", "planted_persona_id"))
     # Planted people become stitched persons through the events they produced.
     person_of_key = (
@@ -179,7 +188,8 @@ def utility_summary(connection: duckdb.DuckDBPyConnection, start: date | None, e
 
 def utility_intervals(connection: duckdb.DuckDBPyConnection, start: date | None, end: date | None,
                       k: int = 10) -> dict[str, dict]:
-    """Paired bootstrap 95% CI of Hit@k, personas minus each other method, over the person-days they share."""
+    """Paired bootstrap 95% CI of Hit@k, personas minus each other method, over the person-days they share;
+    people are resampled with all their days (cluster bootstrap), since one person's days are not independent."""
     hits = connection.sql(
         """select event_date, person_id, method, hit::double as hit from persona_utility_hits
            where k = ? and event_date between coalesce(?, date '1970-01-01') and coalesce(?, date '9999-12-31')""",
@@ -190,9 +200,11 @@ def utility_intervals(connection: duckdb.DuckDBPyConnection, start: date | None,
     for method in sorted(set(hits["method"]) - {MODEL_METHOD}):
         paired = hits.filter(pl.col("method") == method).join(model, on=["event_date", "person_id"])
         difference, low, high = paired_bootstrap_ci(
-            (paired["model_hit"] - paired["hit"]).to_numpy(), resamples=BOOTSTRAP_RESAMPLES
+            (paired["model_hit"] - paired["hit"]).to_numpy(), paired["person_id"].to_numpy(),
+            resamples=BOOTSTRAP_RESAMPLES,
         )
-        intervals[method] = {"difference": difference, "low": low, "high": high, "n": paired.height}
+        intervals[method] = {"difference": difference, "low": low, "high": high, "n": paired.height,
+                             "n_people": paired["person_id"].n_unique()}
     return intervals
 
 
@@ -207,7 +219,7 @@ def evaluate(home: Path, start: date | None = None, end: date | None = None) -> 
     if not warehouse_path(home).exists():
         report["missing_tables"] = ["warehouse (no warehouse.duckdb: run `personas run` first)"]
         return report
-    with duckdb.connect(str(warehouse_path(home)), read_only=True) as connection:
+    with connect_waiting_for_lock(str(warehouse_path(home)), read_only=True, wait_seconds=LOCK_WAIT_SECONDS) as connection:
         missing = [table for table in (*MODEL_TABLES, *UTILITY_TABLES) if not table_exists(connection, table)]
         report["missing_tables"] = missing
         if "personas" in missing:

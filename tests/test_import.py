@@ -4,11 +4,15 @@ import csv
 import random
 from datetime import date, datetime, timedelta
 
+import duckdb
+import polars as pl
 import pytest
 
 from dagster_project.cli import main
 from dagster_project.ingest.importer import ImportFileError, import_log
 from dagster_project.ingest.landing import LANDING_ENTITIES, read_landing_file
+from dagster_project.paths import warehouse_path
+from dagster_project.privacy.suppression import LINE_NODES, pii_salt
 from pipeline_helpers import WAREHOUSE_ASSETS, materialize_day, materialize_range, query, using_home
 
 DAY = date(2026, 9, 1)
@@ -195,6 +199,50 @@ def test_quoted_newlines_land_one_line_per_row_and_origins_count_physical_lines(
     assert landed["title"].to_list() == ["Tennis racket with two lines"] * 2
 
 
+MIXED_FORMS = [  # (timestamp as written, as landed); the last two can never parse
+    ("2026-09-01 11:00:00", "2026-09-01T11:00:00.000Z"),
+    ("2026-09-01T10:00:00Z", "2026-09-01T10:00:00.000Z"),
+    ("2026-09-01T12:00:00+02:00", "2026-09-01T10:00:00.000Z"),
+    ("2026-09-01T12:00:00.250+0200", "2026-09-01T10:00:00.250Z"),
+    ("2026-09-01 09:30", "2026-09-01T09:30:00.000Z"),
+    ("2026-09-01", "2026-09-01T00:00:00.000Z"),
+    ("1788256800", "2026-09-01T10:00:00.000Z"),
+    ("2026-09-31T10:00:00Z", None),
+    ("11:00 on the first", None),
+]
+
+
+@pytest.mark.parametrize("order", [1, -1], ids=["naive-first", "unparseable-first"])
+def test_a_file_mixing_timestamp_forms_lands_every_row_that_parses(tmp_path, items, order):
+    """Whatever form comes first, every other form still parses: only the truly unparseable rows are rejected."""
+    forms = MIXED_FORMS[::order]
+    events = _write_csv(tmp_path / "events.csv", ["person_id", "timestamp", "object_id", "action"],
+                        [("p1", written, "t1", "view") for written, _ in forms])
+    report = import_log(tmp_path, events, items, source="shop", now=NOW)
+    assert report.days == {"2026-09-01": 7} and report.rejected == {"unparseable_timestamp": 2}
+    assert _landed(tmp_path)["ts"].to_list() == [landed for _, landed in forms if landed]
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_extra_event_columns_never_stand_in_for_the_items_file(tmp_path, items, suffix):
+    header = ["person_id", "timestamp", "object_id", "action", "title", "category", "categories", "object_known",
+              "line"]
+    rows = [("p1", "2026-09-01T10:00:00Z", "t1", "view", "Fake title", "fake", "fake", "false", "99"),
+            ("p1", "2026-09-01T10:01:00Z", "zz9", "view", "Ghost item", "ghost", "ghost", "true", "98")]
+    events = tmp_path / f"events.{suffix}"
+    if suffix == "csv":
+        _write_csv(events, header, rows)
+    else:
+        pl.DataFrame(rows, schema=header, orient="row").write_parquet(events)
+    report = import_log(tmp_path, events, items, source="shop", now=NOW)
+    assert report.unknown_objects == 1
+    landed = _landed(tmp_path)
+    assert landed.select("title", "category", "object_known").rows() == [
+        ("Tennis racket with two lines", "tennis", "true"), (None, None, "false")]
+    assert landed["origin"].to_list() == (["events.csv:2", "events.csv:3"] if suffix == "csv"
+                                          else ["events.parquet:1", "events.parquet:2"])
+
+
 def test_a_built_in_source_name_is_refused_before_any_work(tmp_path, capsys):
     with using_home(tmp_path / "home"):
         code = main(["import", "--events", str(tmp_path / "absent.csv"), "--items", str(tmp_path / "absent.csv"),
@@ -213,7 +261,8 @@ def cased_home(tmp_path_factory):
             ("USER001", "2026-09-01T10:00:00Z", "t1", "view"), ("user001", "2026-09-01T10:05:00Z", "t2", "view"),
             ("USER001", "2026-09-01T10:06:00Z", "zz9", "view")])  # object missing: rejected by staging
         second = _write_csv(home / "second.csv", ["person_id", "timestamp", "object_id", "action"], [
-            (" USER001 ", "2026-09-01T12:00:00Z", "b1", "view")])
+            (" USER001 ", "2026-09-01T12:00:00Z", "b1", "view"),
+            ("USER001", "not a time", "b1", "view")])  # rejected at import, with the person id hashed
         import_log(home, first, items, source="shop")
         import_log(home, second, items, source="shop")
         materialize_day(DAY, selection=WAREHOUSE_ASSETS)
@@ -233,3 +282,17 @@ def test_a_rejected_imported_line_carries_the_person_id_hashed(cased_home):
     [(person_hash,)] = query("select person_hash from stg_import__events where origin = 'first.csv:2'")
     assert raw.split(",")[1] == person_hash
     assert query("select count(*) from audit_record_counts where raw_lines <> staged + rejected") == [(0,)]
+
+
+def test_the_python_and_sql_person_hashes_of_an_imported_log_agree(cased_home):
+    """Import rejects and the erasure suppression list hash the person id as staging does."""
+    [(staged_hash,)] = query("select person_hash from stg_import__events where origin = 'first.csv:2'")
+    [rejects] = (cased_home / "import_rejects").glob("shop-*.csv")
+    [kept] = pl.read_csv(rejects, infer_schema=False).rows(named=True)
+    assert kept["origin"] == "second.csv:3" and kept["person_hash"] == staged_hash
+    with duckdb.connect(str(warehouse_path(cased_home)), read_only=True) as connection:
+        nodes = connection.execute(
+            f"select distinct unnest({LINE_NODES['import__events']}) from raw.import__events",
+            {"salt": pii_salt()}).fetchall()
+    stitched = query("select distinct identifier from dim_person_identifiers where identifier like 'imported:%'")
+    assert sorted(nodes) == sorted(stitched) and len(nodes) == 2

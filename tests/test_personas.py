@@ -2,10 +2,12 @@
 
 from datetime import date, timedelta
 
+import polars as pl
 import pytest
 
 from dagster_project.evaluation import evaluate
 from dagster_project.generator import generate
+from dagster_project.personas.assets import utility_for_day
 from pipeline_helpers import materialize_day, materialize_range, query, using_home
 
 START = date(2026, 10, 1)
@@ -86,3 +88,38 @@ def test_persona_ids_are_stable_from_day_to_day(persona_home):
            for day in (LAST - timedelta(days=1), LAST)}
     kept = ids[LAST] & ids[LAST - timedelta(days=1)]
     assert len(kept) >= 0.8 * len(ids[LAST])
+
+
+def test_the_ablation_is_tuned_on_its_own_on_the_validation_day():
+    # Ten people (A) take tomorrow what only the persona term scores; ten (B) what item-kNN scores too.
+    # Ten decoys score 0.5 in every component. With the persona term, persona weight 0.5 reaches
+    # everyone and item-kNN is not needed; without it, item-kNN needs weight 0.5 to reach B.
+    people = [f"u{index}" for index in range(20)]
+    day = LAST
+
+    def components(target: str) -> dict[str, pl.DataFrame]:
+        def component(prefixes: list[str]) -> pl.DataFrame:
+            rows = [(person, f"{prefix}{index}", 1.0) for index, (person, prefix) in enumerate(zip(people, prefixes))]
+            rows += [(person, f"z{decoy}", 0.5) for person in people for decoy in range(10)]
+            return pl.DataFrame(rows, schema=["person_id", "object_id", "score"], orient="row")
+
+        return {
+            "category_profile": component(["c"] * 20),
+            "item_knn": component(["k"] * 10 + [target] * 10),
+            "persona_category": component([target] * 20),
+            "persona_popularity": component(["q"] * 20),
+            "popularity": component(["p"] * 20),
+            "static": component(["s"] * 20),
+        }
+
+    events = pl.DataFrame(
+        [(person, day - timedelta(days=2), "seen") for person in people]
+        + [(person, day - timedelta(days=1), f"v{index}") for index, person in enumerate(people)]
+        + [(person, day, f"t{index}") for index, person in enumerate(people)],
+        schema=["person_id", "event_date", "object_id"], orient="row",
+    )
+    _, summary, (weights, ablation_weights) = utility_for_day(events, day, components("t"), components("v"))
+    assert weights == (0.5, 0.0, 0.0) and ablation_weights == (0.0, 0.5, 0.0)
+    hit_at_10 = dict(summary.filter(pl.col("k") == 10).select("method", "hit_rate").rows())
+    assert hit_at_10["personas"] == 1.0
+    assert hit_at_10["personas_without_persona_term"] == 0.5  # the persona ranker's knn weight 0 would give 0.0

@@ -256,6 +256,17 @@ def test_the_quality_gates_resource_overrides_the_environment(monkeypatch):
     assert configured.reject_rate_of("web") == 0.01 and configured.reject_rate_of("crm") == 0.3
 
 
+def test_every_threshold_is_settable_by_the_environment_and_by_the_resource(monkeypatch):
+    from dataclasses import fields
+
+    from dagster_project.quality.checks import QualityGates
+
+    assert {field.name for field in fields(QualityThresholds)} == set(QualityGates.model_fields)
+    monkeypatch.setenv("PERSONAS_GX_WARN_MIN_SPREAD", "0.25")
+    assert QualityGates().thresholds().warn_min_spread == 0.25
+    assert QualityGates(warn_min_spread=0.5).thresholds().warn_min_spread == 0.5
+
+
 def test_rerun_commands_name_each_run_of_blocked_days():
     from dagster_project.quality.checks import rerun_commands
 

@@ -112,7 +112,7 @@ def test_the_log_is_as_bursty_as_the_real_one(imported_run):
 def test_personas_for_every_day_with_data_but_the_broken_one(imported_run):
     _, volumes, code, _, output = imported_run
     assert code == 1, output  # a day is blocked: the run says so, and how to rerun it
-    assert f"Blocked by a gate (no memories or personas): {BROKEN_DAY}" in output
+    assert f"Blocked by a gate: {BROKEN_DAY}" in output and "memories and personas not rebuilt" in output
     assert f"fix the day's data, then rerun: personas run --start {BROKEN_DAY}\n" in output
     days_with_data = {day for day, volume in volumes.items() if volume}
     persona_days = {row[0] for row in query("select distinct event_date from personas")}

@@ -20,6 +20,7 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFil
 
 from dagster_project.generator import generate
 from dagster_project.operations.recovery import (
+    PGID_TAG,
     PID_TAG,
     home_run_lock,
     launch_tags,
@@ -116,30 +117,99 @@ def test_a_run_killed_mid_dbt_and_mid_persona_is_recovered_by_the_next_plain_run
         assert f"Run {START}..{LAST} succeeded" in output
 
 
+def tags_of(process: subprocess.Popen) -> dict[str, str]:
+    """The launch tags a process started in a session of its own (as a shell starts `personas run`) would carry."""
+    return {**launch_tags(), PID_TAG: str(process.pid), PGID_TAG: str(process.pid), "personas/process_start": ""}
+
+
+def exited_process() -> subprocess.Popen:
+    child = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    child.wait()
+    return child
+
+
 def test_a_tagged_run_is_gone_once_its_process_exits_and_alive_while_it_runs():
     assert process_is_gone(launch_tags()) is False
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    tags = {**launch_tags(), PID_TAG: str(child.pid)}
-    tags["personas/process_start"] = ""  # no start time to compare: liveness alone decides
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+    tags = tags_of(child)
     assert process_is_gone(tags) is False
+    without_group = {key: value for key, value in tags.items() if key != PGID_TAG}
+    assert process_is_gone(without_group) is False  # no start time to compare: liveness alone decides
     child.kill()
     child.wait()
-    assert process_is_gone(tags) is True
-    assert process_is_gone({**launch_tags(), "personas/process_start": "1"}) is True  # the pid names a newer process
+    assert process_is_gone(tags) is True and process_is_gone(without_group) is True
+    reused = {key: value for key, value in launch_tags().items() if key != PGID_TAG}
+    assert process_is_gone({**reused, "personas/process_start": "1"}) is True  # the pid names a newer process
     assert process_is_gone({**launch_tags(), "personas/host": "elsewhere"}) is None
+    assert process_is_gone({**tags, "personas/pid_namespace": "pid:[1]"}) is None  # another container's pid
     assert process_is_gone({}) is None
+
+
+def test_a_run_whose_process_alone_was_killed_lives_while_its_subprocess_runs(home):
+    """The OOM killer may pick the CLI and leave its dbt writing: the run is not dead before dbt ends."""
+    cli = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import subprocess, sys, time\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+            "print(child.pid, flush=True); time.sleep(60)"
+        )],
+        stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    dbt_pid = int(cli.stdout.readline())
+    tags = tags_of(cli)
+    with DagsterInstance.get() as instance:
+        from dagster._core.test_utils import create_run_for_test
+
+        run = create_run_for_test(instance, job_name="build_personas", status=DagsterRunStatus.STARTED, tags=tags)
+        instance.event_log_storage.initialize_concurrency_limit_to_default(DUCKDB_POOL)
+        assert instance.event_log_storage.claim_concurrency_slot(DUCKDB_POOL, run.run_id, "dbt_warehouse").is_claimed
+        cli.kill()
+        cli.wait()
+        try:
+            assert process_is_gone(tags) is False
+            assert recover_crashed_runs(instance, home) == []
+            assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.STARTED
+        finally:
+            os.kill(dbt_pid, signal.SIGKILL)
+        # A run waiting for the pool recovers it as soon as its last process is gone.
+        wait_for_pool(instance, lambda message: None, timeout_seconds=RUN_TIMEOUT_SECONDS,
+                      recover=lambda: recover_crashed_runs(instance, home))
+        assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.FAILURE
+        assert instance.event_log_storage.get_concurrency_info(DUCKDB_POOL).claimed_slots == []
+
+
+def start_fit(home: Path, dagster_run_id: str | None) -> str:
+    """An MLflow fit left RUNNING, tagged as `persona_model` tags it (None: a run without the tag)."""
+    from mlflow import MlflowClient
+
+    from dagster_project.tracking.fit_runs import DAGSTER_RUN_TAG
+    from dagster_project.tracking.resource import EXPERIMENT_NAME, store_uri
+
+    client = MlflowClient(store_uri(home), store_uri(home))
+    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment(EXPERIMENT_NAME)
+    tags = {DAGSTER_RUN_TAG: dagster_run_id} if dagster_run_id else {}
+    return client.create_run(experiment_id, tags=tags).info.run_id
+
+
+def fit_status(home: Path, mlflow_run_id: str) -> str:
+    from mlflow import MlflowClient
+
+    from dagster_project.tracking.resource import store_uri
+
+    return MlflowClient(store_uri(home), store_uri(home)).get_run(mlflow_run_id).info.status
 
 
 def test_a_dead_run_is_failed_and_its_slot_freed_and_a_live_one_left_alone(home):
     with DagsterInstance.get() as instance:
         from dagster._core.test_utils import create_run_for_test
 
-        child = subprocess.Popen([sys.executable, "-c", "pass"])
-        child.wait()
         dead = create_run_for_test(instance, job_name="build_personas", status=DagsterRunStatus.STARTED,
-                                   tags={**launch_tags(), PID_TAG: str(child.pid), "personas/process_start": ""})
+                                   tags=tags_of(exited_process()))
         alive = create_run_for_test(instance, job_name="build_personas", status=DagsterRunStatus.STARTED,
                                     tags=launch_tags())
+        # Started after the dead run: its own fit, a live run's fit, and one of a run the UI launched.
+        dead_fit, alive_fit, untagged_fit = start_fit(home, dead.run_id), start_fit(home, alive.run_id), start_fit(home, None)
         instance.event_log_storage.initialize_concurrency_limit_to_default(DUCKDB_POOL)
         claim = instance.event_log_storage.claim_concurrency_slot(DUCKDB_POOL, dead.run_id, "dbt_warehouse")
         assert claim.is_claimed
@@ -151,7 +221,8 @@ def test_a_dead_run_is_failed_and_its_slot_freed_and_a_live_one_left_alone(home)
         assert f"waiting for pool {DUCKDB_POOL}" in messages[0] and dead.run_id[:8] in messages[0]
 
         recovered = recover_crashed_runs(instance, home)
-        assert [run.run_id for run in recovered] == [dead.run_id]
+        assert [(run.run_id, run.mlflow_runs_ended) for run in recovered] == [(dead.run_id, 1)]
+        assert [fit_status(home, fit) for fit in (dead_fit, alive_fit, untagged_fit)] == ["FAILED", "RUNNING", "RUNNING"]
         assert instance.get_run_by_id(dead.run_id).status == DagsterRunStatus.FAILURE
         assert instance.get_run_by_id(alive.run_id).status == DagsterRunStatus.STARTED
         assert instance.event_log_storage.get_concurrency_info(DUCKDB_POOL).claimed_slots == []

@@ -31,7 +31,7 @@ from dagster_project.drift.assets import DRIFT_CHECK_NAME
 from dagster_project.generator import generate
 from dagster_project.partitions import daily_partitions
 from dagster_project.tracking.drift_series import drift_run_id
-from dagster_project.tracking.fit_runs import fit_sanity
+from dagster_project.tracking.fit_runs import DAGSTER_RUN_TAG, fit_sanity
 from dagster_project.tracking.registry import (
     PARTITION_DATE_TAG,
     SANITY_TAG,
@@ -68,6 +68,7 @@ def test_every_fitted_day_is_one_run_and_one_model_version(tracked):
     client = tracking.client()
     runs = [run for run in client.search_runs([tracking.activate()]) if "partition_date" in run.data.params]
     assert sorted(run.data.params["partition_date"] for run in runs) == [day.isoformat() for day in DAYS]
+    assert {run.data.tags.get(DAGSTER_RUN_TAG) for run in runs} == {result.run_id}  # crash recovery ends only its own
     run = next(run for run in runs if run.data.params["partition_date"] == DRIFT_DAY.isoformat())
     assert {"window_days", "recent_share", "k_min", "k_max", "chosen_k", "vectorizer_min_df"} <= set(run.data.params)
     assert {"quality_mean", "truthfulness_min", "n_personas", "silhouette", "n_memories"} <= set(run.data.metrics)

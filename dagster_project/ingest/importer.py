@@ -26,7 +26,7 @@ import polars as pl
 
 from dagster_project.ingest.landing import LANDING_ENTITIES, read_physical_lines
 from dagster_project.partitions import DEFAULT_START_DATE
-from dagster_project.privacy.suppression import pii_salt
+from dagster_project.privacy.suppression import imported_person_hash, pii_salt
 
 EVENT_COLUMNS = ("person_id", "timestamp", "object_id", "action")
 ITEM_COLUMNS = ("object_id", "title", "categories")
@@ -37,6 +37,11 @@ REJECTS_DIR = "import_rejects"
 # Unix time by magnitude: below 1e11 seconds (until the year 5138), below 1e14 milliseconds
 # (from 1973), below 1e17 microseconds, else nanoseconds. Value: microseconds per unit.
 EPOCH_UNITS = ((1e11, 1_000_000.0), (1e14, 1_000.0), (1e17, 1.0))
+# ISO 8601 after normalising (see _parse_timestamps): `%.f` takes an optional fraction, `%#z` an offset as
+# +02:00, +0200 or +02.
+ISO_FORMATS_WITH_OFFSET = ("%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%d %H:%M%#z")
+ISO_FORMATS_NAIVE = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M")
+ISO_DATE = "%Y-%m-%d"
 
 
 class ImportFileError(ValueError):
@@ -71,12 +76,15 @@ def check_source_name(source: str) -> None:
 
 
 def _read_table(path: Path, required: tuple[str, ...]) -> pl.DataFrame:
-    """CSV (all columns as text) or Parquet, with each row's physical line number and the required columns checked."""
+    """The required columns, as text, and each row's physical line number, from CSV or Parquet.
+
+    Other columns are dropped here: an extra `title` or `category` in the events file must never stand in for
+    the items file's own."""
     if not path.exists():
         raise ImportFileError(f"{path}: no such file")
     if path.suffix.lower() == ".parquet":
-        frame = pl.read_parquet(path).with_columns(pl.all().cast(pl.String))
-        return _check_columns(frame, path, required).with_row_index("line", offset=1)  # Parquet rows count from 1
+        frame = _check_columns(pl.read_parquet(path), path, required).select(pl.col(*required).cast(pl.String))
+        return frame.with_row_index("line", offset=1)  # Parquet rows count from 1
     try:
         frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
     except pl.exceptions.ComputeError as error:
@@ -85,7 +93,8 @@ def _read_table(path: Path, required: tuple[str, ...]) -> pl.DataFrame:
     # A quoted newline spreads a record over several lines: a row starts after the line
     # breaks of every row before it (line 1 is the header).
     breaks = pl.sum_horizontal(pl.all().str.count_matches("\n", literal=True).fill_null(0))
-    return frame.with_columns(line=(pl.int_range(2, pl.len() + 2) + breaks.cum_sum() - breaks).cast(pl.Int64))
+    line = (pl.int_range(2, pl.len() + 2) + breaks.cum_sum() - breaks).cast(pl.Int64)
+    return frame.select(*required, line=line)
 
 
 def _check_columns(frame: pl.DataFrame, path: Path, required: tuple[str, ...]) -> pl.DataFrame:
@@ -100,17 +109,21 @@ def _check_columns(frame: pl.DataFrame, path: Path, required: tuple[str, ...]) -
 
 def _parse_timestamps(text: pl.Expr) -> pl.Expr:
     """ISO 8601 (a zone offset is converted to UTC, none means UTC; a date alone is its midnight) or Unix time in
-    s, ms, µs or ns by magnitude."""
+    s, ms, µs or ns by magnitude. Each row is tried against every explicit format (a coalesce), so one file may
+    mix forms: Polars' own inference would pick one format from the first value and reject the rows of others."""
     stripped = text.str.strip_chars()
     number = stripped.cast(pl.Float64, strict=False)
     micros_per_unit = pl.lit(1e-3)  # nanoseconds
     for bound, micros in reversed(EPOCH_UNITS):
         micros_per_unit = pl.when(number.abs() < bound).then(micros).otherwise(micros_per_unit)
     from_unix = pl.from_epoch((number * micros_per_unit).cast(pl.Int64, strict=False), time_unit="us")
-    with_zone = stripped.str.to_datetime(time_zone="UTC", strict=False, time_unit="us").dt.replace_time_zone(None)
-    naive = stripped.str.to_datetime(strict=False, time_unit="us")
-    midnight = stripped.str.to_date(strict=False).cast(pl.Datetime("us"))  # a date alone
-    return pl.when(number.is_not_null()).then(from_unix).otherwise(pl.coalesce(with_zone, naive, midnight))
+    # One spelling of the ISO variants: a space between date and time, `Z` as the offset +00:00.
+    iso = stripped.str.replace(r"^(\d{4}-\d{2}-\d{2})[Tt ]\s*", "$1 ").str.replace(r"\s*[Zz]$", "+00:00")
+    with_zone = [iso.str.to_datetime(form, time_zone="UTC", strict=False, time_unit="us").dt.replace_time_zone(None)
+                 for form in ISO_FORMATS_WITH_OFFSET]
+    naive = [iso.str.to_datetime(form, strict=False, time_unit="us") for form in ISO_FORMATS_NAIVE]
+    midnight = iso.str.to_date(ISO_DATE, strict=False).cast(pl.Datetime("us"))
+    return pl.when(number.is_not_null()).then(from_unix).otherwise(pl.coalesce(*with_zone, *naive, midnight))
 
 
 def _import_reject_reason(parsed_ts: pl.Expr, first_day: date, now: datetime) -> pl.Expr:
@@ -230,11 +243,9 @@ def _keep_rejected(home: Path, rejected: pl.DataFrame, source: str, batch: str) 
         connection.register(
             "rejected", rejected.select("origin", "reason", "person_id", "timestamp", "object_id", "action"))
         kept = connection.sql(
-            """select origin, reason,
-                      case when nullif(trim(person_id), '') is not null then sha256($salt || trim(person_id)) end
-                          as person_hash,
-                      timestamp, object_id, action
-               from rejected""",
+            f"""select origin, reason, {imported_person_hash('person_id')} as person_hash,
+                       timestamp, object_id, action
+                from rejected""",
             params={"salt": pii_salt()},
         ).pl()
     kept.with_columns(_one_line(column) for column in ("timestamp", "object_id", "action")).write_csv(path)

@@ -3,10 +3,15 @@
 A run killed with SIGKILL (OOM, reboot, kill -9) cannot say it died: Dagster keeps it
 STARTED with its `duckdb` pool slot claimed, MLflow keeps the fit's run RUNNING, and every
 later run waits for the slot forever. So every run the CLI launches carries its process
-(`personas/pid`, `personas/host`, `personas/boot_id`, `personas/process_start`); a STARTED
-run whose process is gone (another boot, no such pid, or a pid reused by a newer process)
-is dead. `recover_crashed_runs` marks it failed, frees its pool slots and ends the MLflow
-runs it left RUNNING as FAILED. The CLI calls it before every run, and the daemon through
+(`personas/pid`, `personas/host`, `personas/boot_id`, `personas/process_start`, the PID
+namespace and, when the CLI leads its process group as a shell starts it, `personas/pgid`);
+a STARTED run whose process is gone (another boot, no such pid, or a pid reused by a newer
+process) is dead. A led group is alive while any member runs: the OOM killer may kill the
+CLI alone and leave its dbt subprocess writing the warehouse. Another PID namespace on the
+same host cannot be told. `recover_crashed_runs` marks a dead run failed, frees its pool
+slots and ends as FAILED the MLflow runs tagged with its id left RUNNING (see
+`tracking.fit_runs.DAGSTER_RUN_TAG`; a fit of a live run launched elsewhere is left alone).
+The CLI calls it before every run and while it waits for the pool, the daemon through
 `crashed_run_sensor`.
 
 `personas run` and `backfill` hold the home's run lock (an OS file lock, released by the
@@ -35,6 +40,8 @@ PID_TAG = "personas/pid"
 HOST_TAG = "personas/host"
 BOOT_TAG = "personas/boot_id"
 PROCESS_START_TAG = "personas/process_start"
+PGID_TAG = "personas/pgid"
+PID_NAMESPACE_TAG = "personas/pid_namespace"
 RUN_LOCK_FILE = "personas-run.lock"
 UNFINISHED = [DagsterRunStatus.STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.CANCELING]
 WAIT_REPORT_SECONDS = 10.0
@@ -56,19 +63,55 @@ def _process_start(pid: int) -> str:
         return ""
 
 
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+def _group_is_alive(pgid: int) -> bool:
+    """Some member of the process group still runs (zombies, dead but not yet reaped, do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # members exist, owned by someone else
+    stats = list(Path("/proc").glob("[0-9]*/stat"))
+    if not stats:
+        return True  # no /proc: the kill above is all there is to tell
+    for stat in stats:
+        try:
+            state, _, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue  # the process ended while we read
+        if int(group) == pgid and state != "Z":
+            return True
+    return False
+
+
 def launch_tags() -> dict[str, str]:
     """Who runs this run: the tags `process_is_gone` reads back."""
     pid = os.getpid()
-    return {PID_TAG: str(pid), HOST_TAG: socket.gethostname(), BOOT_TAG: _boot_id(),
-            PROCESS_START_TAG: _process_start(pid)}
+    tags = {PID_TAG: str(pid), HOST_TAG: socket.gethostname(), BOOT_TAG: _boot_id(),
+            PROCESS_START_TAG: _process_start(pid), PID_NAMESPACE_TAG: _pid_namespace()}
+    if os.getpgid(0) == pid:  # a group of its own (a shell's job): its children are ours
+        tags[PGID_TAG] = str(pid)
+    return tags
 
 
 def process_is_gone(tags: dict[str, str]) -> bool | None:
-    """True when the tagged process no longer runs; None when it cannot be told (another host, no tags)."""
+    """True when the tagged process (and its group) no longer runs; None when it cannot be told
+    (another host or PID namespace, no tags)."""
     if PID_TAG not in tags or tags.get(HOST_TAG) != socket.gethostname():
         return None
+    if tags.get(PID_NAMESPACE_TAG) and _pid_namespace() and tags[PID_NAMESPACE_TAG] != _pid_namespace():
+        return None  # a pid of another container means nothing here
     if tags.get(BOOT_TAG) and _boot_id() and tags[BOOT_TAG] != _boot_id():
         return True  # the machine rebooted since
+    if tags.get(PGID_TAG):
+        return not _group_is_alive(int(tags[PGID_TAG]))
     pid = int(tags[PID_TAG])
     try:
         os.kill(pid, 0)
@@ -87,13 +130,14 @@ class RecoveredRun:
     mlflow_runs_ended: int
 
 
-def _end_orphaned_mlflow_runs(home: Path, since: float) -> int:
-    """End as FAILED the MLflow runs left RUNNING that started after `since` (a dead run's start)."""
+def _end_orphaned_mlflow_runs(home: Path, dagster_run_id: str) -> int:
+    """End as FAILED the MLflow runs a dead Dagster run left RUNNING."""
     database = mlflow_dir(home) / "mlflow.db"
     if not database.exists():
         return 0
     from mlflow import MlflowClient
 
+    from dagster_project.tracking.fit_runs import DAGSTER_RUN_TAG
     from dagster_project.tracking.resource import EXPERIMENT_NAME, store_uri
 
     client = MlflowClient(store_uri(home), store_uri(home))
@@ -102,7 +146,7 @@ def _end_orphaned_mlflow_runs(home: Path, since: float) -> int:
         return 0
     orphans = client.search_runs(
         [experiment.experiment_id],
-        filter_string=f"attributes.status = 'RUNNING' and attributes.start_time >= {int(since * 1000)}",
+        filter_string=f"attributes.status = 'RUNNING' and tags.{DAGSTER_RUN_TAG} = '{dagster_run_id}'",
     )
     for run in orphans:
         client.set_terminated(run.info.run_id, status="FAILED")
@@ -121,8 +165,7 @@ def recover_crashed_runs(instance: DagsterInstance, home: Path) -> list[Recovere
             "marked failed and its pool slots freed by the next personas run."
         )
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-        started = record.start_time or record.create_timestamp.timestamp()
-        recovered.append(RecoveredRun(run.run_id, run.tags[PID_TAG], _end_orphaned_mlflow_runs(home, started)))
+        recovered.append(RecoveredRun(run.run_id, run.tags[PID_TAG], _end_orphaned_mlflow_runs(home, run.run_id)))
     return recovered
 
 
@@ -168,15 +211,20 @@ def home_run_lock(home: Path, describe: str, report: Callable[[str], None] | Non
 
 
 def wait_for_pool(instance: DagsterInstance, report: Callable[[str], None] | None = None,
-                  pool: str = DUCKDB_POOL, timeout_seconds: float | None = None) -> None:
+                  pool: str = DUCKDB_POOL, timeout_seconds: float | None = None,
+                  recover: Callable[[], object] | None = None) -> None:
     """Wait, in the open, while live runs outside this process (the daemon's, the UI's) fill `pool`.
 
+    `recover` is called before every look at the pool: a holder that dies while we wait
+    (a killed CLI's dbt finishing) is then recovered and its slot freed.
     Raises TimeoutError after `timeout_seconds` (None: wait until Ctrl-C).
     """
     report = report or (lambda message: print(message, file=sys.stderr, flush=True))
     started = time.monotonic()
     next_report = started
     while True:
+        if recover is not None:
+            recover()
         info = instance.event_log_storage.get_concurrency_info(pool)
         limit = info.limit if info.limit is not None else info.slot_count
         if not limit or info.active_slot_count < limit:

@@ -176,7 +176,8 @@ def persona_model(
             connection, "select event_date, persona_id, label, share from personas where event_date <= ?", [last]
         ) if fits else pl.DataFrame()
     versions = {
-        day: log_day_fit(mlflow, fit, settings, window_memories, share_history.filter(pl.col("event_date") <= day))
+        day: log_day_fit(mlflow, fit, settings, window_memories, share_history.filter(pl.col("event_date") <= day),
+                         context.run.run_id)
         for day, fit in fits.items()
     }
     if skipped:
@@ -234,31 +235,36 @@ def utility_for_day(
     day: date,
     scores: dict[str, pl.DataFrame],
     validation_scores: dict[str, pl.DataFrame] | None,
-) -> tuple[pl.DataFrame, pl.DataFrame, tuple[float, float, float]]:
+) -> tuple[pl.DataFrame, pl.DataFrame, tuple[tuple[float, float, float], tuple[float, float, float]]]:
     """Next-day hits on `day` of the persona ranker, its ablation and every baseline, for the same people.
 
     scores: ``ranker_inputs`` of `day`; validation_scores: those of the day before, on which
-    the persona ranker's blend weights are tuned (never on `day`); without them the defaults
-    are used. Returns the per-person hits (event_date, person_id, method, k, hit, recall),
-    their summary (event_date, method, k, hit_rate, recall, n_users) and the weights used.
+    the persona ranker's blend weights, and separately the ablation's (no persona term), are
+    tuned (never on `day`); without them the defaults are used. Returns the per-person hits
+    (event_date, person_id, method, k, hit, recall), their summary (event_date, method, k,
+    hit_rate, recall, n_users) and the weights of the persona ranker and of its ablation.
     """
     validation_day = day - timedelta(days=1)
-    weights = DEFAULT_BLEND
+    weights, ablation_weights = DEFAULT_BLEND, (0.0, *DEFAULT_BLEND[1:])
     if validation_scores is not None:
         validation_history = events.filter(
             pl.col("event_date").is_between(validation_day - timedelta(days=POPULARITY_DAYS), validation_day - timedelta(days=1))
         )
-        weights = tune_blend(validation_history, events.filter(pl.col("event_date") == validation_day), validation_scores)
+        validation_events = events.filter(pl.col("event_date") == validation_day)
+        weights = tune_blend(validation_history, validation_events, validation_scores)
+        ablation_weights = tune_blend(
+            validation_history, validation_events, validation_scores, persona_weights=(0.0,), persona_popularity_shares=(0.0,)
+        )
     methods = {
         "personas": blend_scores(scores, ranker_weights(*weights)),
-        "personas_without_persona_term": blend_scores(scores, ranker_weights(0.0, weights[1])),
+        "personas_without_persona_term": blend_scores(scores, ranker_weights(*ablation_weights)),
         **scores,
     }
     history = events.filter(pl.col("event_date").is_between(day - timedelta(days=POPULARITY_DAYS), validation_day))
     hits = next_day_hits(history, events.filter(pl.col("event_date") == day), methods, UTILITY_K)
     date_column = pl.lit(day, dtype=pl.Date).alias("event_date")
     summary = summarise_hits(hits).select(date_column, "method", "k", "hit_rate", "recall", "n_users")
-    return hits.select(date_column, "person_id", "method", "k", "hit", "recall"), summary, weights
+    return hits.select(date_column, "person_id", "method", "k", "hit", "recall"), summary, (weights, ablation_weights)
 
 
 @asset(
@@ -304,7 +310,7 @@ def persona_utility(context: AssetExecutionContext, duckdb: DuckDBResource) -> M
         means = utility.group_by("method", "k").agg(pl.col("hit_rate").mean()).sort("method", "k")
         metadata.update({f"hit_at_{row['k']}_{row['method']}": float(row["hit_rate"]) for row in means.iter_rows(named=True)})
         metadata["blend_weights"] = ", ".join(
-            f"{day}: persona {weights[0]}, knn {weights[1]}, persona popularity {weights[2]}"
-            for day, (_, _, weights) in results.items()
+            f"{day}: persona {weights[0]}, knn {weights[1]}, persona popularity {weights[2]}; ablation knn {ablation[1]}"
+            for day, (_, _, (weights, ablation)) in results.items()
         )
     return MaterializeResult(metadata=metadata)

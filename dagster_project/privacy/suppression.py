@@ -33,6 +33,13 @@ def _pii_hash(expr: str) -> str:
     return f"case when nullif(trim({expr}), '') is null then null else sha256($salt || lower(trim({expr}))) end"
 
 
+def imported_person_hash(expr: str) -> str:
+    """SQL of an imported log's person hash (bind `$salt`), the Python side's one definition: the id trimmed but
+    not lower-cased (`USER001` and `user001` are two people), null when blank. It must match dbt's
+    base_import__events, the SQL definition; tests/test_import.py checks the two agree."""
+    return f"case when nullif(trim({expr}), '') is not null then sha256($salt || trim({expr})) end"
+
+
 def _node(prefix: str, expr: str) -> str:
     """SQL of an identity node such as `cookie:ck-1`, spelt as dbt spells it (untrimmed); null without the identifier."""
     return f"'{prefix}:' || nullif({expr}, '')"
@@ -59,9 +66,7 @@ LINE_NODES: dict[str, str] = {
     "crm__tickets": f"[{_node('customer', 'customer_id')}]",
     "iot__devices": f"[{_node('device', 'device_id')}, {_node('customer', 'customer_id')}]",
     "iot__readings": f"[{_node('device', 'device_id')}]",
-    # An imported log's person id is hashed with its case kept (base_import__events).
-    "import__events": "['imported:' || source || ':' || case when nullif(trim(person_id), '') is not null "
-                      "then sha256($salt || trim(person_id)) end]",
+    "import__events": f"['imported:' || source || ':' || {imported_person_hash('person_id')}]",
 }
 
 

@@ -89,6 +89,7 @@ class QualityGates(ConfigurableResource):
     baseline_days: int | None = None
     min_history_days: int | None = None
     warn_mads: float | None = None
+    warn_min_spread: float | None = None
     error_floor_ratio: float | None = None
 
     def thresholds(self) -> "QualityThresholds":
@@ -101,6 +102,7 @@ class QualityGates(ConfigurableResource):
             baseline_days=self.baseline_days,
             min_history_days=self.min_history_days,
             warn_mads=self.warn_mads,
+            warn_min_spread=self.warn_min_spread,
             error_floor_ratio=self.error_floor_ratio,
         )
 

@@ -87,6 +87,7 @@ class QualityThresholds:
             "baseline_days": int(env("PERSONAS_GX_BASELINE_DAYS", defaults.baseline_days)),
             "min_history_days": int(env("PERSONAS_GX_MIN_HISTORY_DAYS", defaults.min_history_days)),
             "warn_mads": float(env("PERSONAS_GX_WARN_MADS", defaults.warn_mads)),
+            "warn_min_spread": float(env("PERSONAS_GX_WARN_MIN_SPREAD", defaults.warn_min_spread)),
             "error_floor_ratio": float(env("PERSONAS_GX_ERROR_FLOOR", defaults.error_floor_ratio)),
         }
         return cls(**{**values, **{key: value for key, value in overrides.items() if value is not None}})

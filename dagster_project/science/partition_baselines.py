@@ -2,8 +2,8 @@
 
 On sample data each event carries its planted persona (null for noise). A memory's truth
 is its events' majority persona; the persona clustering's ARI/NMI against that truth only
-means something next to what a partition with no model gets: one cluster per category,
-or intent families fitted once over the window.
+means something next to what a partition with no model gets: one cluster per category
+(events without one take their object's), or intent families fitted once over the window.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import polars as pl
 
 from dagster_project.science.intent_families import fit_intent_families
 from dagster_project.science.metrics import clustering_agreement
+from dagster_project.science.recommenders import UNCATEGORISED, object_categories
 
 
 def memory_truth(records: pl.DataFrame, memory_events: pl.DataFrame) -> pl.DataFrame:
@@ -34,13 +35,32 @@ def memory_truth(records: pl.DataFrame, memory_events: pl.DataFrame) -> pl.DataF
     )
 
 
-def partition_baselines(memory_events: pl.DataFrame, events: pl.DataFrame, truth: pl.DataFrame) -> dict[str, dict]:
+def with_object_categories(events: pl.DataFrame, object_events: pl.DataFrame) -> pl.DataFrame:
+    """``events`` with each null category filled by its object's most frequent category in
+    ``object_events`` (object_id, category): a view, cart or order of a product whose category
+    another event names is not uncategorised. Events without either stay null."""
+    objects = object_categories(object_events).filter(pl.col("category") != UNCATEGORISED)
+    return (
+        events.join(objects.rename({"category": "object_category"}), on="object_id", how="left")
+        .with_columns(pl.coalesce("category", "object_category").alias("category"))
+        .drop("object_category")
+    )
+
+
+def partition_baselines(
+    memory_events: pl.DataFrame, events: pl.DataFrame, truth: pl.DataFrame, object_events: pl.DataFrame | None = None
+) -> dict[str, dict]:
     """ARI/NMI against the truth of two trivial memory partitions, on the memories the model is scored on.
 
-    by_category: one cluster per category (a memory's majority event category, uncategorised
-    memories together); intent_families: that category's family, families fitted once over
-    the window's events (``fit_intent_families``). events: event_id, person_id, ts, category.
+    by_category: one cluster per category, a memory's category being the majority over its
+    events' categories (an event without one takes its object's, see ``with_object_categories``;
+    ties by name), uncategorised memories only when none of their events has a category;
+    intent_families: that category's family, families fitted once over the window's events
+    (``fit_intent_families``) with the same filled categories. events: event_id, person_id, ts,
+    object_id, category; object_events: object_id, category to learn objects' categories from
+    (default: ``events``).
     """
+    events = with_object_categories(events, events if object_events is None else object_events)
     categorised = memory_events.join(events.rename({"event_id": "record_id"}), on="record_id")
     majority = (
         categorised.drop_nulls("category")
@@ -51,7 +71,7 @@ def partition_baselines(memory_events: pl.DataFrame, events: pl.DataFrame, truth
     families = fit_intent_families(events)
     scored = (
         truth.join(majority.select("memory_id", "category"), on="memory_id", how="left")
-        .with_columns(pl.col("category").fill_null(""))
+        .with_columns(pl.col("category").fill_null(UNCATEGORISED))
         .with_columns(pl.col("category").replace(families).alias("family"))
     )
     planted = scored["planted_persona_id"].to_list()

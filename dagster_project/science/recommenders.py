@@ -2,7 +2,8 @@
 
 Every ranker reads the events of the window before the day (person_id, object_id and, for
 some, event_date and category) and returns person_id, object_id, score for the people asked
-about; ``next_day_hits`` scores them all on the same people, per person.
+about, at most ``TOP_OBJECTS`` objects per person that the person has not touched (ties at
+the cut kept); ``next_day_hits`` scores them all on the same people, per person.
 
   popularity          the same most-touched objects for everyone
   category_profile    the person's recency-weighted category shares x popularity within category
@@ -66,11 +67,12 @@ def persona_recommendations(
         if persons is None
         else members.join(persons.to_frame("person_id").unique(), on="person_id")
     )
-    return (
+    scores = (
         targets.join(popularity, on="persona_id")
         .group_by("person_id", "object_id")
         .agg((pl.col("weight") * pl.col("popularity")).sum().alias("score"))
     )
+    return _best_unseen_per_person(scores, touched, top_objects)
 
 
 def persona_category_recommendations(
@@ -105,12 +107,13 @@ def persona_category_recommendations(
         .head(top_objects)
     )
     profile = _category_shares(history, persons, as_of, half_life_days, categories)
-    return (
+    scores = (
         profile.join(members.rename({"weight": "membership"}), on="person_id")
         .join(popularity, on=["persona_id", "category"])
         .group_by("person_id", "object_id")
         .agg((pl.col("weight") * pl.col("membership") * pl.col("popularity")).sum().alias("score"))
     )
+    return _best_unseen_per_person(scores, _touched(history), top_objects)
 
 
 def popularity_recommendations(
@@ -196,28 +199,6 @@ def summarise_hits(hits: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def next_day_utility(
-    history: pl.DataFrame,
-    today: pl.DataFrame,
-    scores_by_method: Mapping[str, pl.DataFrame],
-    k_values: Sequence[int] = (10, 50),
-) -> pl.DataFrame:
-    """Hit@K and Recall@K of each method's top K on the day after ``history``.
-
-    hit_rate: share of evaluated people (see ``next_day_hits``) with a target in their
-    top K; recall: mean share of their targets in their top K. A day with nobody to
-    evaluate scores 0 for n_users 0. Columns method, k, hit_rate, recall, n_users.
-    """
-    hits = next_day_hits(history, today, scores_by_method, k_values)
-    grid = pl.DataFrame({"method": list(scores_by_method)}).join(
-        pl.DataFrame({"k": list(k_values)}, schema={"k": pl.Int64}), how="cross"
-    )
-    return (
-        grid.join(summarise_hits(hits), on=["method", "k"], how="left", maintain_order="left")
-        .with_columns(pl.col("hit_rate", "recall").fill_null(0.0), pl.col("n_users").fill_null(0))
-    )
-
-
 # --- persona-free baselines ----------------------------------------------------------
 
 
@@ -268,11 +249,12 @@ def category_profile_recommendations(
         .group_by("category", maintain_order=True)
         .head(top_objects)
     )
-    return (
+    scores = (
         profile.join(popularity, on="category")
         .group_by("person_id", "object_id")
         .agg((pl.col("weight") * pl.col("popularity")).sum().alias("score"))
     )
+    return _best_unseen_per_person(scores, _touched(history), top_objects)
 
 
 def _category_shares(
@@ -457,20 +439,31 @@ def tune_blend(
 
 
 def paired_bootstrap_ci(
-    differences: np.ndarray, resamples: int = 1000, level: float = 0.95, seed: int = 0
+    differences: np.ndarray,
+    clusters: np.ndarray | None = None,
+    resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
 ) -> tuple[float, float, float]:
-    """Mean of paired differences and its percentile bootstrap CI (resampling the pairs).
+    """Mean of paired differences and its percentile cluster-bootstrap CI.
 
-    A bootstrap resample of n pairs is a multinomial draw of how often each pair appears;
-    pairs with equal differences are interchangeable, so drawing counts per distinct
-    value (e.g. -1, 0, 1 for hit differences) is the same bootstrap, vectorised.
+    The same person is scored on many days, so their person-days are not independent: a
+    resample draws ``clusters`` (person ids; default: every pair its own) with replacement,
+    each with all of its pairs, and takes the mean over the pairs drawn. That is a
+    multinomial draw of how often each cluster appears; clusters with the same sum and
+    count of differences are interchangeable, so drawing counts per distinct (sum, count)
+    is the same bootstrap, vectorised.
     """
     differences = np.asarray(differences, dtype=float)
     if differences.size == 0:
         return (float("nan"), float("nan"), float("nan"))
-    values, counts = np.unique(differences, return_counts=True)
-    draws = np.random.default_rng(seed).multinomial(differences.size, counts / differences.size, size=resamples)
-    means = draws @ values / differences.size
+    labels = np.arange(differences.size) if clusters is None else np.asarray(clusters)
+    _, cluster_of_pair = np.unique(labels, return_inverse=True)
+    sums = np.bincount(cluster_of_pair, weights=differences)
+    sizes = np.bincount(cluster_of_pair).astype(float)
+    kinds, counts = np.unique(np.stack([sums, sizes], axis=1), axis=0, return_counts=True)
+    draws = np.random.default_rng(seed).multinomial(sums.size, counts / sums.size, size=resamples)
+    means = (draws @ kinds[:, 0]) / (draws @ kinds[:, 1])
     tail = (1.0 - level) / 2
     low, high = np.quantile(means, [tail, 1.0 - tail])
     return (float(differences.mean()), float(low), float(high))
@@ -489,6 +482,16 @@ def _evaluation_targets(
         .join(seen.select("person_id").unique(), on="person_id")
     )
     return seen, targets, people
+
+
+def _best_unseen_per_person(scores: pl.DataFrame, seen: pl.DataFrame, top_objects: int) -> pl.DataFrame:
+    """Each person's ``top_objects`` best-scored objects they have not touched (ties at the cut
+    all kept): what the top 50 can use, so a ranker's output grows with people, not with
+    categories or personas."""
+    unseen = scores.join(seen, on=["person_id", "object_id"], how="anti")
+    # The person's top_objects-th best score; a group_by is far cheaper than a rank over a window.
+    cut = unseen.group_by("person_id").agg(pl.col("score").top_k(top_objects).min().alias("cut"))
+    return unseen.join(cut, on="person_id").filter(pl.col("score") >= pl.col("cut")).drop("cut")
 
 
 def _touched(events: pl.DataFrame) -> pl.DataFrame:

@@ -23,6 +23,7 @@ from dagster_project.tracking.resource import MlflowTracking
 QUALITY_MEASURES = ("cohesion", "evidence_alignment", "truthfulness", "coverage", "quality")
 MIN_PERSONAS = 2
 MODEL_NAME = "persona_model"
+DAGSTER_RUN_TAG = "dagster_run_id"  # which Dagster run logged the fit: crash recovery ends only its own
 INPUT_EXAMPLE_ROWS = 3
 # Listed rather than inferred: inference loads the model in a subprocess, seconds per day.
 MODEL_REQUIREMENTS = [
@@ -88,16 +89,18 @@ def log_day_fit(
     settings: PersonaSettings,
     memories: pl.DataFrame,
     share_history: pl.DataFrame,
+    dagster_run_id: str,
 ) -> ModelVersion:
     """Log the fit of one model date as a run and register its model; returns the new version.
 
     `memories`: the window's intent memories (for evidence summaries and the input example);
-    `share_history`: the `personas` rows (event_date, persona_id, label, share) up to the day.
+    `share_history`: the `personas` rows (event_date, persona_id, label, share) up to the day;
+    `dagster_run_id`: the run that fits, tagged so that recovering that run, dead, ends only its fits.
     """
     day = fit.personas["event_date"][0]
     sanity = fit_sanity(fit.personas)
     experiment_id = tracking.activate()
-    tags = {PARTITION_DATE_TAG: day.isoformat(), SANITY_TAG: str(sanity.passed).lower()}
+    tags = {PARTITION_DATE_TAG: day.isoformat(), SANITY_TAG: str(sanity.passed).lower(), DAGSTER_RUN_TAG: dagster_run_id}
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"personas {day}", tags=tags):
         mlflow.log_params(fit_params(fit, settings, day))
         mlflow.log_metrics(fit_metrics(fit))

@@ -2,7 +2,8 @@
 {# Validates every line of an imported log (`personas import`); `origin` points at the
    user's own file and line. The log's person id is hashed exactly as given, trimmed but
    not lower-cased (`USER001` and `user001` are two people), and a rejected line keeps that
-   hash in place of the id. #}
+   hash in place of the id. This is the SQL definition of that hash; Python's one is
+   privacy/suppression.py imported_person_hash (erasure and import rejects), tested equal. #}
 with checked as (
     select
         *,
