@@ -27,14 +27,12 @@ from dagster_project.science.intent_families import apply_intent_families, fit_i
 from dagster_project.science.labelling import (
     MIN_SUPPORT,
     check_label_grounded,
-    coverage_ranked_terms,
     ctfidf_term_weights,
     held_out_memories,
     label_persona,
     person_personas,
     persona_explanations,
     select_evidence,
-    term_shares,
 )
 from dagster_project.science.metrics import cohesion, coverage, evidence_alignment, quality, truthfulness
 from dagster_project.science.segmentation import assign_intents, segment_intent_memories
@@ -187,16 +185,13 @@ def _label_personas(
     """c-TF-IDF terms, evidence, label, description and quality per persona (a loop per persona).
 
     The label is written from the evidence (the memories closest to the centroid) and
-    must be supported there; its terms are the c-TF-IDF terms that cover most of the
-    members outside the held-out sample (``coverage_ranked_terms``, stored in that order
-    as ``top_terms``). Alignment and truthfulness are scored on that seeded sample of the
-    other members, coverage on all of them.
+    must be supported there; alignment and truthfulness are scored on a seeded sample of
+    the other members, coverage on all of them.
     """
     weighted = assignments.filter(pl.col("weight") > 0)
     docs = weighted.group_by("persona_id").agg(pl.col("text").fill_null(""))
     term_weights = ctfidf_term_weights(dict(zip(docs["persona_id"], docs["text"], strict=True)), top_n=settings.n_terms)
     terms_by_persona = {persona_id: [term for term, _ in terms] for persona_id, terms in term_weights.items()}
-    shares = term_shares(terms_by_persona, weighted["text"], weighted["persona_id"])
     evidence = select_evidence(weighted.select("memory_id", "persona_id", "distance"), n=settings.n_evidence)
     held_out = held_out_memories(
         weighted.select("memory_id", "persona_id", "text"), evidence, settings.n_held_out, settings.seed
@@ -219,15 +214,10 @@ def _label_personas(
         persona_members = members.get((persona_id,), no_rows)
         evidence_rows = persona_members.filter(pl.col("memory_id").is_in(evidence_ids))
         evidence_texts = evidence_rows["text"].fill_null("").to_list()
-        persona_held_out = held_out.get((persona_id,), no_rows)
-        held_out_texts = persona_held_out["text"].fill_null("").to_list()
-        # Terms are ranked by how many members they cover, counted on members the label is not scored on.
-        unscored = persona_members.join(persona_held_out.select("memory_id"), on="memory_id", how="anti")
-        terms = coverage_ranked_terms(
-            terms_by_persona.get(persona_id, []), unscored["text"], evidence_texts, shares.get(persona_id)
-        )
+        terms = terms_by_persona.get(persona_id, [])
         persona_label = label_persona(terms, evidence_texts, evidence_rows["sources"].to_list())
         check_label_grounded(persona_label, evidence_texts)
+        held_out_texts = held_out.get((persona_id,), no_rows)["text"].fill_null("").to_list()
         scores = (
             float(cohesion_by_label[label_index]),
             evidence_alignment(persona_label.label_terms, held_out_texts),

@@ -28,13 +28,6 @@ import scipy.sparse as sp
 from dagster_project.science.tokens import ngram_counts
 
 MIN_SUPPORT = 2
-# A shorter term gives way to a phrase that holds it in at least this share of its texts.
-PHRASE_SHARE = 0.8
-LABEL_SIZE = 3
-# How much a term's own share damps its coverage when the label is chosen: 0 lets words
-# every persona uses ("set", "tv") win on frequency, 1 trades too much coverage away (on
-# two realistic worlds 0.25 raised alignment, coverage and label precision together).
-OWN_SHARE_POWER = 0.25
 LABEL_SEPARATOR = " · "
 UNLABELLED = "unlabelled"
 SOURCES = ("web", "social", "crm", "iot")
@@ -56,15 +49,11 @@ def normalised(texts: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
 
 def term_support(terms: Sequence[str], texts: Sequence[str]) -> np.ndarray:
     """Number of ``texts`` in which each term occurs."""
-    return term_presence(terms, texts).sum(axis=0, dtype=np.int64)
-
-
-def term_presence(terms: Sequence[str], texts: Sequence[str]) -> np.ndarray:
-    """Boolean matrix, one row per text and one column per term: does the term occur there."""
-    haystack = normalised(pl.Series(list(texts), dtype=pl.String).fill_null(""))
-    needles = normalised(pl.Series(list(terms), dtype=pl.String)).to_list()
-    columns = [haystack.str.contains(needle, literal=True).to_numpy() for needle in needles]
-    return np.column_stack(columns) if columns else np.zeros((len(haystack), 0), dtype=bool)
+    haystack = normalised(pl.Series(texts, dtype=pl.String).fill_null(""))
+    needles = normalised(pl.Series(terms, dtype=pl.String)).to_list()
+    return np.array(
+        [haystack.str.contains(needle, literal=True).sum() for needle in needles], dtype=np.int64
+    )
 
 
 def ctfidf_terms(
@@ -212,7 +201,7 @@ def label_persona(
     terms: Sequence[str],
     evidence_texts: Sequence[str],
     evidence_sources: Sequence[Sequence[str]] = (),
-    label_size: int = LABEL_SIZE,
+    label_size: int = 3,
     description_size: int = 5,
 ) -> PersonaLabel:
     """Label and one-sentence description from the terms the evidence supports.
@@ -241,83 +230,6 @@ def label_persona(
     return PersonaLabel(
         LABEL_SEPARATOR.join(label_terms), sentence + ".", label_terms, description_terms
     )
-
-
-def term_shares(terms_by_cluster: Mapping[Hashable, Sequence[str]], texts: pl.Series, clusters: pl.Series
-                ) -> dict[Hashable, dict[str, float]]:
-    """Per cluster, each of its terms' share of all ``texts`` holding the term that are the
-    cluster's: 1 for a word only the cluster uses, low for one every cluster uses ("gift").
-
-    ``texts`` and ``clusters``: one row per document. One pass over the texts for all terms.
-    """
-    terms = sorted({term for cluster_terms in terms_by_cluster.values() for term in cluster_terms})
-    frame = pl.DataFrame({"cluster": clusters, "text": normalised(texts.fill_null(""))})
-    needles = normalised(pl.Series(terms, dtype=pl.String)).to_list()
-    hits = frame.group_by("cluster").agg(
-        pl.col("text").str.contains(needle, literal=True).sum().alias(term) for term, needle in zip(terms, needles)
-    )
-    own = {row.pop("cluster"): row for row in hits.iter_rows(named=True)}
-    totals = hits.drop("cluster").sum().row(0, named=True) if terms else {}
-    return {
-        cluster: {term: own.get(cluster, {}).get(term, 0) / max(totals[term], 1) for term in cluster_terms}
-        for cluster, cluster_terms in terms_by_cluster.items()
-    }
-
-
-def coverage_ranked_terms(
-    terms: Sequence[str],
-    member_texts: Sequence[str],
-    evidence_texts: Sequence[str],
-    own_shares: Mapping[str, float] | None = None,
-    label_size: int = LABEL_SIZE,
-    phrase_share: float = PHRASE_SHARE,
-) -> list[str]:
-    """Distinctive terms reordered so the first ``label_size`` cover as many members as they can.
-
-    c-TF-IDF ranks a word of one bestselling title ("steel" of "stainless steel stock pot")
-    as high as a word of the persona's theme; a label of such words misses most members.
-    Among the ``terms`` the evidence supports (``MIN_SUPPORT``), each of the first
-    ``label_size`` is the term in most ``member_texts`` the ones before it miss, damped by
-    its share of the window's texts that hold it (``own_shares``, see ``term_shares``;
-    1 when missing) to the power ``OWN_SHARE_POWER``; ties keep the c-TF-IDF order, and a term sharing a
-    word with one taken waits, as in the label. The rest keep the c-TF-IDF order (the
-    description's further terms). Phrases stay whole: a term found with a longer term
-    holding it ("steel" with "stainless steel") or with an overlapping one ("duty modern"
-    with "modern warfare") in at least ``phrase_share`` of its texts is never chosen
-    first; it only follows. Unsupported terms come last, so ``label_persona`` over the
-    result takes the chosen ones. ``member_texts``: members the label is not scored on.
-    """
-    terms = list(dict.fromkeys(terms))
-    supported = term_support(terms, evidence_texts) >= MIN_SUPPORT
-    candidates = [term for term, ok in zip(terms, supported, strict=True) if ok]
-    unsupported = [term for term, ok in zip(terms, supported, strict=True) if not ok]
-    if not candidates or not len(member_texts):
-        return candidates + unsupported
-    presence = term_presence(candidates, member_texts)
-    counts = presence.sum(axis=0)
-    own_share = np.array([(own_shares or {}).get(term, 1.0) for term in candidates])
-    together = presence.T.astype(np.int64) @ presence.astype(np.int64)
-    padded = [f" {term} " for term in candidates]
-    words = [set(term.split()) for term in candidates]
-
-    def part_of_phrase(i: int, j: int) -> bool:
-        holds = padded[i] in padded[j]
-        overlaps = len(words[i]) > 1 and bool(words[i] & words[j]) and padded[j] not in padded[i]
-        return i != j and (holds or overlaps) and together[i, j] >= phrase_share * counts[i]
-
-    n = len(candidates)
-    remaining = [i for i in range(n) if not any(part_of_phrase(i, j) for j in range(n))]
-    covered = np.zeros(presence.shape[0], dtype=bool)
-    ranked, used_words = [], set()
-    while len(ranked) < label_size and (eligible := [i for i in remaining if not words[i] & used_words]):
-        gains = [(presence[:, i] & ~covered).sum() * own_share[i] ** OWN_SHARE_POWER for i in eligible]
-        best = eligible[int(np.argmax(gains))]
-        ranked.append(best)
-        remaining.remove(best)
-        covered |= presence[:, best]
-        used_words |= words[best]
-    left_over = [i for i in range(n) if i not in ranked]
-    return [candidates[i] for i in ranked + left_over] + unsupported
 
 
 def person_personas(

@@ -9,7 +9,6 @@ from dagster_project.science.labelling import (
     PersonaLabel,
     check_label_grounded,
     ctfidf_term_weights,
-    coverage_ranked_terms,
     ctfidf_terms,
     explanation_text,
     held_out_memories,
@@ -17,7 +16,6 @@ from dagster_project.science.labelling import (
     person_personas,
     persona_explanations,
     select_evidence,
-    term_shares,
     term_support,
 )
 from dagster_project.science.segmentation import assign_intents, segment_intent_memories
@@ -87,58 +85,6 @@ def test_held_out_memories_are_a_seeded_sample_of_members_outside_the_evidence()
     assert not set(held_out["memory_id"]) & {"m000", "m001", "m100"}
     assert held_out.equals(held_out_memories(assignments, evidence, n=30, seed=3))
     assert not held_out.equals(held_out_memories(assignments, evidence, n=30, seed=4))
-
-
-KITCHEN_MEMBERS = (
-    ["stainless steel stock pot 8 qt"] * 2 + ["stainless steel stock pot"]
-    + ["cooking class pasta", "cooking recipe book", "sourdough cooking", "cooking for kids"]
-    + ["cast iron skillet", "skillet recipe"]
-)
-
-
-def test_coverage_ranking_labels_with_the_terms_that_reach_most_members():
-    # c-TF-IDF put the one bestselling pot first; "cooking" and "skillet" reach more members.
-    terms = ["qt", "steel", "stainless", "stainless steel", "cooking", "skillet"]
-    evidence = ["stainless steel pot 8 qt", "stainless steel qt", "cooking pasta", "cooking oven", "skillet oven",
-                "skillet pan"]
-    ranked = coverage_ranked_terms(terms, KITCHEN_MEMBERS, evidence)
-    label = label_persona(ranked, evidence)
-    assert label.label_terms == ["cooking", "stainless steel", "skillet"]
-    assert label_persona(terms, evidence).label_terms == ["qt", "steel", "stainless"]  # c-TF-IDF order splits
-    check_label_grounded(label, evidence)
-    assert sorted(ranked) == sorted(terms)  # reordered, nothing lost
-
-
-def test_coverage_ranking_never_starts_with_a_piece_of_a_phrase():
-    members = ["call of duty modern warfare iii"] * 4 + ["gaming mouse", "gaming chair"] + ["xbox controller"] * 2
-    terms = ["duty", "duty modern", "modern warfare", "gaming", "xbox"]
-    ranked = coverage_ranked_terms(terms, members, members)
-    # "duty" rides with "duty modern", which rides with "modern warfare": pieces of one title.
-    assert ranked[:2] == ["gaming", "xbox"]  # though each reaches fewer members
-    assert ranked[2:] == ["duty", "duty modern", "modern warfare"]
-
-
-def test_term_shares_are_each_terms_share_of_the_texts_holding_it():
-    texts = pl.Series(["Gift card", "tennis gift", "gift-wrap", "pasta", None])
-    shares = term_shares({1: ["gift", "tennis"], 2: ["pasta", "tennis"], 3: []}, texts, pl.Series([1, 1, 2, 2, 2]))
-    assert shares == {1: {"gift": 2 / 3, "tennis": 1.0}, 2: {"pasta": 1.0, "tennis": 0.0}, 3: {}}
-
-
-def test_coverage_ranking_damps_words_every_persona_uses():
-    members = ["gift card"] * 6 + ["tennis racket"] * 5
-    others = ["gift wrap"] * 60 + ["pasta"] * 40
-    evidence = ["gift card", "gift box", "tennis racket", "tennis final"]
-    shares = term_shares({1: ["gift", "tennis"]}, pl.Series(members + others), pl.Series([1] * 11 + [2] * 100))[1]
-    assert coverage_ranked_terms(["gift", "tennis"], members, evidence)[0] == "gift"  # 6 members against 5
-    assert coverage_ranked_terms(["gift", "tennis"], members, evidence, shares)[0] == "tennis"
-
-
-def test_coverage_ranking_keeps_unsupported_terms_out_of_the_label():
-    members = ["wimbledon final"] * 8 + ["tennis racket"] * 2
-    evidence = ["tennis racket", "tennis court", "racket strings", "wimbledon"]
-    ranked = coverage_ranked_terms(["wimbledon", "tennis", "racket"], members, evidence)
-    assert ranked == ["tennis", "racket", "wimbledon"]  # wimbledon: one evidence memory
-    assert label_persona(ranked, evidence).label_terms == ["tennis", "racket"]
 
 
 def test_label_falls_back_to_unlabelled_without_support():
