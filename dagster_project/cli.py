@@ -35,20 +35,34 @@ def command_generate(args: argparse.Namespace) -> int:
     )
     print(f"Generated {args.days} days ({args.world} world) for {args.people} people under {home / 'landing'} "
           f"in {time.perf_counter() - started:.1f}s (truth in {home / 'truth'}).")
-    for key in ("records", "broken", "drift_date"):
+    if "records" in summary:
+        print("records: " + ", ".join(f"{entity} {sum(days.values()):,}" for entity, days in summary["records"].items()))
+    for key in ("broken", "drift_date"):
         if key in summary:
             print(f"{key}: {summary[key]}")
     return 0
 
 
-def run_partitions(home: Path, start: date, end: date, tags: dict[str, str] | None = None):
+class RangeBeforeFirstPartition(ValueError):
+    """A run asked for days before the first daily partition."""
+
+
+def run_partitions(home: Path, start: date, end: date, tags: dict[str, str] | None = None, verbose: bool = False):
     """Materialise every asset for [start, end] in the persisted Dagster instance; a `RangeOutcome`.
 
     First, holding the home's run lock, runs left behind by a crashed process are failed and
     their pool slots and MLflow runs released. Then one run over the range; if gates blocked
     some days, the persona assets that did not run run over the days between them (see
-    `operations.ranges`).
+    `operations.ranges`). The terminal shows each run's progress; Dagster's event stream, the
+    libraries' logs and dbt's output go to `logs/` under the home (and to the terminal when `verbose`).
     """
+    from dagster_project.progress import command_log_path, logging_to_file
+
+    with logging_to_file(command_log_path(home, f"run-{start}..{end}"), verbose) as log_file:
+        return _run_partitions_logged(home, start, end, tags or {}, verbose, log_file)
+
+
+def _run_partitions_logged(home: Path, start: date, end: date, tags: dict[str, str], verbose: bool, log_file):
     from dagster import DagsterInstance
 
     from dagster_project.definitions import defs
@@ -62,18 +76,31 @@ def run_partitions(home: Path, start: date, end: date, tags: dict[str, str] | No
         warehouse_gates_failed,
     )
     from dagster_project.operations.recovery import home_run_lock, launch_tags, recover_crashed_runs, wait_for_pool
+    from dagster_project.partitions import daily_partitions, first_partition_day
+    from dagster_project.progress import StepProgress, output_to_log, plain_console, progress_logger
 
+    loaded_start = daily_partitions.start.date()
+    if start < loaded_start:
+        if first_partition_day(home) < loaded_start:  # older data landed after this process loaded the definitions
+            raise RangeBeforeFirstPartition(f"{start} is before the first partition this process loaded "
+                                            f"({loaded_start}); run the command again to load the home's new start")
+        raise RangeBeforeFirstPartition(f"{start} is before the home's first data day {loaded_start}: "
+                                        "land or import the older data first")
     job = defs.resolve_job_def(BUILD_JOB_NAME)
+    console = plain_console()
 
-    def execute(instance, first: date, last: date, **options):
-        run_tags = {**(tags or {}), **launch_tags(),
+    def execute(instance, first: date, last: date, asset_selection=None):
+        run_tags = {**tags, **launch_tags(),
                     PARTITION_RANGE_START_TAG: first.isoformat(), PARTITION_RANGE_END_TAG: last.isoformat()}
-        result = job.execute_in_process(instance=instance, tags=run_tags, raise_on_error=False, **options)
-        if not result.success:
-            for event in result.all_events:
-                if event.is_step_failure:
-                    print(f"FAILED {event.step_key}: {event.event_specific_data.error.message}", file=sys.stderr)
-        return result
+        steps = job.get_subset(asset_selection=set(asset_selection)) if asset_selection else job
+        title = f"{first}..{last}" + (" personas around blocked days" if asset_selection else "")
+        with StepProgress(title, len(steps.graph.node_dict), Path(log_file.baseFilename), console, verbose) as progress:
+            loggers = {**(job.loggers if verbose else {}), "personas_progress": progress_logger(progress, log_file)}
+            logger_config = {name: {"config": {"log_level": "DEBUG"}} if name in job.loggers else {} for name in loggers}
+            with output_to_log(log_file, verbose):
+                return job.with_logger_defs(loggers).execute_in_process(
+                    run_config={"loggers": logger_config}, instance=instance, tags=run_tags,
+                    raise_on_error=False, asset_selection=asset_selection)
 
     with home_run_lock(home, f"personas run {start}..{end}"), DagsterInstance.get() as instance:
         def recover() -> None:
@@ -152,7 +179,11 @@ def command_run(args: argparse.Namespace) -> int:
     home = _home(args)
     end = args.end or args.start
     started = time.perf_counter()
-    result = run_partitions(home, args.start, end)
+    try:
+        result = run_partitions(home, args.start, end, verbose=args.verbose)
+    except RangeBeforeFirstPartition as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     ok = result.success and not result.blocked
     verdict = "succeeded" if ok else "succeeded except blocked days" if result.success else "FAILED"
     print(f"Run {args.start}..{end} {verdict} in {time.perf_counter() - started:.1f}s.")
@@ -165,10 +196,12 @@ def command_run(args: argparse.Namespace) -> int:
 
 def command_import(args: argparse.Namespace) -> int:
     from dagster_project.ingest.importer import ImportFileError, import_log
+    from dagster_project.progress import plain_console
 
     home = _home(args)
     try:
-        report = import_log(home, Path(args.events), Path(args.items), args.source, replace=args.replace)
+        with plain_console().status(f"Importing {args.events} and {args.items}"):  # a spinner on a terminal only
+            report = import_log(home, Path(args.events), Path(args.items), args.source, replace=args.replace)
     except ImportFileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -205,6 +238,14 @@ def _print_evaluation(report: dict) -> None:
     print(f"  quality on held-out member memories: truthfulness {number(report['truthfulness'])}, "
           f"evidence alignment {number(report.get('evidence_alignment'))}, coverage {number(report.get('coverage'))}, "
           f"quality {number(report['quality'])}")
+    if report.get("id_stability") is not None:
+        events = ", ".join(f"{event} {count}" for event, count in (report.get("lineage_events") or {}).items())
+        print(f"  persona ids over days: stability {number(report['id_stability'])} over {report['id_stability_pairs']} "
+              f"(planted persona, day) pairs, {report['distinct_persona_ids']} distinct ids; lineage {events or 'none'}; "
+              f"births {report['spurious_births']} and retirements {report['spurious_retirements']} outside the drift days")
+    if report.get("hierarchy_parents") is not None:
+        print(f"  hierarchy: {report['hierarchy_parents']} parent personas, planted nesting recall "
+              f"{number(report.get('hierarchy_nesting_recall'))}, sibling precision {number(report.get('hierarchy_sibling_precision'))}")
     if report.get("partition_baselines"):
         print(f"  memory partitions vs truth (mean memory purity {number(report.get('memory_purity'))}):")
         print(f"    {'model':<16} ARI {number(report['ari'])}  NMI {number(report['nmi'])}  ({report['n_personas']} personas)")
@@ -264,6 +305,7 @@ def command_init(args: argparse.Namespace) -> int:
 def command_demo(args: argparse.Namespace) -> int:
     """Sample data, the whole graph over every generated day, and what came out of it."""
     from dagster_project.evaluation import evaluate
+    from dagster_project.review.actions import champion_status
     from dagster_project.summary import persona_catalogue, warehouse_summary
 
     started = time.perf_counter()
@@ -271,7 +313,7 @@ def command_demo(args: argparse.Namespace) -> int:
     home = _home(args)
     last = args.start_date + timedelta(days=args.days - 1)
     run_started = time.perf_counter()
-    result = run_partitions(home, args.start_date, last)
+    result = run_partitions(home, args.start_date, last, verbose=args.verbose)
     ok = result.success
     print(f"\nMaterialised {args.start_date}..{last} through Dagster "
           f"{'successfully' if ok else 'WITH FAILURES'} in {time.perf_counter() - run_started:.1f}s.\n")
@@ -280,6 +322,7 @@ def command_demo(args: argparse.Namespace) -> int:
     if result.blocked:
         print(blocked_summary(result))
     print("\n" + persona_catalogue(home))
+    print("\n" + champion_status(home))
     report = evaluate(home)
     if report["as_of"]:
         print()
@@ -309,7 +352,12 @@ def command_backfill(args: argparse.Namespace) -> int:
     while chunk_start <= args.end:
         chunk_end = min(args.end, chunk_start + timedelta(days=args.chunk_days - 1))
         chunk_started = time.perf_counter()
-        result = run_partitions(home, chunk_start, chunk_end, tags={"personas/backfill": backfill_id})
+        try:
+            result = run_partitions(home, chunk_start, chunk_end, tags={"personas/backfill": backfill_id},
+                                    verbose=args.verbose)
+        except RangeBeforeFirstPartition as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         print(f"{chunk_start}..{chunk_end}: {'ok' if result.success else 'FAILED'} "
               f"in {time.perf_counter() - chunk_started:.1f}s (runs {', '.join(result.run_ids)})")
         if result.blocked:
@@ -325,9 +373,12 @@ def command_backfill(args: argparse.Namespace) -> int:
 
 
 def command_summary(args: argparse.Namespace) -> int:
+    from dagster_project.review.actions import champion_status
     from dagster_project.summary import warehouse_summary
 
-    print(warehouse_summary(_home(args)))
+    home = _home(args)
+    print(warehouse_summary(home))
+    print("\n" + champion_status(home))
     return 0
 
 
@@ -381,7 +432,8 @@ def command_bench_api(args: argparse.Namespace) -> int:
     if champion_day(home) is None:
         print(f"No champion model under {home}: generating and running the sample data first.")
         command_generate(args)
-        if not run_partitions(home, args.start_date, args.start_date + timedelta(days=args.days - 1)).success:
+        last = args.start_date + timedelta(days=args.days - 1)
+        if not run_partitions(home, args.start_date, last, verbose=args.verbose).success:
             return 1
     report = benchmark_post_latency(home, args.requests, args.events)
     print(f"{report['route']} with {report['events_per_request']} events, {report['requests']} requests over one "
@@ -419,8 +471,15 @@ def build_parser() -> argparse.ArgumentParser:
                              help="realistic (default: shared categories, noise, intent switches, light users) "
                                   "or easy (every category names its persona: a fast test fixture)")
 
+    def add_verbose(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        command.add_argument("--verbose", action="store_true",
+                             help="stream Dagster's events and the libraries' logs to the terminal as well "
+                                  "(always written to PERSONAS_HOME/logs/)")
+        return command
+
     add_generator_options(add("generate", command_generate, "Write realistic multi-source sample logs with a planted truth."))
-    add_generator_options(add("demo", command_demo, "Generate sample data, run every day through Dagster, summarise."))
+    add_generator_options(add_verbose(add("demo", command_demo,
+                                          "Generate sample data, run every day through Dagster, summarise.")))
     add("init", command_init, "Create PERSONAS_HOME and its Dagster instance.")
     add("docs", command_docs, "Build the Great Expectations Data Docs site under PERSONAS_HOME/gx.")
 
@@ -437,11 +496,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--end", type=date.fromisoformat, help="model date to evaluate (default: the latest)")
     evaluation.add_argument("--json", action="store_true", help="print one JSON object")
 
-    run = add("run", command_run, "Materialise the whole graph for a day or a range of days.")
+    run = add_verbose(add("run", command_run, "Materialise the whole graph for a day or a range of days."))
     run.add_argument("--start", type=date.fromisoformat, required=True)
     run.add_argument("--end", type=date.fromisoformat, help="last day, inclusive (default: --start)")
 
-    backfill = add("backfill", command_backfill, "Materialise a range of days in chunks, each one run.")
+    backfill = add_verbose(add("backfill", command_backfill, "Materialise a range of days in chunks, each one run."))
     backfill.add_argument("--start", type=date.fromisoformat, required=True)
     backfill.add_argument("--end", type=date.fromisoformat, required=True)
     backfill.add_argument("--chunk-days", type=int, default=31, help="days per run (default 31)")
@@ -454,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--poll-seconds", type=float, default=30.0,
                        help="how often to look for a new warehouse or champion to reload (default 30)")
 
-    bench_api = add("bench-api", command_bench_api, "Latency (p50/p95/p99) of the API's POST of new events.")
+    bench_api = add_verbose(add("bench-api", command_bench_api, "Latency (p50/p95/p99) of the API's POST of new events."))
     bench_api.add_argument("--requests", type=int, default=200, help="timed requests (default 200)")
     bench_api.add_argument("--events", type=int, default=20, help="events per request (default 20)")
     add_generator_options(bench_api)
@@ -466,6 +525,13 @@ def build_parser() -> argparse.ArgumentParser:
     whom.add_argument("--cookie", help="a web cookie id of the person")
     whom.add_argument("--handle", help="the person's social handle (with or without @)")
     whom.add_argument("--device", help="an IoT device id of the person")
+
+    from dagster_project.review.cli import add_review_commands
+
+    add_review_commands(commands)
+    from dagster_project.webhooks.cli import add_webhook_commands
+
+    add_webhook_commands(commands)
     return parser
 
 

@@ -2,8 +2,9 @@
 (sample data only) next to trivial partitions, and next-day utility of the persona ranker
 beside every baseline with paired bootstrap CIs."""
 
+import json
 import os
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -11,6 +12,8 @@ import numpy as np
 import polars as pl
 
 from dagster_project.resources.duckdb import connect_waiting_for_lock, scalar, table_exists
+from dagster_project.science.hierarchy import nesting_recovery
+from dagster_project.science.identity import id_stability, lineage_events_outside
 from dagster_project.science.partition_baselines import memory_truth, partition_baselines
 from dagster_project.science.recommenders import paired_bootstrap_ci
 from dagster_project.science.metrics import (
@@ -154,8 +157,17 @@ def persona_truth_scores(home: Path, connection: duckdb.DuckDBPyConnection, as_o
     label_terms = connection.sql(
         "select persona_id, label_terms from personas where event_date = ?", params=[as_of]
     ).pl()
-    planted_terms = pl.read_parquet(truth / "personas.parquet").select(planted_persona_id="persona", terms="terms")
+    planted_personas = pl.read_parquet(truth / "personas.parquet")
+    planted_terms = planted_personas.select(planted_persona_id="persona", terms="terms", label="label")
+    hierarchy = {}
+    if "parent_persona_id" in connection.sql("select * from personas limit 0").columns and "parent" in planted_personas.columns:
+        parent_of = connection.sql(
+            "select persona_id, parent_persona_id from personas where event_date = ?", params=[as_of]
+        ).pl()
+        hierarchy = nesting_recovery(parent_of, persona_to_planted,
+                                     planted_personas.select(planted_persona_id="persona", parent="parent"))
     return {
+        **hierarchy,
         **agreement,
         "partition_baselines": baselines,
         "memory_purity": float(planted_by_memory["purity"].mean()) if planted_by_memory.height else None,
@@ -165,6 +177,44 @@ def persona_truth_scores(home: Path, connection: duckdb.DuckDBPyConnection, as_o
         "persona_f1_expressed": f1_expressed["f1"],
         "label_term_precision": label_term_precision(label_terms, persona_to_planted, planted_terms),
     }
+
+
+# A planted persona born up to this many days after the planted drift day is born on time.
+BIRTH_GRACE_DAYS = 2
+
+
+def identity_scores_over_time(home: Path, connection: duckdb.DuckDBPyConnection, as_of: date) -> dict:
+    """Persona ids over every model date up to `as_of` against the planted truth: id stability,
+    distinct ids, and lineage births and retirements outside the planted drift days (spurious)."""
+    records = pl.read_parquet(truth_dir(home) / "records.parquet", columns=["record_id", "persona"]).drop_nulls("record_id")
+    memory_events = connection.sql(
+        """select memory_id, unnest(event_ids) as record_id from intent_memories
+           where memory_id in (select memory_id from memory_assignments where event_date <= ?)""",
+        params=[as_of],
+    ).pl()
+    assignments = connection.sql(
+        "select event_date, memory_id, persona_id from memory_assignments where event_date <= ?", params=[as_of]
+    ).pl()
+    scores = id_stability(assignments.join(memory_truth(records, memory_events), on="memory_id"))
+    scores["distinct_persona_ids"] = assignments["persona_id"].n_unique()
+    manifest = truth_dir(home) / "manifest.json"
+    drift = json.loads(manifest.read_text()).get("drift_date") if manifest.exists() else None
+    drift_days = {date.fromisoformat(drift) + timedelta(days=offset) for offset in range(BIRTH_GRACE_DAYS + 1)} \
+        if drift else set()
+    if table_exists(connection, "persona_lineage"):
+        lineage = connection.sql(
+            "select event_date, persona_id, event from persona_lineage where level = 'persona' and event_date <= ?",
+            params=[as_of],
+        ).pl()
+        events = lineage.group_by("event").len()
+        scores["lineage_events"] = dict(sorted(events.iter_rows()))
+        spurious = lineage_events_outside(lineage, drift_days, ("born", "retired"))
+        scores["spurious_births"] = int(spurious.filter(pl.col("event") == "born")["len"].sum())
+        scores["spurious_retirements"] = int(spurious.filter(pl.col("event") == "retired")["len"].sum())
+        scores["spurious_days"] = [f"{day} {event} {count}" for day, event, count in spurious.iter_rows()]
+        scores["births_near_drift"] = lineage.filter(
+            (pl.col("event") == "born") & pl.col("event_date").is_in(sorted(drift_days))).height
+    return scores
 
 
 def utility_summary(connection: duckdb.DuckDBPyConnection, start: date | None, end: date | None) -> dict:
@@ -236,6 +286,7 @@ def evaluate(home: Path, start: date | None = None, end: date | None = None) -> 
                       quality=mean_quality, n_personas=n_personas)
         if (truth_dir(home) / "records.parquet").exists() and not set(MODEL_TABLES) & set(missing):
             report.update(persona_truth_scores(home, connection, as_of))
+            report.update(identity_scores_over_time(home, connection, as_of))
         if "persona_utility" not in missing:
             report["utility"] = utility_summary(connection, start, end)
         if "persona_utility_hits" not in missing:

@@ -1,6 +1,8 @@
 """Every piece of state lives under one root, `PERSONAS_HOME`, so two homes never interfere."""
 
+import json
 import os
+from datetime import date
 from pathlib import Path
 
 DEFAULT_HOME = ".personas"
@@ -30,6 +32,35 @@ def dagster_home(home: Path) -> Path:
 
 def mlflow_dir(home: Path) -> Path:
     return home / "mlflow"
+
+
+def logs_dir(home: Path) -> Path:
+    return home / "logs"
+
+
+FIRST_DATA_DAY_FILE = "first_data_day.json"
+
+
+def recorded_first_data_day(home: Path) -> date | None:
+    """The earliest day `generate` or `import` ever landed in this home, None before any did."""
+    path = home / FIRST_DATA_DAY_FILE
+    return date.fromisoformat(json.loads(path.read_text())["first_data_day"]) if path.exists() else None
+
+
+def record_first_data_day(home: Path, day: date) -> date:
+    """Move the home's first data day back to `day` if it is earlier (never forward); the day now recorded.
+
+    The daily partitions start there (`partitions.first_partition_day`), so landing older
+    data is all it takes to make its days runnable.
+    """
+    recorded = recorded_first_data_day(home)
+    if recorded is not None and recorded <= day:
+        return recorded
+    home.mkdir(parents=True, exist_ok=True)
+    partial = home / f".{FIRST_DATA_DAY_FILE}.writing"
+    partial.write_text(json.dumps({"first_data_day": day.isoformat()}) + "\n")
+    os.replace(partial, home / FIRST_DATA_DAY_FILE)  # a definitions load never reads half a file
+    return day
 
 
 DAGSTER_YAML = """\

@@ -1,5 +1,6 @@
 """What a run produced, read back from the warehouse for the terminal."""
 
+import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +37,11 @@ def _read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection | str]:
         yield f"No warehouse at {path} yet: run `personas run --start D` first."
         return
     try:
+        connection = connect_waiting_for_lock(str(path), read_only=True, wait_seconds=LOCK_WAIT_SECONDS)
+    except duckdb.ConnectionException:
+        # A failed step's traceback can keep its read-write connection alive in a reference cycle, and DuckDB
+        # refuses a read-only one beside it in the same process: collecting the cycle closes it.
+        gc.collect()
         connection = connect_waiting_for_lock(str(path), read_only=True, wait_seconds=LOCK_WAIT_SECONDS)
     except duckdb.IOException as error:
         yield f"The warehouse {path} is busy (a run is writing it?): {error}"

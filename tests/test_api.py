@@ -372,3 +372,35 @@ def test_a_warehouse_missing_a_table_is_refused_with_its_name_not_a_catalog_erro
         connection.execute("drop table user_personas")
     with pytest.raises(SnapshotUnavailable, match=r"has no user_personas \(never materialised"):
         _read_day(copy, LAST, 1.0)
+
+
+def test_a_human_label_is_set_behind_the_key_and_served_beside_the_computed_one(api, monkeypatch):
+    base_url, service, _ = api
+    persona_id, computed = query("select persona_id, label from personas where event_date = ? "
+                                 "order by share desc limit 1", [LAST])[0]
+    path, body = f"/personas/{persona_id}/label", {"label": "Weekend tennis crowd", "by": "ann"}
+    status, answer = call(base_url, "PUT", path, body)
+    assert status == 403 and "PERSONAS_API_KEY" in answer["detail"]  # a server without a key takes no writes
+
+    monkeypatch.setenv("PERSONAS_API_KEY", "s3cret")
+    key = {"X-API-Key": "s3cret"}
+    with serving(create_app(service)) as keyed_url:
+        assert call(keyed_url, "PUT", path, body)[0] == 401
+        status, answer = call(keyed_url, "PUT", path, body, headers=key)
+        assert status == 200, answer
+        assert (answer["persona"]["label"], answer["persona"]["computed_label"], answer["persona"]["label_source"]) == (
+            "Weekend tennis crowd", computed, "human")
+        _, catalogue = call(keyed_url, "GET", "/personas", headers=key)
+        served = {persona["persona_id"]: persona for persona in catalogue["personas"]}
+        assert served[persona_id]["label_set_by"] == "ann" and served[persona_id]["label_set_at"]
+        assert all(persona["label"] == persona["computed_label"] and persona["label_source"] == "computed"
+                   for other, persona in served.items() if other != persona_id)
+        assert query("select persona_id, label, set_by from persona_label_overrides") == [
+            (persona_id, "Weekend tennis crowd", "ann")]
+
+        assert call(keyed_url, "PUT", "/personas/999999/label", body, headers=key)[0] == 404
+        status, answer = call(keyed_url, "PUT", path, {"label": "ask ann@example.com", "by": "ann"}, headers=key)
+        assert status == 422 and "email" in answer["detail"]
+        status, answer = call(keyed_url, "DELETE", f"{path}?by=ann", headers=key)
+        assert status == 200
+        assert (answer["persona"]["label"], answer["persona"]["label_source"]) == (computed, "computed")

@@ -20,9 +20,44 @@ def test_floor_pandas_and_our_segmentation_find_the_same_memories(tmp_path):
         events = connection.sql("select * from floor_events").pl()
     assert events.height > 2000 and events["intent"].null_count() > 0
 
-    ours = segment_intent_memories(events.with_columns(event_date=pl.col("ts").dt.date(), action=pl.lit("click")))
+    ours = segment_intent_memories(
+        events.with_columns(event_date=pl.col("ts").dt.date(), action=pl.lit("click"), category=pl.col("intent")))
     by_pandas = pandas_segment(events.to_pandas())
     assert ours.height > 500
     assert floor_segment(events.to_pandas()) == len(by_pandas) == ours.height
     assert run_duckdb_floor(tmp_path / "landing", DAY) == ours.height
     assert sorted(map(tuple, by_pandas["event_ids"])) == sorted(map(tuple, ours["event_ids"].to_list()))
+
+
+def _run(days: int, events: int, seconds: float) -> dict:
+    stages = {"checks (GX gates)": {"seconds": seconds / 10, "peak_rss_mb": 500.0}}
+    return {"days": days, "events": events, "end_to_end_s": seconds, "peak_rss_mb": 900.0, "success": True,
+            "stages": stages}
+
+
+def test_the_fixed_cost_per_day_is_the_days_term_of_the_shapes_fit():
+    import pytest
+
+    from dagster_project.bench.__main__ import parse_histories, per_day_fixed_seconds
+
+    assert parse_histories("200x500, 30x30000") == [(200, 500), (30, 30_000)]
+    with pytest.raises(ValueError, match="1x500"):
+        parse_histories("1x500")
+    shapes = [(1, 1_000_000), (200, 100_000), (30, 900_000), (60, 60_000)]
+    runs = [_run(days, events, 12.0 + 0.4 * days + 25e-6 * events) for days, events in shapes]
+    assert per_day_fixed_seconds(runs) == pytest.approx(0.4)
+    assert per_day_fixed_seconds(runs[:2]) is None  # two shapes cannot separate days from events
+
+
+def test_the_report_lists_each_history_beside_the_main_day():
+    from dagster_project.bench.report import machine_description, markdown_report
+
+    main = _run(1, 1_000_000, 40.0) | {
+        "events_per_s": 25_000.0, "generate_s": 1.0, "import_s": 1.0, "deploy_s": 1.0, "memory_stage_s": 3.0,
+        "duckdb_floor_s": 3.5, "pandas_s": 25.0, "memories": {"ours": 10, "duckdb_floor": 11, "pandas": 11}}
+    histories = {(200, 500): [_run(200, 100_000, seconds) for seconds in (150.0, 130.0, 170.0)]}
+    machine = machine_description()
+    report = markdown_report({1_000_000: main}, 1_000_000, [main], machine, machine, histories, 0.41)
+    [row] = [line for line in report.splitlines() if line.startswith("| 200 x 500")]
+    assert "| 150.0 | 0.75 |" in row and "| 15.0 |" in row and row.endswith("| 150 / 130 / 170 |")
+    assert "Fixed cost per day: **0.41 s**" in report

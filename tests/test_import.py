@@ -2,6 +2,8 @@
 
 import csv
 import random
+import subprocess
+import sys
 from datetime import date, datetime, timedelta
 
 import duckdb
@@ -11,11 +13,13 @@ import pytest
 from dagster_project.cli import main
 from dagster_project.ingest.importer import ImportFileError, import_log
 from dagster_project.ingest.landing import LANDING_ENTITIES, read_landing_file
+from dagster_project.partitions import first_partition_day
 from dagster_project.paths import warehouse_path
 from dagster_project.privacy.suppression import LINE_NODES, pii_salt
-from pipeline_helpers import WAREHOUSE_ASSETS, materialize_day, materialize_range, query, using_home
+from pipeline_helpers import WAREHOUSE_ASSETS, materialize_day, query, using_home
 
 DAY = date(2026, 9, 1)
+LOG_DAY = date(2019, 9, 1)  # years before the other homes' data (and the partitions' old fixed start, 2026-01-01)
 TENNIS = ["Wilson tennis racket", "Tennis balls tube", "Tennis string reel", "Tennis grip tape",
           "Clay court tennis shoes", "Tennis ball hopper", "Wimbledon tennis towel", "Tennis racket bag",
           "Tennis elbow strap", "Tennis practice net"]
@@ -42,37 +46,68 @@ def _write_log(folder):
             group = "t" if person % 2 else "b"
             for day in range(2):
                 for session in range(3):
-                    start = datetime(2026, 9, 1 + day, 8 + 4 * session, person)
+                    start = datetime(LOG_DAY.year, LOG_DAY.month, LOG_DAY.day + day, 8 + 4 * session, person)
                     for step in range(3):
                         ts = start + timedelta(minutes=2 * step)
                         stamp = ts.isoformat() + "Z" if step % 2 else str(int((ts - datetime(1970, 1, 1)).total_seconds()))
                         writer.writerow([f"user{person}@shop.example", stamp, f"{group}{rng.randrange(10)}", "view"])
         writer.writerow(["user1@shop.example", "not a time", "t1", "view"])
-        writer.writerow(["user2@shop.example", "2026-09-01T10:00:00Z", "zz9", "view"])
+        writer.writerow(["user2@shop.example", f"{LOG_DAY}T10:00:00Z", "zz9", "view"])
     return events, items
 
 
 @pytest.fixture(scope="module")
-def imported_home(tmp_path_factory):
-    with using_home(tmp_path_factory.mktemp("imported")) as home:
-        events, items = _write_log(home)
-        report = import_log(home, events, items, source="shop")
-        # the row with an unparseable timestamp could never run: rejected at import, not landed
-        assert report.days == {"2026-09-01": 217, "2026-09-02": 216}
-        assert report.rejected == {"unparseable_timestamp": 1} and report.rows == 434
-        materialize_range(DAY, DAY + timedelta(days=1))
-        yield home
+def imported_run(tmp_path_factory):
+    """`personas import` of a 2019 log, then `personas run` over its days, each its own process as typed in a shell
+    (stdout not a terminal: plain progress lines); the home and the run's stdout."""
+    home = tmp_path_factory.mktemp("imported")
+    events, items = _write_log(home)
+
+    def personas(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "dagster_project.cli", *args, "--home", str(home)],
+                              capture_output=True, text=True, timeout=600)
+
+    imported = personas("import", "--events", str(events), "--items", str(items), "--source", "shop")
+    # the row with an unparseable timestamp could never run: rejected at import, not landed
+    assert imported.returncode == 0, imported.stderr
+    assert "Read 434 rows" in imported.stdout and "landed 433" in imported.stdout
+    assert "Rejected at import 1 rows no run could take (1 unparseable_timestamp)" in imported.stdout
+    ran = personas("run", "--start", LOG_DAY.isoformat(), "--end", (LOG_DAY + timedelta(days=1)).isoformat())
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    with using_home(home):
+        yield home, ran.stdout
+
+
+@pytest.fixture(scope="module")
+def imported_home(imported_run):
+    return imported_run[0]
+
+
+def test_a_log_years_before_the_other_data_runs_and_the_run_prints_progress_not_dagster_events(imported_run):
+    home, stdout = imported_run
+    assert first_partition_day(home) == LOG_DAY
+    lines = stdout.splitlines()
+    verdict = next(index for index, line in enumerate(lines) if line.startswith("Run "))
+    assert lines[verdict].startswith(f"Run {LOG_DAY}..{LOG_DAY + timedelta(days=1)} succeeded")
+    progress = lines[:verdict]
+    steps = [line for line in progress if line.lstrip().startswith("[")]
+    assert progress[0].startswith(f"{LOG_DAY}..{LOG_DAY + timedelta(days=1)}: {len(steps)} steps (log: ")
+    assert len(progress) == len(steps) + 1 and len(progress) <= 30  # one line per step; no dbt or Dagster stream
+    assert any(" persona_model done" in line for line in steps)
+    [log] = (home / "logs").glob("*-run-*.log")
+    log_text = log.read_text()
+    assert log_text.count("STEP_SUCCESS") == len(steps) and "dbt build" in log_text
 
 
 def test_an_imported_log_becomes_two_personas_with_fitting_labels(imported_home):
     personas = query("select persona_id, label, evidence_memory_ids from personas where event_date = ?",
-                     [DAY + timedelta(days=1)])
+                     [LOG_DAY + timedelta(days=1)])
     assert len(personas) == 2
-    labels = sorted(label for _, label, _ in personas)
+    labels = sorted(label.lower() for _, label, _ in personas)
     assert "baking" in labels[0] and "tennis" in labels[1]
     for _, label, evidence in personas:
         texts = query("select text from intent_memories where list_contains(?, memory_id)", [evidence])
-        assert texts and all(("tennis" in label) == ("Tennis" in text or "tennis" in text) for (text,) in texts)
+        assert texts and all(("tennis" in label.lower()) == ("tennis" in text.lower()) for (text,) in texts)
 
 
 def test_imported_events_keep_their_source_and_a_hashed_person(imported_home):
@@ -148,11 +183,12 @@ def test_unix_seconds_milliseconds_and_microseconds_are_told_apart_by_magnitude(
                                                  "2026-09-01T00:00:00.000Z"]
 
 
-def test_rows_no_run_could_take_are_rejected_at_import_counted_and_kept(tmp_path, items, capsys):
+def test_rows_no_run_could_take_are_rejected_at_import_counted_and_kept_and_old_rows_move_the_start(
+        tmp_path, items, capsys):
     events = _write_csv(tmp_path / "events.csv", ["person_id", "timestamp", "object_id", "action"], [
         ("USER001", "2026-09-01T10:00:00Z", "t1", "view"),   # 2 lands
         ("USER001", "tomorrow-ish", "t1", "view"),           # 3 unparseable
-        ("USER001", "1999-05-01T10:00:00Z", "t1", "view"),   # 4 before the first partition (2026-01-01)
+        ("USER001", "1999-05-01T10:00:00Z", "t1", "view"),   # 4 lands, and moves the first partition back
         ("USER001", "2099-01-01T00:00:00Z", "b1", "view"),   # 5 future
         ("USER001", "4102444800000", "b1", "view"),          # 6 future, in milliseconds (2100-01-01)
         ("USER001", "", "b1", "view"),                       # 7 no timestamp at all
@@ -162,13 +198,14 @@ def test_rows_no_run_could_take_are_rejected_at_import_counted_and_kept(tmp_path
         report = import_log(home, events, items, source="shop")  # the same file again: the same batch
     out = capsys.readouterr().out
     assert report.rows == report.landed + sum(report.rejected.values()) == 6
-    assert report.rejected == {"before_first_partition": 1, "future_timestamp": 2, "unparseable_timestamp": 2}
-    assert "Rejected at import 5 rows" in out and str(report.rejects_file) in out
+    assert report.days == {"1999-05-01": 1, "2026-09-01": 1}
+    assert first_partition_day(home) == date(1999, 5, 1)
+    assert report.rejected == {"future_timestamp": 2, "unparseable_timestamp": 2}
+    assert "Rejected at import 4 rows" in out and str(report.rejects_file) in out
     kept = report.rejects_file.read_text()
     assert [line.split(",")[:2] for line in kept.splitlines()[1:]] == [
-        ["events.csv:3", "unparseable_timestamp"], ["events.csv:4", "before_first_partition"],
-        ["events.csv:5", "future_timestamp"], ["events.csv:6", "future_timestamp"],
-        ["events.csv:7", "unparseable_timestamp"]]
+        ["events.csv:3", "unparseable_timestamp"], ["events.csv:5", "future_timestamp"],
+        ["events.csv:6", "future_timestamp"], ["events.csv:7", "unparseable_timestamp"]]
     assert "USER001" not in kept
 
 

@@ -29,9 +29,9 @@ def test_every_day_has_labelled_personas_grounded_in_evidence(persona_home):
     for _, n_personas, min_held_out_score, min_quality, max_quality in per_day:
         assert 8 <= n_personas <= 16
         assert 0.0 <= min_held_out_score and 0.0 <= min_quality <= max_quality <= 1.0
-    # By construction every label term occurs in at least two of the persona's evidence memories.
+    # By construction every focus phrase occurs in at least two of the persona's evidence memories...
     unsupported = query(
-        """with label_terms as (select event_date, persona_id, unnest(label_terms) as term, evidence_memory_ids from personas),
+        """with label_terms as (select event_date, persona_id, unnest(focus) as term, evidence_memory_ids from personas),
                 support as (
                     select evidence.event_date, evidence.persona_id, evidence.term, count(*) filter (
                         where regexp_replace(' ' || lower(memories.text) || ' ', '[^\\pL\\pN]+', ' ', 'g')
@@ -42,6 +42,16 @@ def test_every_day_has_labelled_personas_grounded_in_evidence(persona_home):
            select count(*) from support where n < 2"""
     )
     assert unsupported == [(0,)]
+    # ...and at least two of them show a category of its domain.
+    ungrounded_domains = query(
+        """select count(*) from (
+               select personas.event_date, personas.persona_id,
+                      count(*) filter (where len(list_intersect(memories.categories, personas.domain_categories)) > 0) as n
+               from (select *, unnest(evidence_memory_ids) as memory_id from personas where domain is not null) as personas
+               join intent_memories as memories using (memory_id)
+               group by 1, 2) where n < 2"""
+    )
+    assert ungrounded_domains == [(0,)]
     orphans = query(
         """select count(*) from (select unnest(evidence_memory_ids) as memory_id from personas) as evidence
            anti join intent_memories using (memory_id)"""
@@ -88,6 +98,29 @@ def test_persona_ids_are_stable_from_day_to_day(persona_home):
            for day in (LAST - timedelta(days=1), LAST)}
     kept = ids[LAST] & ids[LAST - timedelta(days=1)]
     assert len(kept) >= 0.8 * len(ids[LAST])
+
+
+def test_lineage_accounts_for_every_persona_and_parents_for_their_children(persona_home):
+    # Every persona of a day is born, continued or split off that day, on record once.
+    unaccounted = query(
+        """select p.event_date, p.persona_id from personas p
+           left join persona_lineage l on l.event_date = p.event_date and l.persona_id = p.persona_id and l.level = 'persona'
+           where l.event is null or l.event not in ('born', 'continued', 'split_from')"""
+    )
+    assert unaccounted == []
+    assert query("select count(*) from persona_lineage where event_date = ? and event = 'born' and level = 'persona'",
+                 [START])[0][0] == query("select count(*) from personas where event_date = ?", [START])[0][0]
+    assert query("select count(*) from (select event_date, level, persona_id from persona_lineage "
+                 "group by all having count(*) > 1)") == [(0,)]
+    # A parent's children are exactly the personas naming it, and parents never share ids with personas.
+    mismatched = query(
+        """select pa.event_date, pa.persona_id from persona_parents pa
+           full join (select event_date, parent_persona_id as persona_id, list_sort(list(persona_id)) as children
+                      from personas where parent_persona_id is not null group by all) c using (event_date, persona_id)
+           where pa.child_persona_ids is distinct from c.children"""
+    )
+    assert mismatched == []
+    assert query("select count(*) from persona_parents pa join personas p using (event_date, persona_id)") == [(0,)]
 
 
 def test_the_ablation_is_tuned_on_its_own_on_the_validation_day():

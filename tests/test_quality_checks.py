@@ -5,6 +5,7 @@ planted in a social comment), the second with a fifth of its web lines cut in ha
 """
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -194,11 +195,15 @@ def test_timestamps_outside_the_day_block_and_a_volume_jump_only_warns(gated_run
     assert validate_frame(frame, "stg_social__engagements", sparse_source, gated_runs.home).success
 
 
-def test_data_docs_are_built_under_the_home(gated_runs):
+def test_data_docs_are_built_under_the_home_work_offline_and_name_validations_by_day(gated_runs):
     index = build_data_docs(gated_runs.home)
     assert index.is_file()
     assert index.is_relative_to(gated_runs.home / "gx")
-    assert "fct_events" in index.read_text()
+    text = index.read_text()
+    assert re.search(r"fct_events \d{4}-\d{2}-\d{2}", text) and "__none__" not in text
+    for page in index.parent.rglob("*.html"):  # every script and stylesheet is a vendored file of the site
+        for asset in re.findall(r'<(?:script|link)[^>]* (?:src|href)="([^"]+)"', page.read_text()):
+            assert (page.parent / asset).is_file(), f"{page}: {asset}"
 
 
 def audit_history(path: Path, rows: list[tuple]) -> None:
@@ -238,6 +243,9 @@ def test_volume_gates_warn_on_bursts_allow_sparse_empty_days_and_block_a_silent_
         "expect_column_pair_values_a_to_be_greater_than_b(volume_ratio, volume_floor)"]
     assert [f.name for f in outcomes[rejecting].failed_expectations if f.critical] == [REJECT_RATE_EXPECTATION]
     assert outcomes[empty].success
+    # One SQL screen judged the 16 days: GX ran on the days it flagged and on the newest day (for the Data Docs).
+    assert {day for day, outcome in outcomes.items() if outcome.by_gx} == {burst, silent, rejecting, days[-1]}
+    assert all(outcome.evaluated == outcomes[days[-1]].evaluated for outcome in outcomes.values())
 
     # Declared once, settable: with `import` dense, its empty day blocks too.
     dense_shop = QualityThresholds(dense_sources=("web", "import"))

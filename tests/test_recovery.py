@@ -231,8 +231,11 @@ def test_a_dead_run_is_failed_and_its_slot_freed_and_a_live_one_left_alone(home)
         assert not waiter.is_alive()  # the pool is free: no wait at all
 
 
-def test_a_second_run_waits_for_the_run_lock_says_so_and_stops_on_ctrl_c(home, monkeypatch):
+def test_a_second_run_waits_for_the_run_lock_says_so_and_stops_on_ctrl_c(home, monkeypatch, request):
     monkeypatch.setattr("dagster_project.operations.recovery.WAIT_REPORT_SECONDS", 0.2)
+    # Python's own Ctrl-C behaviour, whatever handler an earlier in-process run left installed.
+    previous_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous_handler))
     holder = subprocess.Popen(
         [sys.executable, "-c", (
             "import sys, time; from pathlib import Path; from dagster_project.operations.recovery import home_run_lock\n"

@@ -1,15 +1,17 @@
-"""MLflow runs, registered versions, the champion alias and drift monitoring over the real graph.
+"""MLflow runs, registered versions, the champion alias, drift monitoring and its human review over the real graph.
 
 Seven generated days with the planted drift on the last one: the days before it must
-stay quiet, the drift day must raise the warning. Runs against the home's own SQLite
-MLflow store; later tests re-run days on top of the first run (two processes at once,
-and behind a failing blocking check), so they look only at what they add.
+stay quiet, the drift day must raise the warning and a pending review that holds the
+champion on the day before. Runs against the home's own SQLite MLflow store; later tests
+run in file order on top of the first run (reject the review, refit the last two days in
+two processes at once, approve the refit's review, refit behind a failing blocking check,
+relabel a persona and refit three days), so they look only at what they add.
 """
 
 import os
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import mlflow
@@ -26,18 +28,26 @@ from dagster import (
 )
 from mlflow.entities.model_registry import ModelVersion, ModelVersionTag
 
+from dagster_project.api.service import PersonaService
+from dagster_project.cli import main
 from dagster_project.definitions import defs
 from dagster_project.drift.assets import DRIFT_CHECK_NAME
 from dagster_project.generator import generate
 from dagster_project.partitions import daily_partitions
+from dagster_project.science.drift import DriftThresholds
 from dagster_project.tracking.drift_series import drift_run_id
 from dagster_project.tracking.fit_runs import DAGSTER_RUN_TAG, fit_sanity
+from dagster_project.review.actions import champion_status
+from dagster_project.review.store import APPROVED, PENDING, REJECTED, Review
 from dagster_project.tracking.registry import (
+    DECISION_TAG,
     PARTITION_DATE_TAG,
+    REVIEW_TAG,
     SANITY_TAG,
     champion_decision,
     champion_uri,
     current_champion,
+    day_version,
 )
 from dagster_project.tracking.resource import MlflowTracking
 from pipeline_helpers import materialize_range, query, using_home
@@ -70,6 +80,12 @@ def test_every_fitted_day_is_one_run_and_one_model_version(tracked):
     assert sorted(run.data.params["partition_date"] for run in runs) == [day.isoformat() for day in DAYS]
     assert {run.data.tags.get(DAGSTER_RUN_TAG) for run in runs} == {result.run_id}  # crash recovery ends only its own
     run = next(run for run in runs if run.data.params["partition_date"] == DRIFT_DAY.isoformat())
+    assert run.info.run_name == f"persona-model {DRIFT_DAY}"
+    description = run.data.tags["mlflow.note.content"]
+    assert description.startswith(f"Personas of {DRIFT_DAY}, fitted on the intent memories of {DRIFT_DAY - timedelta(days=27)}")
+    [version] = [version for version in versions if version.tags[PARTITION_DATE_TAG] == DRIFT_DAY.isoformat()]
+    assert version.description == description
+    assert client.get_registered_model(tracking.registered_model_name).description
     assert {"window_days", "recent_share", "k_min", "k_max", "chosen_k", "vectorizer_min_df"} <= set(run.data.params)
     assert {"quality_mean", "truthfulness_min", "n_personas", "silhouette", "n_memories"} <= set(run.data.metrics)
     assert {artifact.path for artifact in client.list_artifacts(run.info.run_id)} >= {
@@ -84,13 +100,14 @@ def test_the_champion_assigns_new_memories_as_the_asset_did(tracked):
     _, _, tracking, _ = tracked
     tracking.activate()
     champion = current_champion(tracking)
-    assert champion.tags[PARTITION_DATE_TAG] == DRIFT_DAY.isoformat()
+    day = DAYS[-2]  # the drift day waits for its review
+    assert champion.tags[PARTITION_DATE_TAG] == day.isoformat()
 
     model = mlflow.pyfunc.load_model(champion_uri(tracking))
     assigned = pl.DataFrame(
         query("""select m.text, m.intent, m.sources, a.persona_id, a.distance
                  from intent_memories m join memory_assignments a using (memory_id)
-                 where a.event_date = ? and m.event_date = ? order by m.memory_id""", [DRIFT_DAY, DRIFT_DAY]),
+                 where a.event_date = ? and m.event_date = ? order by m.memory_id""", [day, day]),
         schema=["text", "intent", "sources", "persona_id", "distance"], orient="row",
     )
     predicted = model.predict(assigned.select("text", "intent", "sources").to_pandas())
@@ -113,11 +130,58 @@ def test_the_drift_day_raises_the_drift_warning_and_the_days_before_do_not(track
     assert {day for day, _, breached in rows if breached} == {DRIFT_DAY}
 
 
+def _reviews() -> list[tuple]:
+    return query("select day, version, status, reason, decided_by, decided_at from persona_reviews "
+                 "order by day, version::int")
+
+
+def _cli(home: Path, *arguments: str) -> int:
+    return main([*arguments, "--home", str(home)])
+
+
+def test_the_drift_day_holds_the_champion_with_a_pending_review(tracked):
+    home, result, tracking, _ = tracked
+    drift_version = day_version(tracking, DRIFT_DAY)
+    assert current_champion(tracking).tags[PARTITION_DATE_TAG] == DAYS[-2].isoformat()
+    ((day, version, status, reason, decided_by, _),) = _reviews()
+    assert (day, version, status, decided_by) == (DRIFT_DAY, str(drift_version.version), PENDING, None)
+    assert reason.startswith("new_persona_uptake ") and " > " in reason
+    assert drift_version.tags[REVIEW_TAG] == PENDING and drift_version.tags[DECISION_TAG] == "held"
+
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.asset_check_key.name == DRIFT_CHECK_NAME]
+    assert "pending review" in evaluation.metadata["reviews"].value[DRIFT_DAY.isoformat()]
+    champion_events = [event for event in result.get_asset_materialization_events()
+                       if event.asset_key == AssetKey("champion_model")]
+    assert {event.materialization.metadata["held_days"].value for event in champion_events} == {DRIFT_DAY.isoformat()}
+    assert f"personas review approve {DRIFT_DAY}" in champion_status(home)
+
+
+def test_reject_keeps_the_old_champion_and_is_final_for_that_version(tracked, capsys):
+    home, _, tracking, _ = tracked
+    champion_before = current_champion(tracking).version
+    assert _cli(home, "review", "reject", DRIFT_DAY.isoformat(), "--by", "rita") == 0
+    assert current_champion(tracking).version == champion_before
+    ((_, version, status, _, decided_by, decided_at),) = _reviews()
+    assert (status, decided_by) == (REJECTED, "rita") and decided_at is not None
+    assert tracking.client().get_model_version(tracking.registered_model_name, version).tags[REVIEW_TAG] == REJECTED
+
+    capsys.readouterr()
+    assert _cli(home, "review", "approve", DRIFT_DAY.isoformat()) == 2
+    assert "already rejected by rita" in capsys.readouterr().err
+    assert current_champion(tracking).version == champion_before
+    assert f"Rerun {DRIFT_DAY}" in champion_status(home)
+
+
 def test_drift_metrics_are_mlflow_series_by_day(tracked):
     _, _, tracking, _ = tracked
     history = tracking.client().get_metric_history(drift_run_id(tracking), "new_persona_uptake")
     first_partition = daily_partitions.start.date()
     assert sorted(point.step for point in history) == [(day - first_partition).days for day in DAYS[1:]]
+    assert sorted(point.timestamp for point in history) == [  # the model date, whatever the x-axis chosen
+        int(datetime.combine(day, datetime.min.time(), UTC).timestamp() * 1000) for day in DAYS[1:]]
+    thresholds = tracking.client().get_metric_history(drift_run_id(tracking), "new_persona_uptake_threshold")
+    assert sorted((point.step, point.value) for point in thresholds) == [
+        ((day - first_partition).days, DriftThresholds().new_persona_uptake) for day in DAYS[1:]]
 
 
 def test_two_processes_materialising_different_days_at_once_do_not_lock(tracked):
@@ -153,6 +217,24 @@ def test_two_processes_materialising_different_days_at_once_do_not_lock(tracked)
     assert added == [day.isoformat() for day in days]
 
 
+def test_approve_moves_the_champion_to_the_refit_drift_day_and_the_api_serves_it(tracked):
+    """The refit of the last two days (test above) registered a new drift-day version: a new, pending review."""
+    home, _, tracking, _ = tracked
+    drift_version = day_version(tracking, DRIFT_DAY)
+    assert current_champion(tracking).tags[PARTITION_DATE_TAG] == DAYS[-2].isoformat()
+    assert [(row[1], row[2]) for row in _reviews()][-1] == (str(drift_version.version), PENDING)
+
+    assert _cli(home, "review", "approve", DRIFT_DAY.isoformat(), "--by", "ann") == 0
+    champion = current_champion(tracking)
+    assert champion.version == drift_version.version
+    assert champion.tags[REVIEW_TAG] == APPROVED and champion.tags[DECISION_TAG] == "promoted"
+    assert [(row[2], row[4]) for row in _reviews()] == [(REJECTED, "rita"), (APPROVED, "ann")]
+    assert "no drift review open" in champion_status(home)
+
+    health = PersonaService(home, lock_wait_seconds=1.0).health()
+    assert (health["as_of"], health["model_version"]) == (DRIFT_DAY.isoformat(), str(drift_version.version))
+
+
 @asset_check(asset="personas", blocking=True)
 def personas_rejected() -> AssetCheckResult:
     """Stands in for a Great Expectations gate on `personas` that fails."""
@@ -175,6 +257,34 @@ def test_a_failed_blocking_check_upstream_keeps_the_champion_where_it_was(tracke
     assert current_champion(tracking).version == champion_before.version
 
 
+def test_a_label_override_survives_three_more_fitted_days(tracked):
+    home, _, tracking, _ = tracked
+    day, later = DAYS[3], DAYS[4:]
+    persona_id, computed = query(
+        "select persona_id, label from personas where event_date = ? and persona_id in (select persona_id from "
+        "personas where event_date >= ? group by 1 having count(*) = ?) order by share desc limit 1",
+        [day, later[0], len(later)])[0]
+    assert _cli(home, "label", "set", str(persona_id), "Weekend tennis crowd", "--by", "ann") == 0
+
+    assert materialize_range(later[0], later[-1],
+                             selection=AssetSelection.assets("memory_assignments", "personas", "user_personas")).success
+    rows = query("select event_date, label, computed_label, label_source, label_set_by from personas "
+                 "where persona_id = ? and event_date >= ? order by event_date", [persona_id, day])
+    assert [row[0] for row in rows] == [day, *later]
+    assert {row[1:2] + row[3:] for row in rows} == {("Weekend tennis crowd", "human", "ann")}
+    assert rows[0][2] == computed and all(row[2] and row[2] != "Weekend tennis crowd" for row in rows)
+    newest = tracking.client().get_model_version(tracking.registered_model_name,
+                                                 day_version(tracking, later[-1]).version)
+    model = mlflow.pyfunc.load_model(f"models:/{newest.name}/{newest.version}").unwrap_python_model()
+    assert "Weekend tennis crowd" in model.labels.tolist()
+
+    assert _cli(home, "label", "clear", str(persona_id), "--by", "ann") == 0
+    assert query("select count(*) from personas where persona_id = ? and (label <> computed_label "
+                 "or label_source <> 'computed')", [persona_id]) == [(0,)]
+    assert query("select label, set_by from persona_label_overrides order by set_at") == [
+        ("Weekend tennis crowd", "ann"), (None, "ann")]
+
+
 def _version(number: int, day: date, sanity: bool) -> ModelVersion:
     tags = [ModelVersionTag(PARTITION_DATE_TAG, day.isoformat()), ModelVersionTag(SANITY_TAG, str(sanity).lower())]
     return ModelVersion("persona-model", str(number), 0, tags=tags)
@@ -187,6 +297,24 @@ def test_the_champion_moves_only_to_a_sane_version_of_a_day_not_older_than_its_o
     assert not champion_decision(_version(2, DAYS[1], False), _version(1, DAYS[0], True)).promoted
     assert not champion_decision(_version(3, DAYS[0], True), _version(2, DAYS[1], True)).promoted
     assert not champion_decision(None, _version(2, DAYS[1], True)).promoted
+
+
+def test_a_breached_day_and_every_day_after_it_wait_for_approval_and_never_move_the_champion_back():
+    def review(day: date, status: str) -> Review:
+        return Review(day, "9", status, "new_persona_uptake 0.200 > 0.120", "ann" if status != PENDING else None)
+
+    champion = _version(1, DAYS[0], True)
+    pending = champion_decision(_version(2, DAYS[1], True), champion, review(DAYS[1], PENDING))
+    assert not pending.promoted and pending.held and "new_persona_uptake" in pending.reason
+    rejected = champion_decision(_version(2, DAYS[1], True), champion, review(DAYS[1], REJECTED))
+    assert not rejected.promoted and not rejected.held
+    assert champion_decision(_version(2, DAYS[1], True), champion, review(DAYS[1], APPROVED)).promoted
+    for status in (PENDING, REJECTED):  # a clean day measured against an unapproved change
+        behind = champion_decision(_version(3, DAYS[2], True), champion, None, waiting_on=review(DAYS[1], status))
+        assert not behind.promoted and behind.held and f"review of {DAYS[1]}" in behind.reason
+    # Approving an old day while a newer champion serves does not move the alias back.
+    newer_champion = _version(4, DAYS[3], True)
+    assert not champion_decision(_version(2, DAYS[1], True), newer_champion, review(DAYS[1], APPROVED)).promoted
 
 
 def test_fit_sanity_wants_labelled_personas_and_two_personas():

@@ -11,7 +11,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -106,3 +106,12 @@ def test_personas_asset_page_shows_latest_materialisation(browser, ui_url, scree
     assert "Labelled personas per model date" in text  # the asset's description
     assert "latest_n_personas" in text  # materialisation metadata
     screenshot(browser, screenshots, "personas_asset.png")
+
+
+def test_partitions_start_at_the_homes_first_data_day(browser, ui_url):
+    """The home's first data day (2026-10-01) is the first partition: no empty days before the data."""
+    open_page(browser, ui_url + PERSONAS_PATH + "?view=partitions",
+              lambda text: re.search(r"\d+ [Pp]artitions", text) is not None, "the personas asset's partitions")
+    text = browser.text()
+    days = (datetime.now(UTC).date() - START).days  # every complete UTC day from the first data day on
+    assert re.search(rf"\b{days} [Pp]artitions", text), text[:3000]

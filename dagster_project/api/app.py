@@ -1,4 +1,8 @@
-"""The HTTP surface of `PersonaService` (FastAPI): four routes, clear 4xx answers, an optional API key."""
+"""The HTTP surface of `PersonaService` (FastAPI): its routes, clear 4xx answers, an API key.
+
+Reads want the key when one is set; the one write (a persona's human label) always wants it,
+and is refused while the server has none.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,15 @@ import hmac
 import os
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from dagster_project.api.schemas import TOO_MANY_EVENTS, PostedEvents
+from dagster_project.api.schemas import TOO_MANY_EVENTS, HumanLabel, PostedEvents
 from dagster_project.api.service import PersonaService, UnknownPerson
 from dagster_project.api.snapshot import SnapshotUnavailable
+from dagster_project.review.store import ReviewError, UnknownPersona
 
 API_KEY_ENV = "PERSONAS_API_KEY"
 # 1000 events of at most ~2.5 kB each: anything larger is refused before it is parsed.
@@ -102,6 +107,11 @@ def create_app(service: PersonaService) -> FastAPI:
         if api_key is not None and (x_api_key is None or not hmac.compare_digest(x_api_key, api_key)):
             raise HTTPException(401, "missing or wrong X-API-Key header")
 
+    def require_write_key(x_api_key: Annotated[str | None, Header()] = None) -> None:
+        if api_key is None:
+            raise HTTPException(403, f"writes need an API key: start the server with {API_KEY_ENV} set")
+        require_api_key(x_api_key)
+
     app = FastAPI(
         title="Persona API",
         description="Personas of the champion model's day, read from the warehouse into memory; posted events "
@@ -141,6 +151,26 @@ def create_app(service: PersonaService) -> FastAPI:
             return service.post_events(person, body.events)
         except UnknownPerson as error:
             raise HTTPException(404, str(error)) from error
+
+    def label_write(persona_id: int, label: str | None, by: str) -> dict:
+        try:
+            return service.set_label(persona_id, label, by)
+        except UnknownPersona as error:
+            raise HTTPException(404, str(error)) from error
+        except ReviewError as error:
+            raise HTTPException(422, str(error)) from error
+        except SnapshotUnavailable as error:
+            raise HTTPException(503, str(error), headers={"Retry-After": str(RELOAD_RETRY_AFTER_SECONDS)}) from error
+
+    @app.put("/personas/{persona_id}/label", dependencies=[Depends(require_write_key)],
+             summary="Give a persona id a human label, kept on every later day; its computed label stays beside it")
+    def set_label(persona_id: int, body: HumanLabel):
+        return label_write(persona_id, body.label, body.by)
+
+    @app.delete("/personas/{persona_id}/label", dependencies=[Depends(require_write_key)],
+                summary="Clear a persona id's human label: its computed label shows again")
+    def clear_label(persona_id: int, by: Annotated[str, Query(min_length=1, max_length=100)]):
+        return label_write(persona_id, None, by)
 
     app.include_router(guarded)
     return app

@@ -1,4 +1,5 @@
-"""The POST body: events in the shape of `fct_events`, validated before anything is computed."""
+"""Request bodies: posted events in the shape of `fct_events`, validated before anything is computed, and a
+persona's human label."""
 
 from datetime import UTC, datetime
 
@@ -63,3 +64,12 @@ class PostedEvents(BaseModel):
                 {"limit": MAX_EVENTS_PER_REQUEST, "count": len(value)},
             )
         return value
+
+
+class HumanLabel(BaseModel):
+    """A reviewer's label for a persona id, and who gives it (recorded with the time)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    label: str = Field(min_length=1, max_length=200)
+    by: str = Field(min_length=1, max_length=100, description="who sets the label")

@@ -23,6 +23,8 @@ import polars as pl
 from dagster_project.api.schemas import PostedEvent
 from dagster_project.api.snapshot import Snapshot, SnapshotUnavailable, load_snapshot, source_fingerprint
 from dagster_project.api.updates import assign_to_personas, events_frame, merged_personas, posted_memories
+from dagster_project.review.actions import WarehouseBusy, set_label
+from dagster_project.webhooks.events import person_personas_changed
 
 log = logging.getLogger("personas.api")
 MAX_POSTED_EVENTS_ENV = "PERSONAS_API_MAX_POSTED_EVENTS"
@@ -69,12 +71,31 @@ class PersonaService:
     def reload(self) -> Snapshot:
         """Read the warehouse and the champion again; raises `SnapshotUnavailable` and keeps serving the old one."""
         with self._reload_lock:
-            fresh = load_snapshot(self.home, self._snapshot, self.lock_wait_seconds)
-            with self._lock:
-                self._snapshot = fresh
-                self._posted = {person: state for person, state in self._posted.items() if person in fresh.persons}
+            return self._reload()
+
+    def _reload(self) -> Snapshot:
+        fresh = load_snapshot(self.home, self._snapshot, self.lock_wait_seconds)
+        with self._lock:
+            self._snapshot = fresh
+            self._posted = {person: state for person, state in self._posted.items() if person in fresh.persons}
         log.info("reloaded: personas as of %s, model version %s", fresh.champion.as_of, fresh.champion.version)
         return fresh
+
+    def set_label(self, persona_id: int, label: str | None, by: str) -> dict:
+        """Write a persona id's human label (None clears it) to the warehouse, then serve it at once.
+
+        The only write of the API: the warehouse is opened for writing just for it, under the reload
+        lock so no read-only session of this process is open meanwhile (DuckDB refuses mixing them).
+        """
+        with self._reload_lock:
+            try:
+                set_label(self.home, persona_id, label, by, self.lock_wait_seconds)
+            except WarehouseBusy as error:
+                raise SnapshotUnavailable(str(error)) from error
+            snapshot = self._reload()
+        served = next((row for row in snapshot.catalogue if row["persona_id"] == persona_id), None)
+        return {"persona_id": persona_id, "as_of": snapshot.champion.as_of.isoformat(),
+                "in_served_catalogue": served is not None, "persona": served}
 
     def watch(self, poll_seconds: float) -> threading.Thread:
         """Reload in the background once the warehouse or MLflow store changed and then stayed unchanged for a poll.
@@ -146,6 +167,9 @@ class PersonaService:
                     kept = kept.sort("ts", maintain_order=True).tail(self.max_posted_events)
                 state = self._compute(snapshot, person_id, kept)
                 self._posted[person_id] = state
+        if state is not previous:  # webhook subscribers hear of it if the person's personas moved (never waited on)
+            before = previous.personas if previous else snapshot.user_personas.get(person_id)
+            person_personas_changed(self.home, person_id, snapshot.champion.as_of, before, state.personas)
         incoming_ids = incoming["event_id"].unique()
         touched = state.memories.filter(pl.col("event_ids").list.eval(pl.element().is_in(incoming_ids)).list.any())
         in_memories = state.memories["event_ids"].explode()

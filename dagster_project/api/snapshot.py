@@ -27,6 +27,7 @@ import mlflow
 import polars as pl
 
 from dagster_project.paths import DEFAULT_PII_SALT, mlflow_dir, warehouse_path
+from dagster_project.review.overrides import COMPUTED
 from dagster_project.science.clustering import recency_weights
 from dagster_project.science.daily import PersonaSettings
 from dagster_project.science.intent_families import fit_intent_families
@@ -209,6 +210,16 @@ def _catalogue(personas: pl.DataFrame, window: pl.DataFrame) -> list[dict]:
     ]
 
 
+def _with_computed_label(personas: pl.DataFrame) -> pl.DataFrame:
+    """`computed_label` and `label_source` beside `label`, also for rows written before human labels existed."""
+    if "computed_label" not in personas.columns:
+        personas = personas.with_columns(computed_label=pl.lit(None, pl.String), label_source=pl.lit(None, pl.String))
+    return personas.with_columns(
+        computed_label=pl.col("computed_label").fill_null(pl.col("label")),
+        label_source=pl.col("label_source").fill_null(pl.lit(COMPUTED)),
+    )
+
+
 def _by_person(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
     return {key[0]: rows for key, rows in frame.partition_by("person_id", as_dict=True).items()}
 
@@ -226,11 +237,12 @@ def load_snapshot(home: Path, loaded: Snapshot | None = None, lock_wait_seconds:
         ))
     )
     events = rows["events"]
+    personas = _with_computed_label(rows["personas"])
     newest_weight = window["weight"].max()
     return Snapshot(
         champion=champion,
-        catalogue=_catalogue(rows["personas"], window),
-        persona_terms=rows["personas"].select("persona_id", "label", "top_terms"),
+        catalogue=_catalogue(personas, window),
+        persona_terms=personas.select("persona_id", "label", "top_terms"),
         window_memories=_by_person(window),
         empty_window=window.clear(),
         user_personas=_by_person(rows["user_personas"]),

@@ -1,6 +1,8 @@
-"""One benchmark size in its own process and PERSONAS_HOME: generate a day, materialise it, time it.
+"""One benchmark shape in its own process and PERSONAS_HOME: generate its days, materialise them in one run, time it.
 
-Run by `python -m dagster_project.bench` once per size, so every size starts from a fresh
+A shape is `--days` days of `--events` events each: one large day, or a history of many
+small days, whose cost is dominated by what every day costs whatever its data. Run by
+`python -m dagster_project.bench` once per shape, so every shape starts from a fresh
 interpreter and its peak memory is its own. Prints one JSON object on its last line.
 """
 
@@ -10,7 +12,7 @@ import argparse
 import json
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from dagster_project.bench.process_memory import TreeMemorySampler
@@ -55,12 +57,16 @@ def dbt_identity_seconds(dbt_target: Path, since: float) -> float:
     return sum(node["execution_time"] for node in results if node["unique_id"].split(".")[-1] in IDENTITY_MODELS)
 
 
-def measure(home: Path, events: int, seed: int = 7) -> dict:
+def measure(home: Path, events: int, seed: int = 7, days: int = 1) -> dict:
+    """`events` a day over the `days` days up to DAY; the references (one day's memories) run on single days only."""
     from dagster_project.generator import generate
-    from dagster_project.paths import activate_home, landing_dir, warehouse_path
+    from dagster_project.paths import activate_home
 
+    first_day = DAY - timedelta(days=days - 1)
     started = time.perf_counter()
-    generate(home, days=1, people=max(events // EVENTS_PER_PERSON, 100), events_per_day=events, seed=seed, start_date=DAY)
+    # One day: a person per 5 events. A history: as many people as events a day, who come back on other days.
+    people = max(events // EVENTS_PER_PERSON if days == 1 else events, 100)
+    generate(home, days=days, people=people, events_per_day=events, seed=seed, start_date=first_day)
     generate_s = time.perf_counter() - started
     activate_home(home)
 
@@ -82,14 +88,16 @@ def measure(home: Path, events: int, seed: int = 7) -> dict:
     deploy_s = time.perf_counter() - started
     with TreeMemorySampler() as sampler:
         run_started = time.time()
-        result = run_partitions(home, DAY, DAY)
+        result = run_partitions(home, first_day, DAY)
         run_ended = time.time()
     with DagsterInstance.get() as instance:
-        windows = step_windows(instance, result.run_id)
+        # Days a gate blocked are left out of a follow-up run of the persona assets: its steps count too.
+        windows = {f"{run_id}:{key}": window for run_id in result.run_ids
+                   for key, window in step_windows(instance, run_id).items()}
 
     stages: dict[str, dict[str, float]] = {}
-    for step_key, (start, end) in windows.items():
-        stage = stages.setdefault(stage_of(step_key), {"seconds": 0.0, "peak_rss_mb": 0.0})
+    for run_step, (start, end) in windows.items():
+        stage = stages.setdefault(stage_of(run_step.split(":", 1)[1]), {"seconds": 0.0, "peak_rss_mb": 0.0})
         stage["seconds"] += end - start
         stage["peak_rss_mb"] = max(stage["peak_rss_mb"], sampler.peak_mb(start, end))
     identity_s = dbt_identity_seconds(Path(dbt_project.project_dir) / dbt_project.target_path, run_started)
@@ -103,44 +111,55 @@ def measure(home: Path, events: int, seed: int = 7) -> dict:
         "peak_rss_mb": sampler.peak_mb(run_started, run_ended),
     }
 
-    import duckdb
-
-    from dagster_project.bench.references import pandas_segment, run_duckdb_floor
-
-    started = time.perf_counter()
-    floor_memories = run_duckdb_floor(landing_dir(home), DAY)
-    floor_s = time.perf_counter() - started
-    started = time.perf_counter()
-    with duckdb.connect(str(warehouse_path(home)), read_only=True) as connection:
-        frame = connection.execute(
-            "select event_id, ts, person_id, category as intent, text, source from fct_events where event_date = ?", [DAY]
-        ).df()
-        our_memories = connection.execute("select count(*) from intent_memories where event_date = ?", [DAY]).fetchall()[0][0]
-    pandas_memories = len(pandas_segment(frame))
-    pandas_s = time.perf_counter() - started
-    return {
-        "events": events,
+    summary = {
+        "events": events * days,
+        "days": days,
+        "events_per_day": events,
         "success": result.success,
         "generate_s": generate_s,
         "import_s": import_s,
         "deploy_s": deploy_s,
         "end_to_end_s": end_to_end_s,
-        "events_per_s": events / end_to_end_s,
+        "events_per_s": events * days / end_to_end_s,
         "peak_rss_mb": sampler.peak_mb(),
         "memory_stage_s": stages.get("memories", {}).get("seconds", float("nan")),
+        "stages": stages,
+    }
+    return summary | (references(home, DAY) if days == 1 else {"duckdb_floor_s": None, "pandas_s": None})
+
+
+def references(home: Path, day: date) -> dict:
+    """The DuckDB floor and the pandas segmentation on the day's data, with the memories each found."""
+    import duckdb
+
+    from dagster_project.bench.references import pandas_segment, run_duckdb_floor
+    from dagster_project.paths import landing_dir, warehouse_path
+
+    started = time.perf_counter()
+    floor_memories = run_duckdb_floor(landing_dir(home), day)
+    floor_s = time.perf_counter() - started
+    started = time.perf_counter()
+    with duckdb.connect(str(warehouse_path(home)), read_only=True) as connection:
+        frame = connection.execute(
+            "select event_id, ts, person_id, category as intent, text, source from fct_events where event_date = ?", [day]
+        ).df()
+        our_memories = connection.execute("select count(*) from intent_memories where event_date = ?", [day]).fetchall()[0][0]
+    pandas_memories = len(pandas_segment(frame))
+    pandas_s = time.perf_counter() - started
+    return {
         "duckdb_floor_s": floor_s,
         "pandas_s": pandas_s,
         "memories": {"ours": our_memories, "duckdb_floor": floor_memories, "pandas": pandas_memories},
-        "stages": stages,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--home", type=Path, required=True)
-    parser.add_argument("--events", type=int, required=True)
+    parser.add_argument("--events", type=int, required=True, help="events a day")
+    parser.add_argument("--days", type=int, default=1)
     args = parser.parse_args(argv)
-    print(json.dumps(measure(args.home.resolve(), args.events)))
+    print(json.dumps(measure(args.home.resolve(), args.events, days=args.days)))
     return 0
 
 

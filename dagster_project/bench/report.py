@@ -93,8 +93,63 @@ def _repeats_section(repeats: list[dict], main: dict, main_size: int) -> list[st
     return lines
 
 
-def markdown_report(results: dict[int, dict], main_size: int, repeats: list[dict], before: dict, after: dict) -> str:
-    """`results`: one run per size (for the main size, the run to detail); `repeats`: every run of the main size."""
+HISTORY_STAGES = (
+    ("raw", "landing to raw lines"),
+    ("dbt", "staging and marts (dbt build)"),
+    ("identity", "identity (dbt models)"),
+    ("gates", "checks (GX gates)"),
+    ("memories", "memories"),
+    ("personas", "clustering and labelling"),
+    ("utility etc.", "utility, drift, champion"),
+    ("Dagster", "run overhead (Dagster, outside steps)"),
+)
+
+
+def _histories_section(history_runs: dict[tuple[int, int], list[dict]], fixed_s: float | None) -> list[str]:
+    """Each many-small-days shape's median run by stage, every run's end-to-end time, and the fixed cost per day."""
+    lines = [
+        "## Many small days",
+        "",
+        "A history of small days, as a new user's log is: one `personas run` over every day, so what a day",
+        "costs whatever its data (Dagster's events per asset and day, gate steps, dbt start-up) shows here.",
+        "Stage times of the median run, in seconds:",
+        "",
+        "| days x events a day | end to end | per day | " + " | ".join(name for name, _ in HISTORY_STAGES)
+        + " | peak RSS (MiB) | every run (s) |",
+        "|---|---:|---:|" + "---:|" * len(HISTORY_STAGES) + "---:|---|",
+    ]
+    for (days, per_day), runs in history_runs.items():
+        run = sorted(runs, key=lambda item: item["end_to_end_s"])[len(runs) // 2]
+        stages = "".join(
+            f" {run['stages'][stage]['seconds']:.1f} |" if stage in run["stages"] else " - |" for _, stage in HISTORY_STAGES
+        )
+        every_run = " / ".join(f"{item['end_to_end_s']:.0f}" for item in runs)
+        lines.append(
+            f"| {days} x {per_day:,} ({run['events']:,} events){'' if run['success'] else ' FAILED'} "
+            f"| {run['end_to_end_s']:.1f} | {run['end_to_end_s'] / days:.2f} |{stages} {run['peak_rss_mb']:,.0f} "
+            f"| {every_run} |"
+        )
+    lines.append("")
+    if fixed_s is not None:
+        lines += [
+            f"Fixed cost per day: **{fixed_s:.2f} s** (the days term of a + b·days + c·events fitted to the median",
+            "runs of every shape, the 1M-event day included).",
+            "",
+        ]
+    return lines
+
+
+def markdown_report(
+    results: dict[int, dict],
+    main_size: int,
+    repeats: list[dict],
+    before: dict,
+    after: dict,
+    history_runs: dict[tuple[int, int], list[dict]] | None = None,
+    fixed_s: float | None = None,
+) -> str:
+    """`results`: one run per size (for the main size, the run to detail); `repeats`: every run of the main size;
+    `history_runs`: every run of each many-small-days shape (days, events a day); `fixed_s`: the fitted cost per day."""
     main = results[main_size]
     lines = [
         "# Benchmarks",
@@ -176,4 +231,6 @@ def markdown_report(results: dict[int, dict], main_size: int, repeats: list[dict
             "",
             f"From {smallest:,} to {largest:,} events ({largest / smallest:.0f}x) the end-to-end time grew {growth:.1f}x.",
         ]
+    if history_runs:
+        lines += ["", *_histories_section(history_runs, fixed_s)]
     return "\n".join(lines) + "\n"

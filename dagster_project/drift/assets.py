@@ -3,11 +3,13 @@
 Reads the persona tables of the range and the day before it, calls the pure
 `science.drift`, writes one row per metric and day, logs every metric to MLflow as a
 series, and reports a non-blocking check (severity WARN) that fails when a metric of
-a day in the range passes its threshold: drift is a reason to look, not to stop.
+a day in the range passes its threshold: drift is a reason to look, not to stop serving.
+A breached day's model version gets a pending review (`persona_reviews`, tag `review` on
+the version): `champion_model` keeps the alias before it until someone approves it.
 """
 
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import polars as pl
@@ -35,7 +37,9 @@ from dagster_project.science.drift import (
     drift_rows,
     moved_personas,
 )
+from dagster_project.review.store import PENDING, Review, open_reviews, read_reviews
 from dagster_project.tracking.drift_series import log_drift_series
+from dagster_project.tracking.registry import REVIEW_TAG, newest_versions, tag_version, version_id
 from dagster_project.tracking.resource import MlflowTracking
 from dagster_project.operations.automation import rerun_on_upstream_change
 
@@ -67,6 +71,11 @@ def day_drifts(connection: duckdb.DuckDBPyConnection, first: date, last: date) -
     user_personas = _between(connection, "user_personas", "person_id, persona_id, weight", since, last)
     assignments = _between(connection, "memory_assignments", "memory_id, persona_id", since, last)
     windows = read_frame(connection, WINDOW_SQL, [first, last])
+    # Births and retirements as the persona step recorded them (days fitted before the lineage existed have none).
+    lineage = (
+        _between(connection, "persona_lineage", "persona_id, event, level", first, last).filter(pl.col("level") == "persona")
+        if table_exists(connection, "persona_lineage") else None
+    )
     fitted = set(personas["event_date"].to_list())
     return {
         day: day_drift(
@@ -75,10 +84,44 @@ def day_drifts(connection: duckdb.DuckDBPyConnection, first: date, last: date) -
             _on(user_personas, day - timedelta(days=1)), _on(user_personas, day),
             windows.filter(pl.col("model_date") == day).drop("model_date"),
             _on(assignments, day - timedelta(days=1)),
+            _on(lineage, day) if lineage is not None and not _on(lineage, day).is_empty() else None,
         )
         for day in days_between(first, last)
         if {day, day - timedelta(days=1)} <= fitted
     }
+
+
+def _breach_text(row: dict) -> str:
+    return f"{row['value']:.3f} > {row['threshold']:.3f}"
+
+
+def open_breach_reviews(
+    connection: duckdb.DuckDBPyConnection, tracking: MlflowTracking, rows: pl.DataFrame
+) -> dict[date, Review]:
+    """Each breached day's newest model version gets a pending review naming the metrics that breached and by
+    how much; a review already decided for that version stays decided. The status is tagged on the version."""
+    breaches = rows.filter("breached").sort("event_date", "metric")
+    if breaches.is_empty():
+        return {}
+    newest = newest_versions(tracking)
+    reasons = {
+        day: "; ".join(f"{row['metric']} {_breach_text(row)}" for row in group.iter_rows(named=True))
+        for (day,), group in breaches.group_by("event_date", maintain_order=True)
+    }
+    opened = {day: (version_id(newest[day]), reason) for day, reason in reasons.items() if day in newest}
+    open_reviews(connection, opened, datetime.now(UTC).replace(tzinfo=None))
+    reviews = read_reviews(connection)
+    current = {day: reviews[(day, version)] for day, (version, _) in opened.items()}
+    for review in current.values():
+        tag_version(tracking, review.version, REVIEW_TAG, review.status)
+    return current
+
+
+def _review_note(review: Review) -> str:
+    if review.status == PENDING:
+        return (f"version {review.version} pending review: the champion stays before it until "
+                f"`personas review approve {review.day}` (or `reject`)")
+    return f"version {review.version} {review.status} by {review.decided_by}"
 
 
 def _between(connection: duckdb.DuckDBPyConnection, table: str, columns: str, first: date, last: date) -> pl.DataFrame:
@@ -91,14 +134,15 @@ def _on(frame: pl.DataFrame, day: date) -> pl.DataFrame:
 
 @asset(
     automation_condition=rerun_on_upstream_change,
-    code_version="1",
+    code_version="2",
     deps=[
         AssetDep(key, partition_mapping=DAY_AND_DAY_BEFORE)
         for key in ("personas", "user_personas", "memory_assignments")
     ],
     check_specs=[AssetCheckSpec(
         DRIFT_CHECK_NAME, asset="persona_drift", blocking=False,
-        description="Warns when a drift metric of a day passes its threshold; names the personas that moved and how.",
+        description="Warns when a drift metric of a day passes its threshold; names the personas that moved and how, "
+        "and the review that holds the champion until someone approves the day.",
     )],
     partitions_def=daily_partitions,
     backfill_policy=single_run_backfill,
@@ -119,6 +163,7 @@ def persona_drift(
         if drifts:
             rows = pl.concat([drift_rows(day, drift, thresholds) for day, drift in drifts.items()])
             replace_partition_rows(connection, "main.persona_drift", rows, first, last)
+            reviews = open_breach_reviews(connection, mlflow, rows)
     if not drifts:
         context.log.warning(f"No two consecutive model dates in {first - timedelta(days=1)}..{last}: no drift to measure")
         yield MaterializeResult(metadata={"dagster/row_count": 0})
@@ -140,9 +185,9 @@ def persona_drift(
         metadata={
             "breached_days": ", ".join(day.isoformat() for day in breached_days) or "none",
             "breaches": MetadataValue.json({
-                f"{row['event_date']} {row['metric']}": f"{row['value']:.3f} > {row['threshold']:.3f}"
-                for row in breaches.iter_rows(named=True)
+                f"{row['event_date']} {row['metric']}": _breach_text(row) for row in breaches.iter_rows(named=True)
             }),
+            "reviews": MetadataValue.json({day.isoformat(): _review_note(review) for day, review in reviews.items()}),
             "moved_personas": MetadataValue.json({
                 day.isoformat(): moved_personas(drifts[day].personas, thresholds.max_centroid_shift, config.share_move)
                 for day in breached_days

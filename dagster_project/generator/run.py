@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from dagster_project.paths import record_first_data_day
+
 from .broken import KindRotation, break_fields, break_lines, plan_broken
 from .formats import MS_PER_DAY
 from .landing import SPECS, LandingSpec, csv_header, encode_lines, write_lines
@@ -56,6 +58,7 @@ def generate(
     drift_date = calendar[drift_day].date if drift_day is not None else None
     writer = _LandingWriter(home, seed, broken_share)
     customers = _simulate_and_write(writer, seed, world, population, calendar, events_per_day, drift_day)
+    record_first_data_day(home, start_date)  # the home's partitions start here (or earlier, if it holds older data)
 
     manifest = {
         "parameters": {

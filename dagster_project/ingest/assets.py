@@ -2,10 +2,9 @@
 
 from collections import Counter
 
-import polars as pl
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, multi_asset
 
-from dagster_project.ingest.landing import LANDING_ENTITIES, raw_schema, read_landing_day
+from dagster_project.ingest.landing import LANDING_ENTITIES, read_landing_days
 from dagster_project.partitions import daily_partitions, days_between, partition_dates, single_run_backfill
 from dagster_project.paths import landing_dir, personas_home
 from dagster_project.privacy.suppression import drop_suppressed_lines
@@ -57,15 +56,9 @@ def raw_landing_lines(context: AssetExecutionContext, duckdb: DuckDBResource):
     home = personas_home()
     first, last = partition_dates(context)
     with duckdb.connect() as connection:
+        days = days_between(first, last)
         for entity in LANDING_ENTITIES:
-            frames, missing = [], []
-            for day in days_between(first, last):
-                frame = read_landing_day(landing_dir(home), entity, day, home)
-                if frame is None:
-                    missing.append(day.isoformat())
-                else:
-                    frames.append(frame)
-            lines = pl.concat(frames) if frames else pl.DataFrame(schema=raw_schema(entity))
+            lines, missing = read_landing_days(landing_dir(home), entity, days, home)
             lines, suppressed = drop_suppressed_lines(connection, entity, lines)
             replace_partition_rows(connection, f"raw.{entity.table}", lines, first, last, zstd_columns=("raw",))
             flags = Counter(bad_encoding=int(lines["bad_encoding"].sum()),
@@ -73,13 +66,13 @@ def raw_landing_lines(context: AssetExecutionContext, duckdb: DuckDBResource):
             if "malformed" in lines.columns:
                 flags["malformed_csv_lines"] = int(lines["malformed"].sum())
             if missing:
-                context.log.warning(f"No {entity.table} landing file for {', '.join(missing)}")
+                context.log.warning(f"No {entity.table} landing file for {', '.join(map(str, missing))}")
             yield MaterializeResult(
                 asset_key=raw_key(entity.table),
                 metadata={
                     "dagster/row_count": lines.height,
-                    "files": len(frames),
-                    "missing_days": ", ".join(missing) or "none",
+                    "files": len(days) - len(missing),
+                    "missing_days": ", ".join(map(str, missing)) or "none",
                     **flags,
                 },
             )

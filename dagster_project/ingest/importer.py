@@ -4,8 +4,9 @@ The log then flows through staging, memories and personas like the built-in sour
 A file missing a required column fails at once, naming the file and the columns it
 needs. No row is lost: every row either lands, with its origin (`file:line`), on the
 landing file of its UTC day, or, when no run could ever take it (a timestamp that does
-not parse, lies before the first partition or in the future), is rejected at import and
-kept with its line and reason in `import_rejects/<source>-<batch>.csv` under the home.
+not parse or lies in the future), is rejected at import and kept with its line and reason
+in `import_rejects/<source>-<batch>.csv` under the home. A log older than the home's data
+moves the home's first data day, and so its first partition, back to its first day.
 Staging then rejects landed rows whose object is missing from the items file, so they end
 in `rejected_events`: rows read = rows landed + rows rejected at import.
 
@@ -25,7 +26,7 @@ import duckdb
 import polars as pl
 
 from dagster_project.ingest.landing import LANDING_ENTITIES, read_physical_lines
-from dagster_project.partitions import DEFAULT_START_DATE
+from dagster_project.paths import record_first_data_day
 from dagster_project.privacy.suppression import imported_person_hash, pii_salt
 
 EVENT_COLUMNS = ("person_id", "timestamp", "object_id", "action")
@@ -126,11 +127,11 @@ def _parse_timestamps(text: pl.Expr) -> pl.Expr:
     return pl.when(number.is_not_null()).then(from_unix).otherwise(pl.coalesce(*with_zone, *naive, midnight))
 
 
-def _import_reject_reason(parsed_ts: pl.Expr, first_day: date, now: datetime) -> pl.Expr:
-    """Why no run could take the row, or null: the runnable days are [first partition, today]."""
+def _import_reject_reason(parsed_ts: pl.Expr, now: datetime) -> pl.Expr:
+    """Why no run could take the row, or null: any day up to today runs (the partitions start at the
+    home's first data day, which an older log moves back)."""
     return (
         pl.when(parsed_ts.is_null()).then(pl.lit("unparseable_timestamp"))
-        .when(parsed_ts.dt.date() < first_day).then(pl.lit("before_first_partition"))
         .when(parsed_ts > now).then(pl.lit("future_timestamp"))
     )
 
@@ -138,10 +139,6 @@ def _import_reject_reason(parsed_ts: pl.Expr, first_day: date, now: datetime) ->
 def _one_line(column: str) -> pl.Expr:
     """Line breaks inside a text field become spaces: a landing CSV record is one line."""
     return pl.col(column).str.replace_all(r"\r\n|\r|\n", " ")
-
-
-def _first_partition_day() -> date:
-    return date.fromisoformat(os.environ.get("PERSONAS_START_DATE", DEFAULT_START_DATE))
 
 
 def import_log(
@@ -169,7 +166,7 @@ def import_log(
         .join(catalogue, on="object_id", how="left", maintain_order="left")
         .with_columns(
             origin=pl.lit(f"{events_path.name}:") + pl.col("line").cast(pl.String),
-            reason=_import_reject_reason(pl.col("parsed_ts"), _first_partition_day(), now),
+            reason=_import_reject_reason(pl.col("parsed_ts"), now),
         )
     )
     rejected = rows.filter(pl.col("reason").is_not_null())
@@ -182,6 +179,8 @@ def import_log(
     )
     replaced_days = _remove_earlier_batches(home, source) if replace else []
     days = _land(home, landed, f"{source}-{batch}-")
+    if days:
+        record_first_data_day(home, date.fromisoformat(min(days)))
     return ImportReport(
         source=source, batch=batch, rows=events.height, days=days,
         rejected=dict(sorted(rejected.group_by("reason").len().iter_rows())),

@@ -28,6 +28,7 @@ from dagster_project.science.recommenders import (
     persona_category_recommendations, persona_recommendations, popularity_recommendations, ranker_weights,
     summarise_hits, tune_blend,
 )
+from dagster_project.review.store import overridden_fits
 from dagster_project.tracking.fit_runs import log_day_fit
 from dagster_project.tracking.resource import MlflowTracking
 
@@ -38,7 +39,7 @@ UTILITY_K = (10, 50)
 DEFAULT_BLEND = (0.5, 0.25, 0.0)
 OWNERS = ["team:persona-science"]
 # Bump when the science changes: the UI then marks these assets stale.
-CODE_VERSION = "2"
+CODE_VERSION = "3"
 # A persona fit as of D reads the memories of [D - W + 1, D]: a changed day reruns the fits whose
 # window holds it. Lineage uses the default W; a run configured with another W reads its own window.
 WINDOW_MAPPING = TimeWindowPartitionMapping(start_offset=1 - PersonaSettings().window_days)
@@ -109,6 +110,105 @@ def _persona_markdown(personas: pl.DataFrame, memories: pl.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _recent_identity(
+    connection, fits: dict, day: date, memory_days: int, has_history: bool
+) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    """Assignments (event_date, memory_id, persona_id, parent_persona_id) and lineage of the model
+    dates of [day - memory_days, day - 1]: this run's fits first, stored rows for the other days."""
+    since = day - timedelta(days=memory_days)
+    recent = [fit for fitted_day, fit in fits.items() if since <= fitted_day < day]
+    histories = [
+        fit.assignments.join(fit.personas.select("persona_id", "parent_persona_id"), on="persona_id", how="left")
+        .select("event_date", "memory_id", "persona_id", "parent_persona_id")
+        for fit in recent
+    ]
+    lineages = [fit.lineage for fit in recent]
+    days_of_this_run = [fitted_day for fitted_day in fits if since <= fitted_day < day]  # not read back
+    if has_history:
+        parent_column = (
+            "p.parent_persona_id" if "parent_persona_id" in _columns(connection, "personas") else "null::bigint"
+        )
+        histories.append(read_frame(
+            connection,
+            f"""select a.event_date, a.memory_id, a.persona_id, {parent_column} as parent_persona_id
+                from memory_assignments a join personas p using (event_date, persona_id)
+                where a.event_date between ? and ? and a.event_date not in (select unnest(?::date[]))""",
+            [since, day - timedelta(days=1), days_of_this_run],
+        ))
+        if table_exists(connection, "persona_lineage"):
+            lineages.append(read_frame(
+                connection,
+                "select * from persona_lineage where event_date between ? and ? "
+                "and event_date not in (select unnest(?::date[]))",
+                [since, day - timedelta(days=1), days_of_this_run],
+            ))
+    history = pl.concat(histories, how="vertical_relaxed") if histories else None
+    lineage = pl.concat(lineages, how="vertical_relaxed") if lineages else None
+    return history, lineage
+
+
+def _columns(connection, table: str) -> set[str]:
+    return {row[0] for row in connection.execute(f"describe {table}").fetchall()}
+
+
+def _largest_id_outside(connection, first: date, last: date) -> int:
+    """The largest persona or parent id of every model date outside [first, last], the days this run rewrites:
+    rerunning a middle day never hands out an id a later day already uses, and rerunning a day twice gives the
+    same ids."""
+    largest = 0
+    for table in ("personas", "persona_lineage"):
+        if table_exists(connection, table):
+            largest = max(largest, scalar(
+                connection, f"select coalesce(max(persona_id), 0) from {table} where event_date not between ? and ?",
+                [first, last]))
+    return int(largest)
+
+
+def _parents_markdown(parents: pl.DataFrame, personas: pl.DataFrame) -> str:
+    """The hierarchy of the day: each parent, its share and its children's labels."""
+    if parents.is_empty():
+        return "no parent personas"
+    label_of = dict(zip(personas["persona_id"], personas["label"], strict=True))
+    lines = ["| parent | label | share | children |", "|---|---|---|---|"]
+    lines += [
+        f"| {row['persona_id']} | {row['label']} | {row['share']:.1%} | "
+        + "; ".join(f"{child} {label_of.get(child, '')}" for child in row["child_persona_ids"]) + " |"
+        for row in parents.sort("share", descending=True).iter_rows(named=True)
+    ]
+    return "\n".join(lines)
+
+
+def _lineage_markdown(lineage: pl.DataFrame) -> str:
+    """Every lineage event of the range but `continued`, and how many ids continued per day."""
+    changes = lineage.filter(pl.col("event") != "continued").sort("event_date", "level", "persona_id")
+    continued = lineage.filter(pl.col("event") == "continued").group_by("event_date", "level").len()
+    lines = ["| date | level | id | event | related | similarity |", "|---|---|---|---|---|---|"]
+    lines += [
+        f"| {row['event_date']} | {row['level']} | {row['persona_id']} | {row['event']} | "
+        f"{', '.join(map(str, row['related_ids']))} | "
+        + ("" if row["similarity"] is None else f"{row['similarity']:.2f}") + " |"
+        for row in changes.iter_rows(named=True)
+    ]
+    lines += ["", "Continued per day: " + ", ".join(
+        f"{row['event_date']} {row['level']} {row['len']}" for row in continued.sort("event_date", "level").iter_rows(named=True)
+    )]
+    return "\n".join(lines)
+
+
+def _previous_personas(connection, fits: dict, day: date, has_history: bool) -> pl.DataFrame | None:
+    """The latest personas before `day`, this run's fits first: their label wording is kept while it holds."""
+    earlier = [fitted for fitted in fits if fitted < day]
+    if earlier:
+        return fits[max(earlier)].personas
+    if not has_history:
+        return None
+    return read_frame(
+        connection,
+        "select * from personas where event_date = (select max(event_date) from personas where event_date < ?)",
+        [day],
+    )
+
+
 @multi_asset(
     specs=[
         AssetSpec("memory_assignments", kinds={"duckdb", "sklearn"}, owners=OWNERS, deps=[AssetDep("intent_memories", partition_mapping=WINDOW_MAPPING)],
@@ -116,7 +216,9 @@ def _persona_markdown(personas: pl.DataFrame, memories: pl.DataFrame) -> str:
                   "sliding window, per model date, with its cosine distance to the centroid."),
         AssetSpec("personas", kinds={"duckdb", "sklearn"}, owners=OWNERS, deps=["memory_assignments"],
                   automation_condition=rerun_on_upstream_change, code_version=CODE_VERSION, description="Labelled personas per model date: c-TF-IDF "
-                  "terms, an evidence-supported description, evidence memories and quality scores."),
+                  "terms, an evidence-supported description, evidence memories, quality scores and parent_persona_id; "
+                  "with it persona_parents (the hierarchy) and persona_lineage (born, continued, split_from, "
+                  "merged_into, retired per id and day)."),
         AssetSpec("user_personas", kinds={"duckdb", "sklearn"}, owners=OWNERS, deps=["personas"],
                   automation_condition=rerun_on_upstream_change, code_version=CODE_VERSION, description="Each person's personas (up to 5, weights sum "
                   "to 1) with a person-specific label and evidence memories."),
@@ -150,24 +252,20 @@ def persona_model(
             if window.height < MIN_MEMORIES_TO_FIT:
                 skipped.append(day.isoformat())
                 continue
-            previous_day = day - timedelta(days=1)
-            if previous_day in fits:
-                previous = fits[previous_day].assignments
-            elif has_history:
-                previous = read_frame(
-                    connection, "select memory_id, persona_id from memory_assignments where event_date = ?", [previous_day]
-                )
-            else:
-                previous = None
-            used_ids = [fit.persona_ids.max() for fit in fits.values()]
+            history, recent_lineage = _recent_identity(connection, fits, day, settings.identity_memory_days, has_history)
+            used_ids = [fit.next_persona_id - 1 for fit in fits.values()]
             if has_history:
-                used_ids.append(scalar(
-                    connection, "select coalesce(max(persona_id), 0) from personas where event_date < ?", [day]))
-            fits[day] = fit_day(window, day, previous, int(max(used_ids, default=0)) + 1, settings)
+                used_ids.append(_largest_id_outside(connection, first, last))
+            fits[day] = fit_day(window, day, history, int(max(used_ids, default=0)) + 1, settings, recent_lineage,
+                                _previous_personas(connection, fits, day, has_history))
+        fits = overridden_fits(connection, fits)  # human labels (`personas label set`) over computed ones
         tables = {
             "memory_assignments": [fit.assignments for fit in fits.values()],
             "personas": [fit.personas for fit in fits.values()],
             "user_personas": [fit.user_personas for fit in fits.values()],
+            # Side tables of `personas` (read with it): what happened to each id, and the parents over them.
+            "persona_lineage": [fit.lineage for fit in fits.values()],
+            "persona_parents": [fit.parents for fit in fits.values()],
         }
         for table, frames in tables.items():
             if frames:
@@ -193,6 +291,9 @@ def persona_model(
         "dagster/row_count": sum(fit.personas.height for fit in fits.values()),
         **({f"latest_{name}": value for name, value in latest.metrics.items()} if latest else {}),
         "catalogue": MetadataValue.md(_persona_markdown(latest.personas, window_memories)) if latest else "none",
+        "parents": MetadataValue.md(_parents_markdown(latest.parents, latest.personas)) if latest else "none",
+        "lineage": MetadataValue.md(_lineage_markdown(pl.concat([fit.lineage for fit in fits.values()])))
+        if fits else "none",
         "model_versions": ", ".join(f"{day}: v{version.version}" for day, version in versions.items()) or "none",
     })
     yield MaterializeResult(asset_key="user_personas", metadata={

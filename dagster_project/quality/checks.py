@@ -1,10 +1,12 @@
 """Great Expectations suites as blocking Dagster asset checks, one per gated table.
 
 Each check reads only the days of the partition range being materialised from DuckDB
-(read-only, in the `duckdb` pool) and validates every day on its own against the table's
-suite in `expectations/` (timestamps inside that day, volume against the robust trailing
-baseline). A failed `critical` expectation fails the check with ERROR severity (blocking);
-failed `warning` expectations only fail it with WARN (recorded, nothing blocked).
+(read-only, in the `duckdb` pool) and judges every day on its own against the table's suite
+in `expectations/` (timestamps inside that day, volume against the robust trailing
+baseline), in one pass over the range: one SQL screen of all its days, and Great Expectations
+on the days that need it (see `validate_days`), so a 200-day range costs about what one day
+does. A failed `critical` expectation fails the check with ERROR severity (blocking); failed
+`warning` expectations only fail it with WARN (recorded, nothing blocked).
 Thresholds: `gx_runner.QualityThresholds`, from the environment or the `quality_gates`
 resource (`QualityGates`), declared once for every gate.
 
@@ -47,8 +49,6 @@ from dagster_project.paths import personas_home
 from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from dagster_project.quality.gx_runner import QualityThresholds, ValidationOutcome
 
 RowCounts = Callable[[DuckDBPyConnection, date, date], dict[date, int]]
@@ -112,40 +112,44 @@ def _literal_sql(value) -> str:
 
 
 def volume_frame_sql(thresholds: "QualityThresholds") -> str:
-    """Per source, the day's raw, staged and rejected lines, its reject limit and its volume against the baseline.
+    """Per source and day of [$1, $2]: raw, staged and rejected lines, the reject limit and the volume against the baseline.
 
-    The baseline is the median and scaled MAD (floored at `warn_min_spread` x median) of the
-    source's non-empty days among the `baseline_days` before the day; a source with history
-    but no line today gets a row of zeros, so a silent dense source fails its floor.
+    A day's baseline is the median and scaled MAD (floored at `warn_min_spread` x median) of
+    the source's non-empty days among the `baseline_days` before it; a source with history
+    but no line that day gets a row of zeros, so a silent dense source fails its floor.
     `volume_floor` is null for sparse sources; `volume_deviation` is the signed distance from
-    the median in band widths, its lower side dropped for sparse sources. `$1` is the day.
+    the median in band widths, its lower side dropped for sparse sources.
     """
     limits = ", ".join(
         f"({_literal_sql(source)}, {_literal_sql(rate)})" for source, rate in thresholds.source_reject_rates
     ) or "(null, null)"
     dense = ", ".join(_literal_sql(source) for source in thresholds.dense_sources) or "null"
     return f"""
-with today as (
-    select source, sum(raw_lines) as raw_lines, sum(staged) as staged, sum(rejected) as rejected
-    from audit_record_counts where event_date = $1 group by source
+with daily as (
+    select source, event_date, sum(raw_lines) as raw_lines, sum(staged) as staged, sum(rejected) as rejected
+    from audit_record_counts where event_date between $1::date - {int(thresholds.baseline_days)} and $2::date
+    group by all
 ),
+today as (select * from daily where event_date between $1 and $2),
+range_days as (select unnest(generate_series($1::date, $2::date, interval 1 day))::date as event_date),
 history as (
-    select source, event_date, sum(raw_lines) as raw_lines from audit_record_counts
-    where event_date between $1 - {int(thresholds.baseline_days)} and $1 - 1
-    group by all having sum(raw_lines) > 0
+    select range_days.event_date, daily.source, daily.raw_lines
+    from range_days join daily
+      on daily.event_date between range_days.event_date - {int(thresholds.baseline_days)} and range_days.event_date - 1
+    where daily.raw_lines > 0
 ),
 baseline as (
-    select source, count(*) as history_days, median(raw_lines) as baseline_lines,
+    select source, event_date, count(*) as history_days, median(raw_lines) as baseline_lines,
            greatest(1.4826 * mad(raw_lines), {float(thresholds.warn_min_spread)} * median(raw_lines)) as spread
-    from history group by source
+    from history group by source, event_date
 ),
 limits(source, reject_rate_limit) as (values {limits}),
 days as (
-    select source, $1::date as event_date, coalesce(today.raw_lines, 0) as raw_lines,
+    select source, event_date, coalesce(today.raw_lines, 0) as raw_lines,
            coalesce(today.staged, 0) as staged, coalesce(today.rejected, 0) as rejected,
            coalesce(baseline.history_days, 0) as history_days, baseline.baseline_lines, baseline.spread,
            source in ({dense}) as dense
-    from today full join baseline using (source)
+    from today full join baseline using (source, event_date)
 )
 select source, event_date, raw_lines, staged, rejected,
        rejected / nullif(raw_lines, 0) as reject_rate,
@@ -157,13 +161,13 @@ select source, event_date, raw_lines, staged, rejected,
        case when history_days >= {int(thresholds.min_history_days)} and (dense or raw_lines > baseline_lines)
             then (raw_lines - baseline_lines) / ({float(thresholds.warn_mads)} * spread) end as volume_deviation
 from days left join limits using (source)
-order by source
+order by event_date, source
 """
 
 
 @dataclass(frozen=True)
 class GatedTable:
-    """A table, the suite named after it, the frame it validates for one day, and what it waits for.
+    """A table, the suite named after it, the frame it validates over the days [$1, $2], and what it waits for.
 
     `source`: the audit source the table holds, whose declared sparseness decides whether its
     empty days may block; None for tables of several sources (their sources are gated one by
@@ -171,7 +175,7 @@ class GatedTable:
     """
 
     name: str
-    frame_sql: str | Callable[["QualityThresholds"], str] = "select * from {name} where event_date = ?"
+    frame_sql: str | Callable[["QualityThresholds"], str] = "select * from {name} where event_date between $1 and $2"
     row_counts: RowCounts | None = None
     source: str | None = None
     upstream: tuple[str, ...] = ()
@@ -180,26 +184,14 @@ class GatedTable:
     def asset_key(self) -> AssetKey:
         return AssetKey(self.name)
 
-    def read_day(
-        self, connection: DuckDBPyConnection, day: date, parameters: dict, thresholds: "QualityThresholds"
-    ) -> tuple["pd.DataFrame", dict]:
-        """The day's frame and suite parameters; a large day is screened in SQL (see `screening`)."""
-        from dagster_project.quality.gx_runner import load_suite_expectations
-        from dagster_project.quality.screening import sample_rows, scaled_row_count_parameters, screened_frame_sql
-
+    def range_frame_sql(self, thresholds: "QualityThresholds") -> str:
         template = self.frame_sql(thresholds) if callable(self.frame_sql) else self.frame_sql
-        frame_sql = template.format(name=self.name)
-        day_rows = connection.execute(f"select count(*) from ({frame_sql})", [day]).fetchall()[0][0]
-        if day_rows <= sample_rows():
-            return connection.execute(frame_sql, [day]).df(), parameters
-        screened_sql = screened_frame_sql(frame_sql, load_suite_expectations(self.name), parameters, sample_rows())
-        frame = connection.execute(screened_sql, [day]).df()
-        return frame, scaled_row_count_parameters(parameters, len(frame), day_rows)
+        return template.format(name=self.name)
 
 
 PERSON_WEIGHT_SUM_SQL = """
-select *, sum(weight) over (partition by person_id) as person_weight_sum
-from user_personas where event_date = ?
+select *, sum(weight) over (partition by event_date, person_id) as person_weight_sum
+from user_personas where event_date between $1 and $2
 """
 
 STAGING_TABLES = (
@@ -253,6 +245,7 @@ def check_metadata(outcomes: dict[date, "ValidationOutcome"]) -> dict[str, Any]:
     return {
         "partition": days[0].isoformat() if len(days) == 1 else f"{days[0]}..{days[-1]}",
         "evaluated": sum(outcome.evaluated for outcome in outcomes.values()),
+        "gx_validated_partitions": sum(outcome.by_gx for outcome in outcomes.values()),
         "failed": len(failures),
         "failed_partitions": ", ".join(day.isoformat() for day in blocked) or "none",
         "warned_partitions": ", ".join(day.isoformat() for day in warned) or "none",
@@ -268,20 +261,59 @@ def check_metadata(outcomes: dict[date, "ValidationOutcome"]) -> dict[str, Any]:
 def validate_days(
     connection: DuckDBPyConnection, table: GatedTable, days: list[date], thresholds: "QualityThresholds"
 ) -> dict[date, "ValidationOutcome"]:
-    """Each day against its own baseline, so a range run checks exactly what day-by-day runs would."""
+    """Each day against its own baseline and bounds, so a range run checks exactly what day-by-day runs would.
+
+    One pass over the range: a count per day, then (if more than one day has rows) one SQL screen
+    of every day. Great Expectations validates only the days with a suspect row or a row count
+    out of bounds, plus the newest day with rows (see `screening`); every other day passed every
+    expectation in the screen. A table without rows in the range costs one count.
+    """
     # Great Expectations takes ~3 s to import: only the steps that validate pay for it,
     # not every load of the code location.
-    from dagster_project.quality.gx_runner import suite_parameters, validate_frame
+    from dagster_project.quality.gx_runner import load_suite_expectations, passed, suite_parameters, validate_frame
+    from dagster_project.quality.screening import (
+        row_count_violated,
+        sample_rows,
+        scaled_row_count_parameters,
+        screened_frame_sql,
+        suspect_counts_sql,
+    )
 
+    first, last = min(days), max(days)
     window = timedelta(days=thresholds.baseline_days)
-    counts = table.row_counts(connection, days[0] - window, days[-1]) if table.row_counts else {}
+    counts = table.row_counts(connection, first - window, last) if table.row_counts else {}
     sparse = thresholds.is_sparse(table.source)
-    outcomes = {}
-    for day in days:
+
+    def parameters_of(day: date) -> dict:
         history = [counts.get(day - timedelta(days=back), 0) for back in range(1, thresholds.baseline_days + 1)]
-        parameters = suite_parameters(day, history if table.row_counts else None, thresholds, sparse)
-        frame, parameters = table.read_day(connection, day, parameters, thresholds)
-        outcomes[day] = validate_frame(frame, table.name, parameters, personas_home())
+        return suite_parameters(day, history if table.row_counts else None, thresholds, sparse)
+
+    parameters = {day: parameters_of(day) for day in days}
+    expectations = load_suite_expectations(table.name)
+    frame_sql = table.range_frame_sql(thresholds)
+    day_rows = dict(connection.execute(
+        f"select event_date, count(*) from ({frame_sql}) group by event_date", [first, last]).fetchall())
+    with_rows = sorted(day for day in days if day_rows.get(day))
+    suspects = {}
+    if len(with_rows) > 1:
+        suspects = {day: suspect for day, _, suspect in connection.execute(
+            suspect_counts_sql(frame_sql, expectations, "event_date"), [first, last]).fetchall()}
+    validated = sorted(set(with_rows[-1:]) | {
+        day for day in days
+        if suspects.get(day) or row_count_violated(expectations, parameters[day], day_rows.get(day, 0))
+    })
+    outcomes = {day: passed(table.name, len(expectations)) for day in days}
+    if not validated:
+        return outcomes
+    day_list = ", ".join(f"date '{day.isoformat()}'" for day in validated)
+    frames = connection.execute(screened_frame_sql(
+        f"select * from ({frame_sql}) where event_date in ({day_list})", expectations, sample_rows(), "event_date"
+    ), [first, last]).df()
+    frame_days = frames["event_date"].map(lambda value: value.date() if hasattr(value, "date") else value)
+    for day in validated:
+        frame = frames[frame_days == day].reset_index(drop=True)
+        day_parameters = scaled_row_count_parameters(parameters[day], len(frame), day_rows.get(day, 0))
+        outcomes[day] = validate_frame(frame, table.name, day_parameters, personas_home())
     return outcomes
 
 

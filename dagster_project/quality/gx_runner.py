@@ -35,14 +35,17 @@ import functools
 import json
 import math
 import os
+import re
+import shutil
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import great_expectations as gx
 import numpy as np
 import pandas as pd
 from great_expectations.core.expectation_validation_result import ExpectationValidationResult
+from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from scipy.stats import median_abs_deviation
 
@@ -51,6 +54,35 @@ DATA_SOURCE = "warehouse"
 BATCH_DEFINITION = "partition"
 DATA_DOCS_SITE = "local_site"
 UNEXPECTED_EXAMPLES = 3
+VENDORED_ASSETS_DIR = Path(__file__).with_name("data_docs_vendor")  # see its README.md: npm packages, licenses
+# The CDN addresses in GX's Data Docs templates -> the same builds under the site's static/vendor/.
+VENDORED_ASSETS = {
+    "https://cdn.jsdelivr.net/npm/vega@5": "vega.min.js",
+    "https://cdn.jsdelivr.net/npm/vega-lite@5": "vega-lite.min.js",
+    "https://cdn.jsdelivr.net/npm/vega-embed@6": "vega-embed.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css": "fontawesome/css/all.min.css",
+    "https://code.jquery.com/jquery-3.7.1.min.js": "jquery.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/popper.js/1.12.9/umd/popper.min.js": "popper.min.js",
+    "https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js": "bootstrap.min.js",
+    "https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css": "bootstrap.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js": "bootstrap-table.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.css": "bootstrap-table.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/extensions/filter-control/bootstrap-table-filter-control.min.js":
+        "bootstrap-table-filter-control.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.min.css":
+        "bootstrap-table-filter-control.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.css":
+        "bootstrap-table-filter-control.min.css",
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/js/bootstrap-datepicker.min.js":
+        "bootstrap-datepicker.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/css/bootstrap-datepicker.min.css":
+        "bootstrap-datepicker.min.css",
+    "https://cdn.jsdelivr.net/npm/@forevolve/bootstrap-dark@1.1.0/dist/css/bootstrap-prefers-dark.css":
+        "bootstrap-prefers-dark.min.css",
+}
+GX_STATIC_LINK = re.compile(r"""(["'(])(?:\.\./)+static/""")
+SRI_ATTRIBUTES = re.compile(r'\s+(?:integrity="[^"]*"|crossorigin="anonymous")')
+REMOTE_LOGO = re.compile(r"https://great-expectations-web-assets\.s3[^\"')\s]*\.png[^\"')\s]*")
 
 
 def _pairs(text: str) -> dict[str, float]:
@@ -156,16 +188,24 @@ class FailedExpectation:
 
 @dataclass(frozen=True)
 class ValidationOutcome:
+    """`by_gx`: Great Expectations ran; False for a day the SQL screen cleared of every expectation."""
+
     suite: str
     success: bool
     evaluated: int
     failed: int
     failed_expectations: list[FailedExpectation]
+    by_gx: bool = True
 
     @property
     def blocking(self) -> bool:
         """A critical expectation failed: the day's downstream must not run."""
         return any(failure.critical for failure in self.failed_expectations)
+
+
+def passed(suite_name: str, expectations: int) -> ValidationOutcome:
+    """The outcome of a day with no suspect row and its row count in bounds: every expectation holds."""
+    return ValidationOutcome(suite_name, True, expectations, 0, [], by_gx=False)
 
 
 def load_suite_expectations(name: str) -> list[dict]:
@@ -241,6 +281,11 @@ def _is_critical(result: ExpectationValidationResult) -> bool:
     return str(getattr(severity, "value", severity) or "critical").lower() not in ("warning", "info")
 
 
+def validation_run_id(suite_name: str, day: date) -> RunIdentifier:
+    """Names a kept validation by suite and partition day (Data Docs list it so, instead of "__none__")."""
+    return RunIdentifier(run_name=f"{suite_name} {day}", run_time=datetime.now(UTC))
+
+
 def validate_frame(frame: pd.DataFrame, suite_name: str, parameters: dict, home: Path) -> ValidationOutcome:
     """Validate `frame` against the suite as it is on disk now; the result is kept for Data Docs."""
     context = gx_context(home)
@@ -252,6 +297,7 @@ def validate_frame(frame: pd.DataFrame, suite_name: str, parameters: dict, home:
         batch_parameters={"dataframe": frame},
         expectation_parameters=parameters,
         result_format={"result_format": "SUMMARY", "partial_unexpected_count": UNEXPECTED_EXAMPLES},
+        run_id=validation_run_id(suite_name, parameters["partition_start"].date()),
     )
     failures = [
         FailedExpectation(describe_expectation(outcome), _unexpected_examples(outcome), _is_critical(outcome))
@@ -268,9 +314,28 @@ def validate_frame(frame: pd.DataFrame, suite_name: str, parameters: dict, home:
 
 
 def build_data_docs(home: Path) -> Path:
-    """Render the suites and every kept validation result; returns the site's index.html."""
+    """Render the suites and every kept validation result as a site that works offline; its index.html."""
     context = gx_context(home)
     for path in sorted(EXPECTATIONS_DIR.glob("*.json")):
         context.suites.add_or_update(load_suite(path.stem))
     context.build_data_docs(site_names=[DATA_DOCS_SITE])
-    return home / "gx" / "uncommitted" / "data_docs" / DATA_DOCS_SITE / "index.html"
+    site = home / "gx" / "uncommitted" / "data_docs" / DATA_DOCS_SITE
+    use_vendored_assets(site)
+    return site / "index.html"
+
+
+def use_vendored_assets(site: Path) -> None:
+    """Copy the vendored scripts, stylesheets and fonts into `static/vendor/` and point every page at
+    them instead of the CDNs (and GX's logos at the local logo instead of remote, tracked images)."""
+    vendor = site / "static" / "vendor"
+    shutil.copytree(VENDORED_ASSETS_DIR, vendor, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.md", "licenses"))
+    for page in [*site.rglob("*.html"), *(site / "static" / "styles").glob("*.css")]:
+        to_static = Path(os.path.relpath(site / "static", page.parent)).as_posix()
+        to_vendor = f"{to_static}/vendor"
+        text = SRI_ATTRIBUTES.sub("", page.read_text(encoding="utf-8"))  # a file:// page cannot check them
+        # GX climbs one folder too many from a validation page (validations/<suite>/<run>/<time>/<batch>.html)
+        text = GX_STATIC_LINK.sub(lambda link: f"{link[1]}{to_static}/", text)
+        for address, name in VENDORED_ASSETS.items():
+            text = text.replace(address, f"{to_vendor}/{name}")
+        text = REMOTE_LOGO.sub(f"{to_static}/images/logo-long.png", text)
+        page.write_text(text, encoding="utf-8")

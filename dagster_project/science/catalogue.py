@@ -9,9 +9,12 @@ import polars as pl
 import scipy.sparse as sp
 
 from dagster_project.science.labelling import (
-    MIN_SUPPORT,
+    CLAIM_DTYPE,
+    PersonaLabel,
     check_label_grounded,
-    ctfidf_term_weights,
+    ctfidf_table,
+    fact_shares,
+    frequency_qualifiers,
     held_out_memories,
     label_persona,
     persona_explanations,
@@ -23,6 +26,14 @@ if TYPE_CHECKING:  # daily.py imports this module
     from dagster_project.science.daily import PersonaSettings
 
 
+# Candidate focus phrases per persona: the c-TF-IDF terms beyond the top ones it stores.
+FOCUS_CANDIDATES = 60
+# Half of a persona's other members are held out: its description's shares are checked there
+# within 5 points, which 50 memories could not tell from sampling noise.
+HELD_OUT_SHARE = 0.5
+FACT_LIST_COLUMNS = ("categories", "actions")
+
+
 def label_personas(
     assignments: pl.DataFrame,
     X: sp.csr_matrix,
@@ -31,55 +42,88 @@ def label_personas(
     persona_ids: np.ndarray,
     weights: np.ndarray,
     settings: PersonaSettings,
+    previous_labels: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """c-TF-IDF terms, evidence, label, description and quality per persona (a loop per persona).
 
-    The label is written from the evidence (the memories closest to the centroid) and
-    must be supported there; alignment and truthfulness are scored on a seeded sample of
-    the other members, coverage on all of them.
+    ``assignments``: memory_id, person_id, persona_id, distance, weight, text, sources, and the
+    memories' categories and actions (empty when absent). Each persona's other members are split
+    (seeded) into the memories its label and claims are written from, evidence included, and a
+    held-out set (``n_held_out`` or half of them, whichever is more) that scores alignment and
+    truthfulness; coverage counts all its people. ``previous_labels`` (yesterday's rows of this frame:
+    persona_id, role, domain, focus, qualifier) keep a persona's wording while it still holds, so labels do not
+    churn from day to day (``labelling.label_persona``).
     """
-    weighted = assignments.filter(pl.col("weight") > 0)
-    docs = weighted.group_by("persona_id").agg(pl.col("text").fill_null(""))
-    term_weights = ctfidf_term_weights(dict(zip(docs["persona_id"], docs["text"], strict=True)), top_n=settings.n_terms)
-    terms_by_persona = {persona_id: [term for term, _ in terms] for persona_id, terms in term_weights.items()}
-    evidence = select_evidence(weighted.select("memory_id", "persona_id", "distance"), n=settings.n_evidence)
-    held_out = held_out_memories(
-        weighted.select("memory_id", "persona_id", "text"), evidence, settings.n_held_out, settings.seed
-    ).partition_by("persona_id", as_dict=True)
-    members = weighted.select("memory_id", "persona_id", "person_id", "text", "sources").partition_by(
-        "persona_id", as_dict=True
+    weighted = assignments.filter(pl.col("weight") > 0).with_columns(
+        pl.lit([], dtype=pl.List(pl.String)).alias(column) for column in FACT_LIST_COLUMNS
+        if column not in assignments.columns
     )
+    docs = weighted.group_by("persona_id").agg(pl.col("text").fill_null(""))
+    candidates = ctfidf_table(dict(zip(docs["persona_id"], docs["text"], strict=True)),
+                              top_n=max(FOCUS_CANDIDATES, settings.n_terms))
+    term_weights = {persona_id: [(term.term, term.weight) for term in terms[:settings.n_terms]]
+                    for persona_id, terms in candidates.items()}
+    evidence = select_evidence(weighted.select("memory_id", "persona_id", "distance"), n=settings.n_evidence)
+    memory_columns = ["memory_id", "persona_id", "person_id", "text", "sources", *FACT_LIST_COLUMNS]
+    held_out = held_out_memories(weighted.select(memory_columns), evidence, settings.n_held_out, settings.seed,
+                                 share=HELD_OUT_SHARE)
+    writing = weighted.select(memory_columns).join(held_out.select("memory_id"), on="memory_id", how="anti")
+    shares = fact_shares(writing).partition_by("persona_id", as_dict=True)
+    population = fact_shares(weighted.with_columns(_all=pl.lit(0)), by="_all")
+    yesterday = {
+        row["persona_id"]: PersonaLabel("", "", [], role=row["role"], domain=row["domain"], focus=row["focus"] or [],
+                                        qualifier=row["qualifier"])
+        for row in (previous_labels.select("persona_id", "role", "domain", "focus", "qualifier").iter_rows(named=True)
+                    if previous_labels is not None and "qualifier" in previous_labels.columns else [])
+    }
+    qualifiers = frequency_qualifiers(weighted.select("persona_id", "person_id"),
+                                      {persona_id: label.qualifier for persona_id, label in yesterday.items()})
+    held_out = held_out.partition_by("persona_id", as_dict=True)
+    writing = writing.partition_by("persona_id", as_dict=True)
+    members = weighted.select(memory_columns).partition_by("persona_id", as_dict=True)
     sizes = weighted.group_by("persona_id").agg(
         pl.len().alias("n_memories"),
         pl.col("person_id").n_unique().alias("n_users"),
         pl.col("weight").sum().alias("share"),
     )
     cohesion_by_label = cohesion(X, labels, centroids, weights)
-    no_rows = pl.DataFrame(schema={"memory_id": pl.String, "person_id": pl.String, "text": pl.String,
-                                   "sources": pl.List(pl.String)})
+    no_rows = weighted.select(memory_columns).clear()
     rows = []
     for label_index, persona_id in enumerate(persona_ids.tolist()):
         evidence_ids = evidence.filter(pl.col("persona_id") == persona_id)["evidence_memory_ids"]
         evidence_ids = evidence_ids.item() if evidence_ids.len() else []
         persona_members = members.get((persona_id,), no_rows)
         evidence_rows = persona_members.filter(pl.col("memory_id").is_in(evidence_ids))
-        evidence_texts = evidence_rows["text"].fill_null("").to_list()
-        terms = terms_by_persona.get(persona_id, [])
-        persona_label = label_persona(terms, evidence_texts, evidence_rows["sources"].to_list())
-        check_label_grounded(persona_label, evidence_texts)
-        held_out_texts = held_out.get((persona_id,), no_rows)["text"].fill_null("").to_list()
+        persona_label = label_persona(
+            candidates.get(persona_id, []),
+            writing.get((persona_id,), no_rows),
+            evidence_rows,
+            shares.get((persona_id,), population.clear()),
+            population,
+            qualifiers.get(persona_id),
+            held_out.get((persona_id,), no_rows).height,
+            yesterday.get(persona_id),
+        )
+        check_label_grounded(persona_label, evidence_rows["text"].fill_null("").to_list(),
+                             evidence_rows["categories"].to_list())
+        persona_held_out = held_out.get((persona_id,), no_rows)
         scores = (
             float(cohesion_by_label[label_index]),
-            evidence_alignment(persona_label.label_terms, held_out_texts),
-            truthfulness(persona_label.label, persona_label.description, held_out_texts,
-                         min_share=MIN_SUPPORT / settings.n_evidence),
-            coverage(persona_label.label_terms, persona_members["text"], persona_members["person_id"]),
+            evidence_alignment(persona_held_out, persona_label.domain_categories, persona_label.focus),
+            truthfulness(persona_label.claims, persona_held_out),
+            coverage(persona_members, persona_label.domain_categories, persona_label.focus),
         )
         rows.append({
             "persona_id": persona_id,
             "label": persona_label.label,
             "description": persona_label.description,
-            "top_terms": terms,
+            "role": persona_label.role,
+            "domain": persona_label.domain,
+            "domain_categories": persona_label.domain_categories,
+            "qualifier": persona_label.qualifier,
+            "focus": persona_label.focus,
+            "claims": persona_label.claims,
+            "top_terms": [term for term, _ in term_weights.get(persona_id, [])],
             "label_terms": persona_label.label_terms,
             "cohesion": scores[0],
             "evidence_alignment": scores[1],
@@ -92,6 +136,8 @@ def label_personas(
         rows,
         schema={
             "persona_id": pl.Int64, "label": pl.String, "description": pl.String,
+            "role": pl.String, "domain": pl.String, "domain_categories": pl.List(pl.String), "qualifier": pl.String,
+            "focus": pl.List(pl.String), "claims": CLAIM_DTYPE,
             "top_terms": pl.List(pl.String), "label_terms": pl.List(pl.String),
             "cohesion": pl.Float64, "evidence_alignment": pl.Float64, "truthfulness": pl.Float64,
             "coverage": pl.Float64, "quality": pl.Float64, "evidence_memory_ids": pl.List(pl.String),
@@ -104,9 +150,10 @@ def label_personas(
         .with_columns(pl.col("n_memories", "n_users").fill_null(0), pl.col("share").fill_null(0.0))
         .filter(pl.col("n_memories") > 0)
         .select(
-            "persona_id", "label", "description", "top_terms", "label_terms", "n_memories", "n_users",
-            "share", "cohesion", "evidence_alignment", "truthfulness", "coverage", "quality", "evidence_memory_ids",
-            "explanation",
+            "persona_id", "label", "description", "role", "domain", "domain_categories", "qualifier", "focus", "claims",
+            "top_terms", "label_terms",
+            "n_memories", "n_users", "share", "cohesion", "evidence_alignment", "truthfulness", "coverage", "quality",
+            "evidence_memory_ids", "explanation",
         )
         .sort("persona_id")
     )

@@ -1,4 +1,4 @@
-"""Memory clusters over a recency-weighted sliding window, with stable persona ids.
+"""Memory clusters over a recency-weighted sliding window (ids across days: `identity.py`).
 
 Model: weighted k-means on a TruncatedSVD projection of the L2-normalised memory
 vectors (rows re-normalised, so Euclidean k-means follows cosine similarity), then a
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
-from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.decomposition import TruncatedSVD
 from sklearn.preprocessing import normalize
@@ -181,31 +180,6 @@ def assign_with_person_prior(
     totals = others.sum(axis=1, keepdims=True)
     share = np.divide(others, totals, out=np.zeros_like(others), where=totals > 0)
     return (similarity + prior_weight * share).argmax(axis=1)
-
-
-def match_persona_ids(
-    prev_centroids: np.ndarray,
-    prev_ids: np.ndarray,
-    new_centroids: np.ndarray,
-    next_id: int,
-    max_distance: float = 0.5,
-) -> tuple[np.ndarray, int]:
-    """Persona id per new centroid, carried over from yesterday where it still fits.
-
-    Hungarian matching on the cosine distance between yesterday's and today's
-    centroids (same vector space, L2-normalised). A matched pair keeps yesterday's id
-    if its distance is at most ``max_distance``; every other new centroid gets a fresh
-    id counting up from ``next_id``. Returns the ids and the next unused id.
-    """
-    new_ids = np.full(len(new_centroids), -1, dtype=np.int64)
-    if len(prev_centroids) and len(new_centroids):
-        distance = 1.0 - np.asarray(new_centroids) @ np.asarray(prev_centroids).T
-        new_rows, prev_rows = linear_sum_assignment(distance)
-        close = distance[new_rows, prev_rows] <= max_distance
-        new_ids[new_rows[close]] = np.asarray(prev_ids)[prev_rows[close]]
-    unmatched = np.flatnonzero(new_ids < 0)
-    new_ids[unmatched] = next_id + np.arange(unmatched.size)
-    return new_ids, next_id + unmatched.size
 
 
 def _silhouette(points: np.ndarray, labels: np.ndarray) -> float:

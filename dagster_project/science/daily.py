@@ -2,7 +2,8 @@
 
 `memories_for_day`: events -> intent memories. `fit_day`: the sliding window of memories
 as of a day -> assignments, labelled personas with evidence and quality, user personas,
-with persona ids carried over from the previous day. Pure: frames in, frames out.
+parent personas over them, with ids carried over from the recent days and the lineage of
+every persona. Pure: frames in, frames out.
 """
 
 from __future__ import annotations
@@ -18,13 +19,20 @@ from threadpoolctl import threadpool_limits
 from dagster_project.science.clustering import (
     assign_with_person_prior,
     fit_personas,
-    match_persona_ids,
     recency_weights,
     similarities,
     weighted_centroids,
 )
+from dagster_project.science.hierarchy import parent_groups
+from dagster_project.science.identity import (
+    LINEAGE_SCHEMA,
+    Identity,
+    carry_identity,
+    learned_match_cut,
+    recent_candidates,
+)
 from dagster_project.science.intent_families import apply_intent_families, fit_intent_families
-from dagster_project.science.catalogue import label_personas
+from dagster_project.science.catalogue import FACT_LIST_COLUMNS, label_personas
 from dagster_project.science.labelling import person_personas
 from dagster_project.science.segmentation import assign_intents, segment_intent_memories
 from dagster_project.science.vectorize import MemoryVectorizer
@@ -41,7 +49,10 @@ class PersonaSettings:
     k_min: int = 2
     k_max: int = 24
     k_step: int = 3
-    max_match_distance: float = 0.5
+    max_match_distance: float = 0.5  # ceiling of the learned cut (`identity.learned_match_cut`)
+    identity_memory_days: int = 7  # model dates a persona may be missing and still keep its id
+    split_share: float = 0.5  # share of a cluster's members from one persona that makes it a split
+    parent_distance_ratio: float = 0.9  # personas under one parent: closer than this x the median pair
     n_evidence: int = 10
     n_held_out: int = 50
     person_prior: float = 0.1
@@ -68,7 +79,12 @@ def memories_for_day(events: pl.DataFrame, gap_minutes: float = 30) -> pl.DataFr
 
 @dataclass
 class DayFit:
-    """Everything one model date produces; frames carry `event_date` = the model date."""
+    """Everything one model date produces; frames carry `event_date` = the model date.
+
+    `personas` carry `parent_persona_id` (null: no parent); `parents` are the parent personas,
+    labelled like personas, with their `child_persona_ids`; `lineage` has a row per persona and
+    parent that was born, continued, split, merged or retired on the day (`level` tells which).
+    """
 
     assignments: pl.DataFrame
     personas: pl.DataFrame
@@ -77,20 +93,9 @@ class DayFit:
     centroids: np.ndarray
     persona_ids: np.ndarray
     next_persona_id: int
+    parents: pl.DataFrame = field(default_factory=pl.DataFrame)
+    lineage: pl.DataFrame = field(default_factory=pl.DataFrame)
     metrics: dict[str, float] = field(default_factory=dict)
-
-
-def _previous_centroids(
-    X: sp.csr_matrix, window: pl.DataFrame, previous: pl.DataFrame
-) -> tuple[np.ndarray, np.ndarray]:
-    """Yesterday's personas re-expressed in today's vector space, from the memories both share."""
-    shared = window.with_row_index("row").join(previous.select("memory_id", "persona_id"), on="memory_id")
-    if shared.is_empty():
-        return np.zeros((0, X.shape[1])), np.zeros(0, dtype=np.int64)
-    previous_ids, labels = np.unique(shared["persona_id"].to_numpy(), return_inverse=True)
-    rows = shared["row"].to_numpy()
-    centroids = weighted_centroids(X[rows], labels, np.ones(rows.size), len(previous_ids))
-    return centroids, previous_ids
 
 
 def _k_candidates(previous_k: int, settings: PersonaSettings) -> range:
@@ -100,18 +105,73 @@ def _k_candidates(previous_k: int, settings: PersonaSettings) -> range:
     return range(max(settings.k_min, previous_k - settings.k_step), min(settings.k_max, previous_k + settings.k_step) + 1)
 
 
+def _identity(
+    X: sp.csr_matrix,
+    window: pl.DataFrame,
+    labels: np.ndarray,
+    centroids: np.ndarray,
+    history: pl.DataFrame | None,
+    recent_lineage: pl.DataFrame | None,
+    as_of: dt.date,
+    next_persona_id: int,
+    settings: PersonaSettings,
+    learn_cut_from_moves: bool = True,
+) -> Identity:
+    """Ids for the clusters `labels` (-1: none) of the window's rows index, matched against `history`
+    (event_date, memory_id, persona_id of the recent model dates) with a cut learned from the
+    moves in `recent_lineage` (persona_id, event, similarity of the same level) unless
+    `learn_cut_from_moves` is off (parents: a child joining moves a parent by design)."""
+    candidates = recent_candidates(X, window["memory_id"], history)
+    moves, closed = np.zeros(0), frozenset()
+    if recent_lineage is not None and not recent_lineage.is_empty():
+        if learn_cut_from_moves:
+            moves = 1.0 - recent_lineage.filter(pl.col("event") == "continued")["similarity"].drop_nulls().to_numpy()
+        last_events = recent_lineage.sort("event_date").group_by("persona_id").agg(pl.col("event").last())
+        closed = frozenset(last_events.filter(pl.col("event") == "merged_into")["persona_id"].to_list())
+    # Rows outside every cluster (memories of personas without a parent) neither split nor merge anything.
+    memberships = window.select("memory_id").with_columns(cluster=pl.Series(labels, dtype=pl.Int64))
+    if history is not None and not history.is_empty():
+        previous_day = history.filter(pl.col("event_date") == pl.col("event_date").max())
+        memberships = memberships.join(
+            previous_day.select("memory_id", previous_persona_id="persona_id"), on="memory_id", how="left"
+        )
+    else:
+        memberships = memberships.with_columns(previous_persona_id=pl.lit(None, dtype=pl.Int64))
+    return carry_identity(
+        centroids, candidates, memberships.filter(pl.col("cluster") >= 0), as_of, next_persona_id,
+        learned_match_cut(moves, centroids, settings.max_match_distance),
+        memory_days=settings.identity_memory_days, closed_ids=closed, split_share=settings.split_share,
+    )
+
+
+def _at_level(frame: pl.DataFrame | None, level: str, id_column: str) -> pl.DataFrame | None:
+    """The rows of one level of the recent history or lineage, ids in `persona_id`."""
+    if frame is None or frame.is_empty():
+        return None
+    if "level" in frame.columns:
+        frame = frame.filter(pl.col("level") == level)
+    return frame.drop_nulls(id_column).with_columns(persona_id=pl.col(id_column))
+
+
 @single_threaded
 def fit_day(
     window: pl.DataFrame,
     as_of: dt.date,
-    previous_assignments: pl.DataFrame | None,
+    history: pl.DataFrame | None,
     next_persona_id: int,
     settings: PersonaSettings = PersonaSettings(),
+    recent_lineage: pl.DataFrame | None = None,
+    previous_personas: pl.DataFrame | None = None,
 ) -> DayFit:
     """Personas as of `as_of`, fitted on the memories of the window [as_of - W + 1, as_of].
 
-    `previous_assignments` (memory_id, persona_id of the previous model date) let a persona
-    keep its id while it drifts; unmatched clusters get fresh ids from `next_persona_id`.
+    `previous_personas` (the latest earlier `personas` rows) keep each persona's label wording
+    while it still holds, so labels do not churn from day to day.
+
+    `history` (event_date, memory_id, persona_id, parent_persona_id of the model dates of the
+    last `identity_memory_days` days) lets a persona keep its id while it drifts or is missing
+    for a few days; `recent_lineage` (the `persona_lineage` rows of those days) teaches the
+    match cut. New personas and parents get fresh ids from `next_persona_id`.
     """
     window = window.sort("event_date", "memory_id")
     weights = recency_weights(
@@ -121,29 +181,50 @@ def fit_day(
         context_weight=settings.context_weight, context_dimensions=settings.context_dimensions, seed=settings.seed
     )
     X = vectorizer.fit_transform(window)
-    if previous_assignments is not None and not previous_assignments.is_empty():
-        previous_centroids, previous_ids = _previous_centroids(X, window, previous_assignments)
-    else:
-        previous_centroids, previous_ids = np.zeros((0, X.shape[1])), np.zeros(0, dtype=np.int64)
-    fit = fit_personas(X, weights, k_range=_k_candidates(len(previous_ids), settings), seed=settings.seed)
-    persona_ids, next_id = match_persona_ids(
-        previous_centroids, previous_ids, fit.centroids, next_persona_id, settings.max_match_distance
-    )
+    previous_k = 0
+    if history is not None and not history.is_empty():
+        previous_k = history.filter(pl.col("event_date") == pl.col("event_date").max())["persona_id"].n_unique()
+    fit = fit_personas(X, weights, k_range=_k_candidates(previous_k, settings), seed=settings.seed)
     similarity = similarities(X, fit.centroids)
     person_codes = window["person_id"].rank("dense").cast(pl.Int64).to_numpy() - 1
     labels = assign_with_person_prior(similarity, person_codes, settings.person_prior)
+    identity = _identity(
+        X, window, labels, fit.centroids, _at_level(history, "persona", "persona_id"),
+        _at_level(recent_lineage, "persona", "persona_id"), as_of, next_persona_id, settings,
+    )
+    persona_ids = identity.persona_ids
     distance = np.clip(1.0 - similarity[np.arange(labels.size), labels], 0.0, 2.0)
-    assignments = window.select("memory_id", "person_id", "text", "sources").with_columns(
+    label_facts = [column for column in FACT_LIST_COLUMNS if column in window.columns]  # labels ground in them
+    assignments = window.select("memory_id", "person_id", "text", "sources", *label_facts).with_columns(
         persona_id=pl.Series(persona_ids[labels]),
         distance=pl.Series(distance),
         weight=pl.Series(weights),
     )
-    personas = label_personas(assignments, X, labels, fit.centroids, persona_ids, weights, settings)
+    personas = label_personas(assignments, X, labels, fit.centroids, persona_ids, weights, settings, previous_personas)
+    # Parents: agglomerated personas, matched over the recent days like them (ids from the same sequence).
+    group, parent_centroids = _parent_centroids(X, labels, fit.centroids, weights, settings)
+    parent_identity = _identity(
+        X, window, group[labels], parent_centroids, _at_level(history, "parent", "parent_persona_id"),
+        _at_level(recent_lineage, "parent", "persona_id"), as_of, identity.next_persona_id, settings,
+        learn_cut_from_moves=False,
+    )
+    parents, parent_of_persona = _labelled_parents(
+        assignments, X, group[labels], parent_centroids, parent_identity.persona_ids, group, persona_ids, weights,
+        settings,
+    )
+    personas = personas.join(parent_of_persona, on="persona_id", how="left")
+    if parents.is_empty():  # no parent today: an empty table of the parents' columns
+        parents = personas.drop("parent_persona_id").clear().with_columns(
+            child_persona_ids=pl.lit(None, dtype=pl.List(pl.Int64)))
     users = person_personas(
         assignments.select("memory_id", "person_id", "persona_id", "weight", "distance", "text"),
         personas.select("persona_id", "label", "top_terms"),
     )
     date_column = pl.lit(as_of, dtype=pl.Date).alias("event_date")
+    lineage = pl.concat([
+        identity.lineage.with_columns(level=pl.lit("persona")),
+        parent_identity.lineage.with_columns(level=pl.lit("parent")),
+    ]).select(date_column, "level", *LINEAGE_SCHEMA)
     return DayFit(
         assignments=assignments.select(date_column, "memory_id", "persona_id", "distance"),
         personas=personas.with_columns(date_column),
@@ -151,14 +232,70 @@ def fit_day(
         vectorizer=vectorizer,
         centroids=fit.centroids,
         persona_ids=persona_ids,
-        next_persona_id=next_id,
+        next_persona_id=parent_identity.next_persona_id,
+        parents=parents.with_columns(date_column),
+        lineage=lineage,
         metrics={
             "n_personas": float(fit.k),
+            "n_parents": float(parents.height),
             "silhouette": float(fit.silhouette),
             "n_memories": float(window.height),
+            "match_cut": identity.match_cut,
+            "personas_born": float((identity.lineage["event"] == "born").sum()),
+            "personas_split": float((identity.lineage["event"] == "split_from").sum()),
+            "personas_merged": float((identity.lineage["event"] == "merged_into").sum()),
+            "personas_retired": float((identity.lineage["event"] == "retired").sum()),
             "mean_quality": float(personas["quality"].mean()),
             "mean_truthfulness": float(personas["truthfulness"].mean()),
             "mean_evidence_alignment": float(personas["evidence_alignment"].mean()),
             "mean_coverage": float(personas["coverage"].mean()),
         },
     )
+
+
+def _parent_centroids(
+    X: sp.csr_matrix, labels: np.ndarray, centroids: np.ndarray, weights: np.ndarray, settings: PersonaSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """Parent index per persona (-1: none) and the parents' centroids, from their children's memories."""
+    group = parent_groups(centroids, settings.parent_distance_ratio)
+    row_group = group[labels]
+    in_parent = row_group >= 0
+    n_parents = int(group.max()) + 1
+    if not n_parents:
+        return group, np.zeros((0, X.shape[1]))
+    return group, weighted_centroids(X[in_parent], row_group[in_parent], weights[in_parent], n_parents)
+
+
+def _labelled_parents(
+    assignments: pl.DataFrame,
+    X: sp.csr_matrix,
+    row_group: np.ndarray,
+    parent_centroids: np.ndarray,
+    parent_ids: np.ndarray,
+    group: np.ndarray,
+    persona_ids: np.ndarray,
+    weights: np.ndarray,
+    settings: PersonaSettings,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The parents labelled like personas from their children's memories (`row_group`: parent index
+    per memory, -1 none) with their `child_persona_ids`, and (persona_id, parent_persona_id)."""
+    parent_of_persona = pl.DataFrame({
+        "persona_id": persona_ids,
+        "parent_persona_id": [int(parent_ids[index]) if index >= 0 else None for index in group.tolist()],
+    }, schema={"persona_id": pl.Int64, "parent_persona_id": pl.Int64})
+    if not len(parent_ids):
+        return pl.DataFrame(), parent_of_persona
+    in_parent = row_group >= 0
+    rows = row_group[in_parent]
+    similarity = similarities(X[in_parent], parent_centroids)[np.arange(rows.size), rows]
+    parent_assignments = assignments.filter(pl.Series(in_parent)).with_columns(
+        persona_id=pl.Series(parent_ids[rows]), distance=pl.Series(np.clip(1.0 - similarity, 0.0, 2.0)),
+    )
+    parents = label_personas(
+        parent_assignments, X[in_parent], rows, parent_centroids, parent_ids, weights[in_parent], settings
+    )
+    children = parent_of_persona.drop_nulls("parent_persona_id").group_by("parent_persona_id").agg(
+        pl.col("persona_id").sort().alias("child_persona_ids")
+    )
+    return parents.join(children.rename({"parent_persona_id": "persona_id"}), on="persona_id", how="left"), \
+        parent_of_persona

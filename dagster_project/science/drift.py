@@ -15,8 +15,11 @@ is 0 when nothing moved:
   persona none of their earlier memories had (today's model on both sides). People
   taking up new interests is what persona drift looks like at the person level; the
   window-weighted shares above barely move on the day it starts.
-* born_share / retired_share: share of today's (yesterday's) persona weight held by
-  personas that did not exist yesterday (no longer exist today).
+* born_share / retired_share: share of today's persona weight held by personas born today,
+  and of yesterday's held by personas that merged into another or retired today, as the
+  persona lineage records them (a persona missing for a day is dormant, not retired, and a
+  split is not a birth). Without lineage (homes fitted before it): personas that did not
+  exist yesterday (no longer exist today).
 * label_changes: share of the personas present both days whose label changed.
 """
 
@@ -171,13 +174,15 @@ def day_drift(
     user_personas: pl.DataFrame,
     window: pl.DataFrame,
     previous_assignments: pl.DataFrame,
+    lineage: pl.DataFrame | None = None,
 ) -> DayDrift:
     """Every drift metric of `day` against the day before.
 
     personas: persona_id, label, share (the `personas` rows of each day); user_personas:
     person_id, persona_id, weight; window: the memories of the day's window with the
     persona the day's model assigned (memory_id, person_id, event_date, text, intent,
-    sources, persona_id); previous_assignments: memory_id, persona_id of the day before.
+    sources, persona_id); previous_assignments: memory_id, persona_id of the day before;
+    lineage: the day's persona-level `persona_lineage` rows (persona_id, event).
     """
     assigned = window.join(
         previous_assignments.select("memory_id", previous_persona_id="persona_id"), on="memory_id", how="left"
@@ -192,7 +197,7 @@ def day_drift(
         assigned["persona_id"].to_numpy(),
     )
     uptake, uptakes = new_persona_uptake(assigned, day)
-    details = persona_details(previous_personas, personas, shifts, uptakes)
+    details = persona_details(previous_personas, personas, shifts, uptakes, lineage)
     kept = details.filter(pl.col("status") == "kept")
     metrics = {
         "share_psi": population_stability_index(*day_counts),
@@ -200,7 +205,9 @@ def day_drift(
         "assignment_churn": top_persona_churn(previous_user_personas, user_personas),
         "new_persona_uptake": uptake,
         "born_share": float(details.filter(pl.col("status") == "born")["share_today"].sum()),
-        "retired_share": float(details.filter(pl.col("status") == "retired")["share_yesterday"].sum()),
+        "retired_share": float(
+            details.filter(pl.col("status").is_in(["retired", "merged"]))["share_yesterday"].fill_null(0.0).sum()
+        ),
         "label_changes": float(kept["label_changed"].mean()) if kept.height else 0.0,
     }
     earlier_days = assigned.filter(pl.col("event_date") < day)["event_date"].n_unique()
@@ -230,34 +237,55 @@ def _counts(assigned: pl.DataFrame, bins: pl.Series) -> np.ndarray:
     return np.array([counts.get(persona_id, 0) for persona_id in bins.to_list()], dtype=float)
 
 
+# Lineage event -> drift status; a persona of yesterday with no event today is dormant.
+LINEAGE_STATUS = {"born": "born", "continued": "kept", "split_from": "split", "merged_into": "merged", "retired": "retired"}
+
+
 def persona_details(
-    previous_personas: pl.DataFrame, personas: pl.DataFrame, shifts: dict[int, float], uptakes: pl.DataFrame
+    previous_personas: pl.DataFrame,
+    personas: pl.DataFrame,
+    shifts: dict[int, float],
+    uptakes: pl.DataFrame,
+    lineage: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """One row per persona of either day: status (kept, born, retired), labels, shares, centroid shift, uptakes."""
+    """One row per persona of either day: status (kept, born, split, merged, dormant, retired from
+    the lineage; kept, born, retired without it), labels, shares, centroid shift, uptakes."""
     taken_up = uptakes.group_by("persona_id").agg(pl.len().alias("people_taking_up"))
     shift_frame = pl.DataFrame(
         {"persona_id": list(shifts), "centroid_shift": list(shifts.values())},
         schema={"persona_id": pl.Int64, "centroid_shift": pl.Float64},
     )
-    return (
-        previous_personas.select("persona_id", label_yesterday="label", share_yesterday="share")
-        .join(
-            personas.select("persona_id", label_today="label", share_today="share"),
-            on="persona_id", how="full", coalesce=True,
+    details = previous_personas.select("persona_id", label_yesterday="label", share_yesterday="share").join(
+        personas.select("persona_id", label_today="label", share_today="share"), on="persona_id", how="full",
+        coalesce=True,
+    )
+    if lineage is not None:
+        # A persona retiring from the identity memory was last seen days ago: it joins with no share.
+        details = details.join(
+            lineage.select("persona_id", "event").unique("persona_id", keep="last"), on="persona_id", how="full",
+            coalesce=True,
         )
+    return (
+        details
         .join(shift_frame, on="persona_id", how="left")
         .join(taken_up.with_columns(pl.col("persona_id").cast(pl.Int64)), on="persona_id", how="left")
         .with_columns(
-            status=pl.when(pl.col("share_yesterday").is_null()).then(pl.lit("born"))
-            .when(pl.col("share_today").is_null()).then(pl.lit("retired"))
-            .otherwise(pl.lit("kept")),
+            status=_status(lineage),
             label_changed=pl.col("label_yesterday").is_not_null() & pl.col("label_today").is_not_null()
             & (pl.col("label_yesterday") != pl.col("label_today")),
             share_change=(pl.col("share_today") - pl.col("share_yesterday")) / pl.col("share_yesterday"),
             people_taking_up=pl.col("people_taking_up").fill_null(0),
         )
+        .drop("event", strict=False)
         .sort("persona_id")
     )
+
+
+def _status(lineage: pl.DataFrame | None) -> pl.Expr:
+    if lineage is None:
+        return (pl.when(pl.col("share_yesterday").is_null()).then(pl.lit("born"))
+                .when(pl.col("share_today").is_null()).then(pl.lit("retired")).otherwise(pl.lit("kept")))
+    return pl.col("event").replace_strict(LINEAGE_STATUS, default="dormant")
 
 
 def moved_personas(details: pl.DataFrame, max_centroid_shift: float, share_move: float = SHARE_MOVE) -> list[str]:
@@ -277,13 +305,16 @@ def moved_personas(details: pl.DataFrame, max_centroid_shift: float, share_move:
 
 
 def _how(row: dict) -> str:
-    label = row["label_today"] or row["label_yesterday"]
-    if row["status"] == "born":
-        changes = [f"born with {row['share_today']:.1%} of the weight"]
-    elif row["status"] == "retired":
-        changes = [f"retired, had {row['share_yesterday']:.1%} of the weight"]
+    label = row["label_today"] or row["label_yesterday"] or ""
+    before = f"{row['share_yesterday'] or 0.0:.1%}"
+    if row["status"] in ("born", "split"):
+        changes = [f"{'born' if row['status'] == 'born' else 'split off'} with {row['share_today']:.1%} of the weight"]
+    elif row["status"] in ("retired", "merged", "dormant"):
+        changes = [f"{row['status']}, had {before} of the weight"]
+    elif row["share_yesterday"] is None:
+        changes = [f"back after missing days with {row['share_today']:.1%} of the weight"]
     else:
-        changes = [f"share {row['share_yesterday']:.1%} -> {row['share_today']:.1%} ({row['share_change']:+.0%})"]
+        changes = [f"share {before} -> {row['share_today']:.1%} ({row['share_change']:+.0%})"]
     if row["label_changed"]:
         changes.append(f"relabelled from '{row['label_yesterday']}'")
     if row["centroid_shift"] is not None:

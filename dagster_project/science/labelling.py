@@ -1,14 +1,17 @@
 """Persona labels grounded in evidence.
 
 * ``ctfidf_terms``: BERTopic-style class-based TF-IDF -- the terms that set a cluster's
-  memories apart from the other clusters' (``ctfidf_term_weights`` with their scores).
+  memories apart from the other clusters' (``ctfidf_table`` with their scores and lifts).
 * ``persona_explanations``: why a persona is itself -- its c-TF-IDF terms with weights and
   its mix of sources against the whole window's.
 * ``select_evidence``: a persona's evidence is its memories closest to the centroid.
-* ``label_persona``: a short label and a one-sentence description that use only terms
-  occurring in at least ``MIN_SUPPORT`` evidence memories.
+* ``label_persona``: role + domain + focus ("Tennis spectator focused on racket and
+  wimbledon"): the domain from the categories the persona shows far more than everyone
+  (``lexicon``), the role from its action mix against everyone's, the focus from distinctive
+  phrases that speak for many of its members and occur in at least ``MIN_SUPPORT`` evidence
+  memories; the description is a list of claims, each a share of its memories.
 * ``check_label_grounded``: the construction rule as an invariant (raises when broken).
-* ``held_out_memories``: the seeded sample of other members a label is scored on.
+* ``held_out_memories``: the seeded sample of other members a label is scored on, never written from.
 * ``person_personas``: each person's personas, weighted, with a person-specific label.
 
 A term "occurs" in a text when its words appear there in order as whole words, after
@@ -17,26 +20,32 @@ lower-casing and treating every run of non-alphanumeric characters as a space.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from dagster_project.science.lexicon import (
+    ACTION_ROLES,
+    NEUTRAL_ROLE,
+    PLAYER_DOMAINS,
+    PURCHASE_ACTIONS,
+    SPECTATOR_ROLE,
+    VIEWER_ROLE,
+    VIEWING_ACTIONS,
+    action_phrase,
+    display_name,
+    domain_of,
+    is_ticket_category,
+)
 from dagster_project.science.tokens import ngram_counts
 
 MIN_SUPPORT = 2
-LABEL_SEPARATOR = " · "
 UNLABELLED = "unlabelled"
-SOURCES = ("web", "social", "crm", "iot")
-# Words the description template and the fallback add; they come from the template
-# or the evidence's metadata (sources), not from the memories' text, so truthfulness
-# does not count them.
-TEMPLATE_WORDS = frozenset(
-    {"people", "interested", "seen", "recurring", "theme", UNLABELLED, *SOURCES}
-)
 # Words: a letter, then letters or digits ("ps5" yes, "97" no).
 _TOKEN_PATTERN = r"(?u)\b[^\W\d_][^\W_]+\b"
 
@@ -62,18 +71,24 @@ def ctfidf_terms(
     min_docs: int = MIN_SUPPORT,
     ngram_range: tuple[int, int] = (1, 2),
 ) -> dict[Hashable, list[str]]:
-    """Top ``top_n`` c-TF-IDF terms per cluster, best first (see ``ctfidf_term_weights``)."""
-    weights = ctfidf_term_weights(docs_per_cluster, top_n, min_docs, ngram_range)
-    return {cluster: [term for term, _ in terms] for cluster, terms in weights.items()}
+    """Top ``top_n`` c-TF-IDF terms per cluster, best first (see ``ctfidf_table``)."""
+    table = ctfidf_table(docs_per_cluster, top_n, min_docs, ngram_range)
+    return {cluster: [term.term for term in terms] for cluster, terms in table.items()}
 
 
-def ctfidf_term_weights(
+class TermScore(NamedTuple):
+    term: str
+    weight: float  # c-TF-IDF
+    lift: float  # share of the cluster's documents with the term over the share of all documents
+
+
+def ctfidf_table(
     docs_per_cluster: Mapping[Hashable, Sequence[str]],
     top_n: int = 10,
     min_docs: int = MIN_SUPPORT,
     ngram_range: tuple[int, int] = (1, 2),
-) -> dict[Hashable, list[tuple[str, float]]]:
-    """Top ``top_n`` c-TF-IDF terms per cluster with their scores, best first.
+) -> dict[Hashable, list[TermScore]]:
+    """Top ``top_n`` c-TF-IDF terms per cluster with their scores and lifts, best first.
 
     A term counts once per document (a memory that repeats a title ten times is one
     vote), tf is the term's share of the cluster's counts and idf = log(1 + A / f),
@@ -83,7 +98,8 @@ def ctfidf_term_weights(
     clusters = list(docs_per_cluster)
     # One column of every cluster's documents: a Python list of 100k+ strings costs more than the counting.
     docs = pl.concat([pl.Series([], dtype=pl.String), *(pl.Series(docs_per_cluster[c], dtype=pl.String) for c in clusters)])
-    owners = np.repeat(np.arange(len(clusters)), [len(docs_per_cluster[c]) for c in clusters])
+    sizes = np.array([len(docs_per_cluster[c]) for c in clusters])
+    owners = np.repeat(np.arange(len(clusters)), sizes)
     presence, vocabulary = ngram_counts(docs, ngram_range, _TOKEN_PATTERN, binary=True)
     if vocabulary.size == 0:  # no document has a single word
         return {cluster: [] for cluster in clusters}
@@ -94,9 +110,11 @@ def ctfidf_term_weights(
     tf = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     idf = np.log(1 + counts.sum() / len(clusters) / np.maximum(counts.sum(axis=0), 1))
     scores = np.where(counts >= min_docs, tf * idf, 0.0)
+    lifts = (counts / np.maximum(sizes, 1)[:, None]) / np.maximum(counts.sum(axis=0) / max(len(docs), 1), 1e-12)
     ranked = np.argsort(-scores, axis=1, kind="stable")[:, :top_n]
     return {
-        cluster: [(str(vocabulary[j]), float(scores[row, j])) for j in ranked[row] if scores[row, j] > 0]
+        cluster: [TermScore(str(vocabulary[j]), float(scores[row, j]), float(lifts[row, j]))
+                  for j in ranked[row] if scores[row, j] > 0]
         for row, cluster in enumerate(clusters)
     }
 
@@ -156,14 +174,15 @@ def select_evidence(assignments: pl.DataFrame, n: int = 10) -> pl.DataFrame:
 
 
 def held_out_memories(
-    assignments: pl.DataFrame, evidence: pl.DataFrame, n: int = 50, seed: int = 0
+    assignments: pl.DataFrame, evidence: pl.DataFrame, n: int = 50, seed: int = 0, share: float = 0.0
 ) -> pl.DataFrame:
     """A seeded random sample of each persona's members that are not its evidence.
 
     The label is written from the evidence, so scoring it there proves nothing; these
     memories score it honestly. ``assignments``: memory_id, persona_id (plus any
     columns to keep); ``evidence``: persona_id, evidence_memory_ids. Keeps ``n`` per
-    persona, or all its other members when it has fewer.
+    persona, or ``share`` of its other members when that is more, or all of them when
+    it has fewer than ``n``.
     """
     used = evidence.explode("evidence_memory_ids").select("persona_id", memory_id="evidence_memory_ids")
     draw = np.random.default_rng(seed).random(assignments.height)
@@ -171,65 +190,367 @@ def held_out_memories(
         assignments.with_columns(_draw=pl.Series(draw))
         .join(used, on=["persona_id", "memory_id"], how="anti")
         .sort("persona_id", "_draw")
-        .group_by("persona_id", maintain_order=True)
-        .head(n)
+        .filter(pl.int_range(pl.len()).over("persona_id") < pl.max_horizontal(pl.lit(n), (pl.len() * share).ceil()
+                                                                                .over("persona_id")))
         .drop("_draw")
     )
 
 
-def check_label_grounded(label: PersonaLabel, evidence_texts: Sequence[str]) -> None:
-    """The construction rule as an invariant: every label and description term occurs in
-    at least ``MIN_SUPPORT`` evidence texts. Raises ``ValueError`` naming the terms that do not."""
-    terms = list(dict.fromkeys([*label.label_terms, *label.description_terms]))
-    if not terms:
-        return
-    unsupported = [term for term, count in zip(terms, term_support(terms, evidence_texts), strict=True)
+def check_label_grounded(label: PersonaLabel, evidence_texts: Sequence[str],
+                         evidence_categories: Sequence[Sequence[str]]) -> None:
+    """The construction rule as an invariant: every focus term occurs in at least ``MIN_SUPPORT``
+    evidence texts, and at least ``MIN_SUPPORT`` evidence memories have a category of the label's
+    domain. Raises ``ValueError`` naming what is not supported."""
+    unsupported = [term for term, count in zip(label.focus, term_support(label.focus, evidence_texts), strict=True)
                    if count < MIN_SUPPORT]
+    if label.domain is not None:
+        domain_memories = sum(bool(set(categories or ()) & set(label.domain_categories))
+                              for categories in evidence_categories)
+        if domain_memories < MIN_SUPPORT:
+            unsupported.append(f"domain {label.domain}")
     if unsupported:
         raise ValueError(f"label {label.label!r} uses terms its evidence does not support: {unsupported}")
 
 
+# A memory's facts a label and its claims are grounded in: claim statistics name them "kind:value".
+FACT_COLUMNS = {"category": "categories", "action": "actions", "source": "sources"}
+DOMAIN_LIFT = 2.0  # a category names the domain only where the persona shows it twice as often as everyone
+MIN_DOMAIN_SHARE = 0.1
+ROLE_LIFT = 1.5  # an action earns a role where the persona's share of it is 1.5x the population's
+MIN_ROLE_SHARE = 0.1
+SPECTATOR_SHARE = 1 / 3  # a ticket category in a third of the memories makes a spectator
+QUALIFIER_MARGIN = 1.25  # "frequent" needs 1.25x the upper quartile of memories per member
+FOCUS_SIZE = 2
+FOCUS_LIFT = 3.0  # a focus phrase is in 3x as many of the persona's memories as of everyone's
+FOCUS_MIN_COVERAGE = 0.1  # and speaks for at least a tenth of the members
+SINGLE_ITEM_CONTEXT = 0.9  # a phrase nearly always beside the same word is part of one item's title...
+DOMINANT_COVERAGE = 0.8  # ...allowed only when it speaks for most members
+FOCUS_JOINER = " focused on "
+HOLD = 0.75  # yesterday's wording stays while it clears 75% of the bars that chose it
+CLAIM_TOLERANCE = 0.05  # a claim holds on held-out memories when its share is within 5 points of theirs
+
+
+CLAIM_DTYPE = pl.List(pl.Struct({"text": pl.String, "statistic": pl.String, "value": pl.Float64}))
+
+
 @dataclass(frozen=True)
 class PersonaLabel:
+    """Role + domain + focus, and a description whose every number is a claim.
+
+    ``label_terms``: the domain and the focus terms (what label-term precision scores);
+    ``domain_categories``: the categories of the domain the persona's memories show; ``claims``:
+    dicts of text, statistic ("category:<c>", "action:<a>" or "source:<s>": the share of the
+    persona's memories with that fact) and value (the share the text states).
+    """
+
     label: str
     description: str
     label_terms: list[str]
-    description_terms: list[str]
+    role: str | None = None
+    domain: str | None = None
+    domain_categories: list[str] = field(default_factory=list)
+    focus: list[str] = field(default_factory=list)
+    qualifier: str | None = None
+    claims: list[dict] = field(default_factory=list)
+
+
+def fact_shares(memories: pl.DataFrame, by: str = "persona_id") -> pl.DataFrame:
+    """Share of the memories of each ``by`` group showing each fact (a category, an action, a source).
+
+    ``memories``: ``by``, memory_id, categories, actions, sources (lists, distinct per memory).
+    Columns: ``by``, statistic ("category:tennis_rackets", "action:order", "source:web"), kind,
+    value, share, n (the group's memories).
+    """
+    sizes = memories.group_by(by).agg(pl.len().alias("n"))
+    facts = pl.concat([
+        memories.select(by, pl.col(column).cast(pl.List(pl.String)).alias("value"), kind=pl.lit(kind))
+        .explode("value")
+        for kind, column in FACT_COLUMNS.items()
+    ]).drop_nulls("value")
+    return (
+        facts.group_by(by, "kind", "value").agg(pl.len().alias("count"))
+        .join(sizes, on=by)
+        .select(by, (pl.col("kind") + ":" + pl.col("value")).alias("statistic"), "kind", "value",
+                (pl.col("count") / pl.col("n")).alias("share"), "n")
+    )
+
+
+
+
+def persona_domain(shares: pl.DataFrame, population: pl.DataFrame) -> list[tuple[str, list[str]]]:
+    """Candidate domains, best first, each with its categories: the domains of the categories the
+    persona shows at least ``DOMAIN_LIFT`` times as often as the population, ranked by their summed share.
+
+    ``shares``/``population``: ``fact_shares`` rows (statistic, kind, value, share) of the persona and of everyone.
+    """
+    categories = (
+        shares.filter(pl.col("kind") == "category")
+        .join(population.select("statistic", population_share="share"), on="statistic", how="left")
+        .filter((pl.col("share") >= MIN_DOMAIN_SHARE)
+                & (pl.col("share") >= DOMAIN_LIFT * pl.col("population_share").fill_null(0.0)))
+        .with_columns(pl.col("value").map_elements(domain_of, return_dtype=pl.String).alias("domain"))
+        .drop_nulls("domain")
+    )
+    ranked = (
+        categories.group_by("domain")
+        .agg(pl.col("share").sum(), pl.col("value").sort().alias("categories"))
+        .sort("share", "domain", descending=[True, False])
+    )
+    return list(zip(ranked["domain"].to_list(), ranked["categories"].to_list(), strict=True))
+
+
+def persona_role(shares: pl.DataFrame, population: pl.DataFrame, domain: str | None,
+                 domain_categories: Sequence[str], previous_role: str | None = None) -> str:
+    """The role noun: from an action the persona shows ``ROLE_LIFT`` times as often as everyone
+    (buyer, fan, support-seeker, athlete or player, researcher when it searches without buying),
+    else spectator where a ticket category of its domain is in a third of its memories, else
+    neutral: viewer where viewing is its commonest action, enthusiast otherwise.
+
+    A new role must clear its bar with the share's lower bound (two standard errors below it), so
+    a small persona's noise earns no role; ``previous_role`` (yesterday's) is kept while its share
+    still clears ``HOLD`` of the bar, so a persona near a bar does not switch roles from day to day.
+    """
+    actions = (
+        shares.filter(pl.col("kind") == "action")
+        .join(population.select("statistic", population_share="share"), on="statistic", how="left")
+        .with_columns(lift=(pl.col("share") / pl.col("population_share")).fill_null(float("inf")))
+    )
+    lift = dict(zip(actions["value"].to_list(), actions["lift"].to_list(), strict=True))
+    share = dict(zip(actions["value"].to_list(), actions["share"].to_list(), strict=True))
+    category_share = dict(shares.filter(pl.col("kind") == "category").select("value", "share").iter_rows())
+    n = int(shares["n"][0]) if shares.height else 0
+
+    def lower_bound(p: float) -> float:
+        return p - 2 * np.sqrt(p * (1 - p) / max(n, 1))
+
+    def role_at(bar: float) -> str | None:
+        best_role, best_lift = None, ROLE_LIFT * bar
+        for group, role in ACTION_ROLES:
+            for action in sorted(group & set(lift)):
+                sure = lower_bound(share[action]) / share[action] if bar == 1.0 and share[action] > 0 else 1.0
+                if share[action] * sure < MIN_ROLE_SHARE * bar or lift[action] * sure < best_lift:
+                    continue
+                if role == "researcher" and any(lift.get(buy, 0.0) >= 1.0 for buy in PURCHASE_ACTIONS):
+                    continue
+                best_lift = lift[action]
+                best_role = "player" if role == "athlete" and domain in PLAYER_DOMAINS else role
+        return best_role
+
+    def is_spectator(bar: float) -> bool:
+        return any(is_ticket_category(c) and (lower_bound(category_share.get(c, 0.0)) if bar == 1.0
+                                              else category_share.get(c, 0.0)) >= SPECTATOR_SHARE * bar
+                   for c in domain_categories)
+
+    commonest = max(share, key=lambda action: (share[action], action), default=None)
+    neutral = VIEWER_ROLE if commonest in VIEWING_ACTIONS else NEUTRAL_ROLE
+    role = role_at(1.0) or (SPECTATOR_ROLE if is_spectator(1.0) else neutral)
+    if previous_role is None or previous_role == role:
+        return role
+    if previous_role == SPECTATOR_ROLE:
+        still = role == neutral and is_spectator(HOLD)
+    elif previous_role in (NEUTRAL_ROLE, VIEWER_ROLE):
+        still = False  # a role that stands out today replaces a neutral one
+    else:  # an action role holds while its actions clear the relaxed bars and no other action role stands out
+        group = next((group for group, noun in ACTION_ROLES
+                      if noun == previous_role or (noun == "athlete" and previous_role == "player")), frozenset())
+        still = role_at(1.0) is None and any(
+            share[action] >= MIN_ROLE_SHARE * HOLD and lift[action] >= ROLE_LIFT * HOLD
+            for action in group & set(lift)
+        )
+    return previous_role if still else role
+
+
+def focus_phrases(
+    candidates: Sequence[TermScore],
+    evidence_texts: Sequence[str],
+    texts: pl.Series,
+    person_ids: pl.Series,
+    excluded_words: set[str] = frozenset(),
+    previous_focus: Sequence[str] = (),
+) -> list[str]:
+    """Up to ``FOCUS_SIZE`` maximal distinctive phrases, alphabetical, that speak for many members.
+
+    ``candidates``: the persona's c-TF-IDF terms; ``texts``/``person_ids``: the member memories the
+    label is written from. A phrase must be distinctive (in ``FOCUS_LIFT`` times as many of the
+    persona's memories as of everyone's, ``HOLD`` of that for yesterday's), occur in ``MIN_SUPPORT`` evidence texts (grounded), add a
+    word beyond ``excluded_words`` (the domain), and occur in the memories of at least
+    ``FOCUS_MIN_COVERAGE`` of the people. A phrase inside a longer candidate that keeps 80% of its
+    coverage is a fragment of that one ("duty" of "call duty") and is dropped; a phrase beside the
+    same word in 90% of its occurrences is part of one longer name, an item's title ("razer
+    deathadder" of "razer deathadder v3"), kept only when it speaks for ``DOMINANT_COVERAGE`` of the
+    people. Among the rest the two of highest coverage sharing no word; a phrase of ``previous_focus``
+    (yesterday's) that still qualifies comes first, so near ties do not swap the wording from day to day.
+    """
+    distinctive = [candidate.term for candidate in candidates
+                   if candidate.lift >= FOCUS_LIFT * (HOLD if candidate.term in previous_focus else 1.0)]
+    support = term_support(distinctive, evidence_texts) if distinctive else np.zeros(0)
+    grounded = [term for term, count in zip(distinctive, support, strict=True)
+                if count >= MIN_SUPPORT and set(term.split()) - excluded_words]
+    if not grounded or texts.is_empty():
+        return []
+    haystack = normalised(texts.fill_null(""))
+    coverage = {}
+    for term in grounded:
+        hit = haystack.str.contains(" " + term + " ", literal=True)
+        coverage[term] = person_ids.filter(hit).n_unique() / person_ids.n_unique()
+    maximal = [
+        term for term in grounded
+        if not any(f" {term} " in f" {longer} " and longer != term and coverage[longer] >= 0.8 * coverage[term]
+                   for longer in grounded)
+    ]
+    kept = [
+        term for term in maximal
+        if coverage[term] >= FOCUS_MIN_COVERAGE
+        and (coverage[term] >= DOMINANT_COVERAGE or _fixed_neighbour_share(haystack, term) < SINGLE_ITEM_CONTEXT)
+    ]
+    ranked = sorted(kept, key=lambda term: (term not in previous_focus, -round(coverage[term], 2), term))
+    return sorted(_distinct_words(ranked, FOCUS_SIZE))
+
+
+def _fixed_neighbour_share(haystack: pl.Series, term: str) -> float:
+    """Share of a phrase's occurrences next to its commonest neighbour, on the side where that is
+    highest: near 1 when the phrase is part of one longer fixed name ("pegasus" of "nike pegasus 41")."""
+    total = int(haystack.str.count_matches(" " + term + " ", literal=True).sum())
+    if total == 0:
+        return 1.0
+    escaped = re.escape(term)
+    shares = []
+    for pattern in (r"\S+ " + escaped + " ", " " + escaped + r" \S+"):
+        neighbours = haystack.str.extract_all(pattern).explode().drop_nulls()
+        shares.append(float(neighbours.value_counts(sort=True)["count"][0]) / total if neighbours.len() else 0.0)
+    return max(shares)
 
 
 def label_persona(
-    terms: Sequence[str],
-    evidence_texts: Sequence[str],
-    evidence_sources: Sequence[Sequence[str]] = (),
-    label_size: int = 3,
-    description_size: int = 5,
+    candidates: Sequence[TermScore],
+    writing: pl.DataFrame,
+    evidence: pl.DataFrame,
+    shares: pl.DataFrame,
+    population: pl.DataFrame,
+    qualifier: str | None = None,
+    n_held_out: int = 0,
+    previous: PersonaLabel | None = None,
 ) -> PersonaLabel:
-    """Label and one-sentence description from the terms the evidence supports.
+    """Role + domain + focus label and a description of claims, e.g. "Tennis spectator focused on
+    court and racket"; "89% of its memories involve tennis apparel, tennis rackets or tennis
+    tickets; 67% include an add to cart; 100% are on web."
 
-    A term is supported when it occurs in at least ``MIN_SUPPORT`` evidence texts. The
-    label joins up to ``label_size`` supported terms, skipping any that shares a word
-    with one already taken ("pro staff" after "staff"); the description names up to
-    ``description_size`` and the sources seen in at least ``MIN_SUPPORT`` evidence
-    memories, e.g. "People interested in tennis, racket and wimbledon; seen on web and
-    social." With no supported term the persona is "unlabelled".
+    ``writing``: the member memories the label is written from (person_id, text, categories, actions,
+    sources), the evidence among them; ``evidence``: text, categories; ``shares``/``population``:
+    ``fact_shares`` of ``writing`` and of all memories; ``n_held_out``: how many memories will check
+    the claims (``describe``); ``previous``: yesterday's label of the persona, whose domain, role and
+    focus stay while they still hold (``persona_role``, ``focus_phrases``). The domain is the first
+    candidate domain that ``MIN_SUPPORT`` evidence memories show; every number of the description is
+    a claim (``PersonaLabel.claims``). Without domain and focus the persona is "unlabelled".
     """
-    support = term_support(terms, evidence_texts)
-    supported = [term for term, count in zip(terms, support, strict=True) if count >= MIN_SUPPORT]
-    label_terms = _distinct_words(supported, label_size)
-    if not label_terms:
-        return PersonaLabel(UNLABELLED, "People with no recurring theme.", [], [])
-    description_terms = _distinct_words(supported, description_size)
-    sentence = f"People interested in {_enumerate(description_terms)}"
-    source_counts = Counter(source for sources in evidence_sources for source in set(sources))
-    seen_on = sorted(
-        (source for source, count in source_counts.items() if count >= MIN_SUPPORT),
-        key=lambda source: (-source_counts[source], source),
-    )
-    if seen_on:
-        sentence += f"; seen on {_enumerate(seen_on)}"
+    evidence_texts = evidence["text"].fill_null("").to_list()
+    evidence_categories = evidence["categories"].to_list()
+    domain, domain_categories = None, []
+    grounded_domains = [
+        (candidate, categories) for candidate, categories in persona_domain(shares, population)
+        if sum(bool(set(shown or ()) & set(categories)) for shown in evidence_categories) >= MIN_SUPPORT
+    ]
+    if grounded_domains:
+        domain, domain_categories = next(
+            (pair for pair in grounded_domains if previous is not None and pair[0] == previous.domain),
+            grounded_domains[0],
+        )
+    domain_words = set(domain.lower().split()) if domain else set()
+    focus = focus_phrases(candidates, evidence_texts, writing["text"], writing["person_id"], domain_words,
+                          previous.focus if previous is not None else ())
+    if domain is None and not focus:
+        return PersonaLabel(UNLABELLED, "People with no recurring theme.", [])
+    role = persona_role(shares, population, domain, domain_categories,
+                        previous.role if previous is not None else None)
+    head = " ".join(part for part in (qualifier, domain, role) if part)
+    label = head[:1].upper() + head[1:]
+    if focus:
+        label += FOCUS_JOINER + _enumerate(focus)
+    claims = describe(writing, shares, domain_categories, role, n_held_out)
     return PersonaLabel(
-        LABEL_SEPARATOR.join(label_terms), sentence + ".", label_terms, description_terms
+        label=label,
+        description=claims_sentence(claims),
+        label_terms=[*([domain] if domain else []), *focus],
+        role=role,
+        domain=domain,
+        domain_categories=list(domain_categories),
+        focus=focus,
+        qualifier=qualifier,
+        claims=claims,
     )
+
+
+def describe(writing: pl.DataFrame, shares: pl.DataFrame, domain_categories: Sequence[str], role: str,
+             n_held_out: int) -> list[dict]:
+    """The description's claims, each a share of the persona's memories in whole percents: those
+    with a category of its domain, those with the action of its role (else its commonest purchase
+    action), those on its commonest source. A share is stated only when it is measured well enough
+    to hold within ``CLAIM_TOLERANCE`` on the held-out half: one standard error of the difference
+    between the two halves, sqrt(p(1-p)(1/n_writing + 1/n_held_out)), at most the tolerance."""
+    share = dict(shares.select("statistic", "share").iter_rows())
+    claims = []
+    if domain_categories:
+        statistic = "category:" + "|".join(sorted(domain_categories))
+        names = _enumerate([display_name(category) for category in domain_categories], "or")
+        claims.append((f"of its memories involve {names}", statistic, statistic_share(writing, statistic)))
+    role_actions = next((sorted(group) for group, noun in ACTION_ROLES if noun == role), sorted(PURCHASE_ACTIONS))
+    present = [action for action in role_actions if f"action:{action}" in share]
+    if present:
+        action = max(present, key=lambda a: (share[f"action:{a}"], a))
+        claims.append((f"include {action_phrase(action)}", f"action:{action}", share[f"action:{action}"]))
+    sources = shares.filter(pl.col("kind") == "source").sort("share", "value", descending=[True, False])
+    if sources.height:
+        claims.append((f"are on {sources['value'][0]}", f"source:{sources['value'][0]}", sources["share"][0]))
+    stated = []
+    for text, statistic, value in claims:
+        error = np.sqrt(value * (1 - value) * (1 / max(writing.height, 1) + 1 / max(n_held_out, 1)))
+        if error <= CLAIM_TOLERANCE:
+            value = round(value, 2)
+            stated.append({"text": f"{value:.0%} {text}", "statistic": statistic, "value": value})
+    return stated
+
+
+def statistic_share(memories: pl.DataFrame, statistic: str) -> float:
+    """Share of ``memories`` (categories, actions, sources) showing a claim's fact: "category:a|b"
+    (any of the categories), "action:order", "source:web". 0 without memories."""
+    if memories.is_empty():
+        return 0.0
+    kind, values = statistic.split(":", 1)
+    column = FACT_COLUMNS[kind]
+    shown = memories[column].list.eval(pl.element().is_in(values.split("|"))).list.any().fill_null(False)
+    return float(shown.mean())
+
+
+def claims_sentence(claims: Sequence[dict]) -> str:
+    """'93% of its memories involve tennis apparel, tennis rackets or tennis tickets; 35% include an order.'"""
+    if not claims:
+        return "People with no recurring theme."
+    sentence = "; ".join(claim["text"] for claim in claims)
+    return sentence[:1].upper() + sentence[1:] + "."
+
+
+def frequency_qualifiers(
+    memories: pl.DataFrame, previous: Mapping[int, str | None] | None = None
+) -> dict[int, str]:
+    """'frequent' or 'occasional' per persona whose memories per member lie clearly beyond the
+    population's quartiles of memories per person and persona (the window is the same for all, so
+    per member-week compares the same way): above ``QUALIFIER_MARGIN`` x the upper quartile, below
+    the lower one / ``QUALIFIER_MARGIN``. Yesterday's qualifier (``previous``) stays while the persona
+    is beyond ``HOLD`` of that bar. ``memories``: persona_id, person_id."""
+    pairs = memories.group_by("persona_id", "person_id").agg(pl.len().alias("n"))
+    low, high = pairs["n"].quantile(0.25, "linear"), pairs["n"].quantile(0.75, "linear")
+    rates = pairs.group_by("persona_id").agg(pl.col("n").mean())
+    previous = previous or {}
+    qualifiers = {}
+    for persona_id, rate in rates.iter_rows():
+        held = HOLD if previous.get(persona_id) == "frequent" else 1.0
+        if rate > high * QUALIFIER_MARGIN * held:
+            qualifiers[persona_id] = "frequent"
+            continue
+        held = HOLD if previous.get(persona_id) == "occasional" else 1.0
+        if rate * QUALIFIER_MARGIN * held < low:
+            qualifiers[persona_id] = "occasional"
+    return qualifiers
 
 
 def person_personas(
@@ -250,9 +571,10 @@ def person_personas(
     dropped (the largest always stays, so every weighted person keeps one persona) and
     the rest renormalised. A person's terms are the persona's top terms ranked by how
     many of the person's memories in that persona contain them; the person-specific
-    label is the persona label's first term narrowed by the person's first term that
-    shares no word with the persona label ("tennis · racket" -> "tennis · wimbledon"),
-    or the persona label when there is none. Evidence is the
+    label is the persona label's role and domain focused on the person's first term that
+    shares no word with the persona label ("Tennis spectator focused on racket and
+    wimbledon" -> "Tennis spectator focused on serve"), or the persona label when there
+    is none. Evidence is the
     person's ``n_evidence`` memories in that persona closest to its centroid.
 
     Columns: person_id, persona_id, weight, label, top_terms, evidence_memory_ids.
@@ -279,10 +601,7 @@ def person_personas(
     )
     persona_terms = personas.select(
         "persona_id",
-        pl.col("label")
-        .str.replace_all(LABEL_SEPARATOR, " ", literal=True)
-        .str.split(" ")
-        .alias("label_words"),
+        pl.col("label").str.to_lowercase().str.split(" ").alias("label_words"),
         pl.col("top_terms").alias("term"),
         pl.int_ranges(pl.col("top_terms").list.len()).alias("term_rank"),
     ).explode("term", "term_rank")
@@ -316,11 +635,7 @@ def person_personas(
         .with_columns(
             pl.col("top_terms").fill_null(pl.lit([], dtype=pl.List(pl.String))),
             pl.when(pl.col("narrowing_term").is_not_null() & (persona_label != UNLABELLED))
-            .then(
-                persona_label.str.split(LABEL_SEPARATOR).list.first()
-                + LABEL_SEPARATOR
-                + pl.col("narrowing_term")
-            )
+            .then(persona_label.str.split(FOCUS_JOINER).list.first() + FOCUS_JOINER + pl.col("narrowing_term"))
             .otherwise(persona_label)
             .alias("label"),
         )
@@ -343,9 +658,9 @@ def _distinct_words(terms: Sequence[str], limit: int) -> list[str]:
     return taken
 
 
-def _enumerate(items: Sequence[str]) -> str:
+def _enumerate(items: Sequence[str], conjunction: str = "and") -> str:
     """'a', 'a and b', 'a, b and c'."""
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {conjunction} " + items[-1]
 
 
 def explanation_text(explanation: Mapping | None, n_terms: int = 5) -> str:

@@ -1,7 +1,9 @@
 """Persona quality (DESIGN.md, all in [0, 1]) and evaluation.
 
 Quality, per persona, needs no judge: cohesion, and on member memories the label was
-not written from, evidence_alignment, truthfulness and coverage; quality is their mean.
+not written from, evidence_alignment (memories that support the label's domain or focus)
+and truthfulness (description claims that hold within 5 points); coverage over all its
+people; quality is their mean.
 Evaluation against planted truth (sample data only):
   ARI/NMI of memory -> persona, per-person persona F1, label-term precision.
 Next-day utility (rankers and Hit@K / Recall@K) lives in science/recommenders.py.
@@ -14,16 +16,9 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from dagster_project.science.labelling import MIN_SUPPORT, TEMPLATE_WORDS, normalised, term_support
-
-# Not counted as content words by truthfulness: scikit-learn's English stop words
-# ("and", "in", "on", "who", ...) and the words the label/description templates add
-# (labelling.TEMPLATE_WORDS: people, interested, seen, recurring, theme, unlabelled,
-# web, social, crm, iot).
-NON_CONTENT_WORDS = frozenset(ENGLISH_STOP_WORDS) | TEMPLATE_WORDS
+from dagster_project.science.labelling import CLAIM_TOLERANCE, normalised, statistic_share
 
 
 # --- quality -------------------------------------------------------------------------
@@ -47,42 +42,48 @@ def cohesion(
     return np.clip(means, 0.0, 1.0)
 
 
-def evidence_alignment(label_terms: Sequence[str], texts: Sequence[str]) -> float:
-    """Share of ``texts`` containing at least one label term (0 if none).
+def supports_label(memories: pl.DataFrame, domain_categories: Sequence[str], focus: Sequence[str]) -> pl.Series:
+    """Per memory (categories, text): does it speak for the label -- a category of the label's
+    domain among its categories, or a focus phrase in its text."""
+    by_category = memories["categories"].list.eval(pl.element().is_in(list(domain_categories))).list.any()
+    if not focus:
+        return by_category.fill_null(False)
+    return by_category.fill_null(False) | contains_label_term(memories["text"], focus)
 
-    Scored on held-out member memories (``labelling.held_out_memories``), not on the
-    evidence the label was written from, where it would be 1 by construction.
+
+def evidence_alignment(memories: pl.DataFrame, domain_categories: Sequence[str], focus: Sequence[str]) -> float:
+    """Share of ``memories`` (categories, text) that support the label (``supports_label``), 0 if none.
+
+    Scored on held-out member memories (``labelling.held_out_memories``), never on the
+    memories the label was written from.
     """
-    if not len(texts) or not label_terms:
+    if memories.is_empty() or not (domain_categories or focus):
         return 0.0
-    return float(contains_label_term(pl.Series(list(texts), dtype=pl.String), label_terms).mean())
+    return float(supports_label(memories, domain_categories, focus).mean())
 
 
-def truthfulness(label: str, description: str, texts: Sequence[str], min_share: float = 0.0) -> float:
-    """Share of the content words of label and description found in enough ``texts``.
+def truthfulness(claims: Sequence[dict], memories: pl.DataFrame, tolerance: float = CLAIM_TOLERANCE) -> float:
+    """Share of the description's claims that hold on ``memories``: the share of them with the
+    claim's fact (category, action or source) lies within ``tolerance`` of the share stated.
 
-    A word counts when it occurs in at least ``MIN_SUPPORT`` texts and in at least
-    ``min_share`` of them: on held-out memories, the share the label demanded of its
-    evidence (``MIN_SUPPORT / n_evidence``). Content words are the distinct words left
-    after removing NON_CONTENT_WORDS. A label and description without a content word
-    say nothing and score 0.
+    ``claims``: text, statistic, value (``labelling.PersonaLabel.claims``); ``memories``:
+    categories, actions, sources -- held-out members, not those the description was written from.
+    No claim, or no memory, scores 0: a description that says nothing is not true.
     """
-    words = normalised(pl.Series([f"{label} {description}"])).str.strip_chars().str.split(" ")
-    content = sorted(set(words.explode().to_list()) - NON_CONTENT_WORDS - {""})
-    if not content:
+    if not claims or memories.is_empty():
         return 0.0
-    needed = max(MIN_SUPPORT, min_share * len(texts))
-    return float(np.mean(term_support(content, texts) >= needed))
+    return float(np.mean([abs(statistic_share(memories, claim["statistic"]) - claim["value"]) <= tolerance + 1e-9
+                          for claim in claims]))
 
 
-def coverage(label_terms: Sequence[str], texts: pl.Series, person_ids: pl.Series) -> float:
-    """Share of a persona's people with at least one member memory that contains a label term.
+def coverage(memories: pl.DataFrame, domain_categories: Sequence[str], focus: Sequence[str]) -> float:
+    """Share of a persona's people with at least one member memory that supports the label.
 
-    ``texts`` and ``person_ids``: one row per member memory. 0 without members or terms.
+    ``memories``: person_id, categories, text, one row per member memory. 0 without members or label.
     """
-    if texts.is_empty() or not label_terms:
+    if memories.is_empty() or not (domain_categories or focus):
         return 0.0
-    hits = pl.DataFrame({"person_id": person_ids, "hit": contains_label_term(texts, label_terms)})
+    hits = memories.select("person_id", hit=supports_label(memories, domain_categories, focus))
     return float(hits.group_by("person_id").agg(pl.col("hit").any())["hit"].mean())
 
 
@@ -178,14 +179,19 @@ def label_term_precision(
     persona_to_planted: pl.DataFrame,
     planted_terms: pl.DataFrame,
 ) -> float:
-    """Share of all label terms that belong to their planted persona's term list.
+    """Share of all label terms that belong to their planted persona's terms and label words.
 
     persona_terms: persona_id, label_terms (list); planted_terms: planted_persona_id,
-    terms (list). A label term belongs when each of its words, with a plural "s"
-    dropped, is a word of the planted terms (so "rackets" matches "racket" and "pro
+    terms (list) and optionally label (the planted label, "Tennis fan": its words count
+    as planted words, as issue #16 asks). A label term belongs when each of its words,
+    with a plural "s" dropped, is a planted word (so "rackets" matches "racket" and "pro
     staff" needs both "pro" and "staff"). Personas without a planted match count as
     misses.
     """
+    if "label" in planted_terms.columns:
+        planted_terms = planted_terms.with_columns(
+            pl.concat_list("terms", pl.col("label").fill_null("").str.to_lowercase()).alias("terms")
+        )
     planted_words = (
         planted_terms.explode("terms")
         .select("planted_persona_id", _singular_words("terms"))

@@ -137,7 +137,8 @@ def segment_intent_memories(events: pl.DataFrame, gap_minutes: float = 30) -> pl
     """One row per intent memory from events that carry an ``intent`` column.
 
     Columns: memory_id, person_id, event_date, start_ts, end_ts, intent, n_events,
-    sources (sorted), summary, event_ids (in time order), text (all event texts).
+    sources (sorted), categories and actions (distinct, sorted: the facts persona labels
+    and their claims are grounded in), summary, event_ids (in time order), text (all event texts).
     """
     gap = pl.duration(microseconds=int(gap_minutes * 60 * 1_000_000))
     runs = (
@@ -173,6 +174,8 @@ def segment_intent_memories(events: pl.DataFrame, gap_minutes: float = 30) -> pl
         pl.col(INTENT).first(),
         pl.len().cast(pl.Int64).alias("n_events"),
         pl.col("source").unique().sort().alias("sources"),
+        pl.col("category").drop_nulls().unique().sort().alias("categories"),
+        pl.col("action").unique().sort().alias("actions"),
         pl.col("event_id"),
         pl.col("event_id").first().alias("_first_event_id"),
         pl.col("text").drop_nulls().alias("text"),
@@ -193,6 +196,8 @@ def segment_intent_memories(events: pl.DataFrame, gap_minutes: float = 30) -> pl
             INTENT,
             "n_events",
             "sources",
+            "categories",
+            "actions",
             "summary",
             pl.col("event_id").alias("event_ids"),
             "text",

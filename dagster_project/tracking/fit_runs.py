@@ -5,7 +5,7 @@ metric and sanity helpers are plain functions of the fit.
 """
 
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, timedelta
 from importlib.metadata import version
 
 import matplotlib.pyplot as plt
@@ -25,6 +25,15 @@ MIN_PERSONAS = 2
 MODEL_NAME = "persona_model"
 DAGSTER_RUN_TAG = "dagster_run_id"  # which Dagster run logged the fit: crash recovery ends only its own
 INPUT_EXAMPLE_ROWS = 3
+DESCRIPTION_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
+RUN_NAME_PREFIX = "persona-model"
+LISTED_PERSONAS = 5
+REGISTERED_MODEL_DESCRIPTION = (
+    "Daily persona models of the persona platform, one version per model date (tag partition_date): "
+    "the window's TF-IDF + person-context vectoriser, k-means centroids, persona ids and labels. `predict` assigns "
+    "intent memories to their nearest persona. The alias `champion` marks the version the API serves "
+    "(moved by the `champion_model` asset when the day's gates and the fit's sanity rule pass)."
+)
 # Listed rather than inferred: inference loads the model in a subprocess, seconds per day.
 MODEL_REQUIREMENTS = [
     f"{package}=={version(package)}" for package in ("mlflow", "numpy", "pandas", "polars", "scikit-learn", "scipy")
@@ -83,6 +92,23 @@ def fit_metrics(fit: DayFit) -> dict[str, float]:
     }
 
 
+def fit_description(fit: DayFit, settings: PersonaSettings, sanity: FitSanity) -> str:
+    """What a reader of the run or model version needs first: window, size, the largest personas, quality, sanity."""
+    day = fit.personas["event_date"][0]
+    personas = fit.personas.sort("share", "persona_id", descending=[True, False])
+    largest = ", ".join(f"{row['persona_id']}: {row['label']} ({row['share']:.0%})"
+                        for row in personas.head(LISTED_PERSONAS).iter_rows(named=True))
+    verdict = ("fit sanity passed: a champion candidate once the day's gates pass" if sanity.passed
+               else "fit sanity failed, never champion: " + "; ".join(sanity.reasons))
+    return (
+        f"Personas of {day}, fitted on the intent memories of {day - timedelta(days=settings.window_days - 1)}..{day} "
+        f"({int(fit.metrics['n_memories'])} memories, {fit.user_personas['person_id'].n_unique()} people): "
+        f"{personas.height} personas; largest {largest}. Mean quality {personas['quality'].mean():.2f} "
+        f"(held-out truthfulness {personas['truthfulness'].mean():.2f}, coverage {personas['coverage'].mean():.2f}). "
+        f"{verdict[0].upper()}{verdict[1:]}."
+    )
+
+
 def log_day_fit(
     tracking: MlflowTracking,
     fit: DayFit,
@@ -100,8 +126,10 @@ def log_day_fit(
     day = fit.personas["event_date"][0]
     sanity = fit_sanity(fit.personas)
     experiment_id = tracking.activate()
-    tags = {PARTITION_DATE_TAG: day.isoformat(), SANITY_TAG: str(sanity.passed).lower(), DAGSTER_RUN_TAG: dagster_run_id}
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"personas {day}", tags=tags):
+    description = fit_description(fit, settings, sanity)
+    tags = {PARTITION_DATE_TAG: day.isoformat(), SANITY_TAG: str(sanity.passed).lower(), DAGSTER_RUN_TAG: dagster_run_id,
+            DESCRIPTION_TAG: description}
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{RUN_NAME_PREFIX} {day}", tags=tags):
         mlflow.log_params(fit_params(fit, settings, day))
         mlflow.log_metrics(fit_metrics(fit))
         mlflow.log_text(persona_report(day.isoformat(), fit.personas, memories), "persona_report.md")
@@ -117,4 +145,9 @@ def log_day_fit(
             input_example=memories.select(INPUT_COLUMNS).head(INPUT_EXAMPLE_ROWS).to_pandas(),
             pip_requirements=MODEL_REQUIREMENTS,
         )
-    return register_day_model(tracking, model.model_uri, day, sanity.passed)
+    version = register_day_model(tracking, model.model_uri, day, sanity.passed)
+    client = tracking.client()
+    if not client.get_registered_model(version.name).description:
+        client.update_registered_model(version.name, description=REGISTERED_MODEL_DESCRIPTION)
+    client.update_model_version(version.name, version.version, description=description)
+    return version

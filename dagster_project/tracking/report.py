@@ -45,9 +45,10 @@ def persona_report(day: str, personas: pl.DataFrame, memories: pl.DataFrame) -> 
 
 
 def share_history_figure(history: pl.DataFrame) -> Figure:
-    """One line per persona: its share on every model date (columns event_date, persona_id, label, share).
+    """One line per persona id: its share on every model date (columns event_date, persona_id, label, share).
 
-    A persona is named by its latest label, since labels can change while the id stays.
+    A persona is named "id: latest label", since labels can change while the id stays and two
+    personas can carry the same label.
     """
     latest_labels = history.sort("event_date").group_by("persona_id").agg(pl.col("label").last())
     names = dict(zip(latest_labels["persona_id"], latest_labels["label"], strict=True))
@@ -55,7 +56,7 @@ def share_history_figure(history: pl.DataFrame) -> Figure:
     axes.set_prop_cycle(color=plt.cm.tab20.colors)
     for (persona_id,), rows in history.sort("persona_id", "event_date").group_by("persona_id", maintain_order=True):
         axes.plot(rows["event_date"].to_list(), rows["share"].to_list(), marker="o", markersize=3,
-                  label=f"{persona_id}. {names[persona_id]}")
+                  label=f"{persona_id}: {names[persona_id]}")
     axes.set_xlabel("model date")
     axes.set_ylabel("share of window weight")
     axes.yaxis.set_major_formatter(PercentFormatter(1.0))

@@ -10,7 +10,6 @@ from dagster_project.science.clustering import (
     assign,
     assign_with_person_prior,
     fit_personas,
-    match_persona_ids,
     recency_weights,
     weighted_centroids,
 )
@@ -87,23 +86,6 @@ def test_weighted_centroids_follow_the_weights():
 def unit(rows):
     rows = np.asarray(rows, dtype=float)
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
-
-
-def test_matching_keeps_ids_under_small_drift_and_issues_new_ids():
-    yesterday = unit([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]])
-    # today: cluster 2 and 0 drifted a little (listed in another order), cluster 1 is
-    # gone, and a new cluster appeared along the fourth axis.
-    today = unit([[0.1, 0, 1, 0], [0, 0.1, 0, 1], [1, 0.05, 0.1, 0]])
-    ids, next_id = match_persona_ids(yesterday, np.array([10, 11, 12]), today, next_id=13)
-    assert ids.tolist() == [12, 13, 10]
-    assert next_id == 14
-
-
-def test_matching_on_the_first_day_numbers_every_cluster():
-    ids, next_id = match_persona_ids(
-        np.empty((0, 3)), np.array([], dtype=int), unit(np.eye(3)), next_id=0
-    )
-    assert ids.tolist() == [0, 1, 2] and next_id == 3
 
 
 def test_assign_returns_cosine_distance_to_the_nearest_centroid():

@@ -91,14 +91,18 @@ def _window(day: dt.date, days: int = 5) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
-def test_day_drift_reports_born_retired_and_relabelled_personas():
+def _golf_retires_chess_appears(lineage: pl.DataFrame | None = None):
+    """Drift of a day on which persona 3 (golf) is gone, 4 (chess) is new and 2 is relabelled."""
     window = _window(DAY)
     previous_assignments = window.filter(pl.col("event_date") < DAY).select("memory_id", "persona_id")
     previous = pl.DataFrame({"persona_id": [1, 2, 3], "label": ["tennis", "cooking", "golf"], "share": [0.45, 0.45, 0.1]})
     today = pl.DataFrame({"persona_id": [1, 2, 4], "label": ["tennis", "cooking · oven", "chess"], "share": [0.4, 0.4, 0.2]})
     people = window.select("person_id", "persona_id", weight=pl.lit(1.0)).unique()
+    return day_drift(DAY, previous, today, people, people, window, previous_assignments, lineage)
 
-    drift = day_drift(DAY, previous, today, people, people, window, previous_assignments)
+
+def test_day_drift_reports_born_retired_and_relabelled_personas():
+    drift = _golf_retires_chess_appears()
 
     assert set(drift.metrics) == set(DRIFT_METRICS)
     assert drift.metrics["born_share"] == pytest.approx(0.2)
@@ -149,3 +153,15 @@ def test_moved_personas_say_how_each_moved_and_skip_the_unmoved():
     assert any(line.startswith("3 golf: retired") for line in moved)
     assert any(line.startswith("4 hiking: born") for line in moved)
     assert not any(line.startswith("1 ") for line in moved)
+
+
+def test_with_lineage_a_split_is_no_birth_and_a_missing_persona_is_dormant_not_retired():
+    lineage = pl.DataFrame({"persona_id": [1, 2, 4, 9], "event": ["continued", "continued", "split_from", "retired"]})
+
+    drift = _golf_retires_chess_appears(lineage)
+
+    assert drift.metrics["born_share"] == 0.0 and drift.metrics["retired_share"] == 0.0
+    statuses = dict(drift.personas.select("persona_id", "status").iter_rows())
+    assert statuses == {1: "kept", 2: "kept", 3: "dormant", 4: "split", 9: "retired"}
+    moved = " | ".join(moved_personas(drift.personas, max_centroid_shift=0.15))
+    assert "4 chess: split off with 20.0%" in moved and "3 golf: dormant, had 10.0%" in moved and "9 : retired" in moved

@@ -23,40 +23,40 @@ def test_cohesion_is_the_weighted_mean_similarity_clipped_to_unit_range():
     np.testing.assert_allclose(scores, [0.5, 0.0, 0.0])  # (1+1+0)/4; -1 clipped; no members
 
 
-def test_evidence_alignment_counts_memories_with_a_label_term():
-    evidence = ["tennis racket", "Wilson Pro-Staff 97", "pasta", "staff meeting"]
-    assert evidence_alignment(["tennis", "pro staff"], evidence) == 0.5
-    assert evidence_alignment([], evidence) == 0.0
+MEMBERS = pl.DataFrame({
+    "person_id": ["ann", "ann", "bob", "cy", "dee"],
+    "text": ["tennis racket", "pasta", "gift card", "Wilson Pro-Staff 97", "staff meeting"],
+    "categories": [["books"], ["cookware"], ["tennis_tickets"], [], []],
+})
 
 
-EVIDENCE = ["tennis racket wimbledon", "Tennis racket final", "pasta"]
+def test_evidence_alignment_counts_memories_of_the_domain_or_with_a_focus_phrase():
+    # tennis_tickets (domain) and "pro staff" (focus): memories 3 and 4; "tennis" is no focus here
+    assert evidence_alignment(MEMBERS, ["tennis_rackets", "tennis_tickets"], ["pro staff"]) == pytest.approx(2 / 5)
+    assert evidence_alignment(MEMBERS, ["tennis_tickets"], []) == pytest.approx(1 / 5)
+    assert evidence_alignment(MEMBERS, [], []) == 0.0
 
 
-def test_truthfulness_is_one_when_every_content_word_is_in_two_evidence_memories():
-    description = "People interested in tennis and racket; seen on web and social."
-    assert truthfulness("tennis · racket", description, EVIDENCE) == 1.0
+def test_coverage_counts_people_with_a_memory_that_supports_the_label():
+    assert coverage(MEMBERS, ["tennis_tickets"], ["tennis"]) == 0.5  # ann and bob of four people
+    assert coverage(MEMBERS, [], []) == 0.0
 
 
-def test_truthfulness_drops_for_words_the_evidence_does_not_repeat():
-    # content words: tennis, racket (twice each), wimbledon (once), clay (never)
-    description = "People interested in tennis, wimbledon and clay; seen on web."
-    assert truthfulness("tennis · racket", description, EVIDENCE) == 0.5
-    assert truthfulness("unlabelled", "People with no recurring theme.", EVIDENCE) == 0.0
-
-
-def test_truthfulness_on_held_out_memories_needs_the_share_the_evidence_needed():
-    # 10 held-out texts: tennis in 5, racket in 2, clay in 1; a 20% bar needs 2 texts, a 30% bar 3
-    texts = ["tennis racket"] * 2 + ["tennis"] * 3 + ["clay"] + ["pasta"] * 4
-    description = "People interested in tennis, racket and clay."
-    assert truthfulness("tennis", description, texts, min_share=0.2) == pytest.approx(2 / 3)
-    assert truthfulness("tennis", description, texts, min_share=0.3) == pytest.approx(1 / 3)
-
-
-def test_coverage_counts_people_with_a_memory_that_carries_a_label_term():
-    texts = pl.Series(["tennis racket", "pasta", "pasta", "Pro-Staff 97", "garden"])
-    people = pl.Series(["ann", "ann", "bob", "cy", "dee"])
-    assert coverage(["tennis", "pro staff"], texts, people) == 0.5  # ann and cy of four people
-    assert coverage([], texts, people) == 0.0
+def test_truthfulness_checks_each_claimed_share_within_five_points():
+    held_out = pl.DataFrame({
+        "categories": [["tennis_rackets"], ["tennis_tickets"], ["books"], []] * 5,
+        "actions": [["order"], ["page_view"], ["page_view"], ["page_view"]] * 5,
+        "sources": [["web"]] * 20,
+    })
+    claims = [
+        {"text": "50% of its memories involve tennis", "statistic": "category:tennis_rackets|tennis_tickets",
+         "value": 0.54},  # 50% on held-out: within 5 points
+        {"text": "31% include an order", "statistic": "action:order", "value": 0.31},  # 25%: 6 points off
+        {"text": "100% are on web", "statistic": "source:web", "value": 1.0},
+    ]
+    assert truthfulness(claims, held_out) == pytest.approx(2 / 3)
+    assert truthfulness(claims, held_out, tolerance=0.1) == 1.0
+    assert truthfulness([], held_out) == 0.0 and truthfulness(claims, held_out.clear()) == 0.0
 
 
 def test_quality_is_the_mean_of_the_measures():
@@ -118,3 +118,6 @@ def test_label_term_precision_matches_words_and_plurals():
     )
     # hits: rackets, pro staff; misses: pasta, skillet, anything (persona 13 is unmapped)
     assert label_term_precision(persona_terms, mapping, planted_terms) == pytest.approx(2 / 5)
+    # the planted label's words count too: "Home cook" makes nothing of "skillet", "Pasta lover" of "pasta"
+    labelled = planted_terms.with_columns(label=pl.Series(["Pasta lover", "Home cook"]))
+    assert label_term_precision(persona_terms, mapping, labelled) == pytest.approx(3 / 5)

@@ -75,6 +75,9 @@ def test_events_without_inferable_intent_join_their_neighbours():
     memories = memories_of(rows)
     assert memories["event_ids"].to_list() == [["e0", "e1", "e2"], ["e3"]]
     assert memories["sources"].to_list() == [["crm", "iot", "web"], ["web"]]
+    # the facts labels ground in: real categories only (no inferred intent), every action
+    assert memories["categories"].to_list() == [["tennis_gear"], ["kitchen"]]
+    assert memories["actions"].to_list() == [["page_view", "reading", "ticket"], ["page_view"]]
 
 
 def test_people_are_segmented_separately_even_when_interleaved():

@@ -1,0 +1,154 @@
+"""`persona_kpis`: update latency, cross-channel consistency and business alignment of each model date.
+
+Thin: reads the day's events, memories, personas and utility, calls `science.kpis`, writes
+one row per KPI and day, logs them to MLflow as series (`kpi_<name>` and
+`kpi_<name>_threshold` in the monitoring run `persona-drift`), and warns (never blocks)
+when a KPI passes its threshold.
+
+Update latency is measured from each event's landing file's mtime (when the data reached
+the platform) to the time the instance recorded the day's `user_personas`
+materialisation (what the API serves): the pipeline's own delay. The delay from the
+event's own timestamp is kept beside it (`event_age_*`): it adds the wait for the daily
+batch, and on back-filled sample data it is weeks.
+"""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import duckdb
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetRecordsFilter,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from dagster_project.operations.automation import rerun_on_upstream_change
+from dagster_project.partitions import daily_partitions, days_between, partition_dates, single_run_backfill
+from dagster_project.paths import personas_home
+from dagster_project.personas.assets import OWNERS
+from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource, read_frame, replace_partition_rows, table_exists
+from dagster_project.run_config import config_from_settings, settings_from_config
+from dagster_project.science.kpis import (
+    KpiThresholds,
+    business_alignment,
+    cross_channel_consistency,
+    kpi_rows,
+    percentiles,
+    update_latencies,
+)
+from dagster_project.tracking.drift_series import log_drift_series
+from dagster_project.tracking.resource import MlflowTracking
+
+KPI_CHECK_NAME = "persona_kpis_within_thresholds"
+VISIBLE_ASSET = AssetKey("user_personas")
+
+PersonaKpisConfig = config_from_settings(
+    "PersonaKpisConfig", KpiThresholds,
+    "A KPI past its threshold makes the check warn; the defaults (`KpiThresholds`) are calibrated on the demo data.",
+)
+
+
+def visible_times(context: AssetExecutionContext, days: list) -> dict:
+    """Per day, the (naive UTC) time of the latest `user_personas` materialisation of its partition."""
+    keys = [day.isoformat() for day in days]
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=VISIBLE_ASSET, asset_partitions=keys), limit=len(keys) * 20).records
+    latest: dict[str, float] = {}
+    for record in records:
+        key = record.partition_key
+        latest[key] = max(latest.get(key, 0.0), record.timestamp)
+    return {day: datetime.fromtimestamp(latest[day.isoformat()], UTC).replace(tzinfo=None)
+            for day in days if day.isoformat() in latest}
+
+
+def landing_times(events: pl.DataFrame) -> pl.DataFrame:
+    """landing_file, landed_at (naive UTC mtime) of each distinct landing file; files gone are left out."""
+    home = personas_home()
+    rows = [(name, datetime.fromtimestamp((home / name).stat().st_mtime, UTC).replace(tzinfo=None))
+            for name in events["landing_file"].drop_nulls().unique().to_list() if (home / name).exists()]
+    return pl.DataFrame(rows, schema={"landing_file": pl.String, "landed_at": pl.Datetime("us")}, orient="row")
+
+
+def day_values(connection: duckdb.DuckDBPyConnection, day, visible_at: datetime | None) -> tuple[dict, dict]:
+    """The KPI values of a model date and the per-source consistency behind them."""
+    events = read_frame(connection, "select landing_file, ts from fct_events where event_date = ?", [day])
+    latency = update_latencies(events, landing_times(events), visible_at) if visible_at else pl.DataFrame(
+        {"since_landing_seconds": [], "since_event_seconds": []}, schema={
+            "since_landing_seconds": pl.Float64, "since_event_seconds": pl.Float64})
+    landing_p50, landing_p95 = percentiles(latency["since_landing_seconds"])
+    event_p50, event_p95 = percentiles(latency["since_event_seconds"])
+    memories = read_frame(connection, "select m.person_id, m.sources, a.persona_id from memory_assignments a "
+                          "join intent_memories m using (memory_id) where a.event_date = ?", [day])
+    user_personas = read_frame(connection, "select person_id, persona_id, weight from user_personas where event_date = ?",
+                               [day])
+    consistency = cross_channel_consistency(memories, user_personas)
+    utility = (read_frame(connection, "select method, k, hit_rate from persona_utility where event_date = ?", [day])
+               if table_exists(connection, "persona_utility") else pl.DataFrame(
+                   schema={"method": pl.String, "k": pl.Int64, "hit_rate": pl.Float64}))
+    values = {
+        "update_latency_p50_seconds": landing_p50,
+        "update_latency_p95_seconds": landing_p95,
+        "event_age_p50_seconds": event_p50,
+        "event_age_p95_seconds": event_p95,
+        "cross_channel_consistency": consistency.value,
+        "multichannel_people": float(consistency.people),
+        **business_alignment(utility),
+    }
+    return values, consistency.by_source
+
+
+@asset(
+    automation_condition=rerun_on_upstream_change,
+    code_version="1",
+    deps=["personas", "user_personas", "persona_utility", "fct_events"],
+    check_specs=[AssetCheckSpec(
+        KPI_CHECK_NAME, asset="persona_kpis", blocking=False,
+        description="Warns when a KPI of a day passes its threshold (latency above, consistency or a lift below).",
+    )],
+    partitions_def=daily_partitions,
+    backfill_policy=single_run_backfill,
+    pool=DUCKDB_POOL,
+    group_name="monitoring",
+    kinds={"duckdb", "polars", "mlflow"},
+    owners=OWNERS,
+    description="The three persona KPIs per model date: update latency (landing to visible, p50/p95), "
+    "cross-channel consistency, business alignment (next-day Hit@10 lift over the ablation and popularity).",
+)
+def persona_kpis(
+    context: AssetExecutionContext, config: PersonaKpisConfig, duckdb: DuckDBResource, mlflow: MlflowTracking
+) -> Iterator[MaterializeResult | AssetCheckResult]:
+    first, last = partition_dates(context)
+    days = days_between(first, last)
+    thresholds = settings_from_config(config, KpiThresholds)
+    visible = visible_times(context, days)
+    with duckdb.connect() as connection:
+        measured = {day: day_values(connection, day, visible.get(day)) for day in days}
+        rows = pl.concat([kpi_rows(day, values, thresholds) for day, (values, _) in measured.items()])
+        replace_partition_rows(connection, "main.persona_kpis", rows, first, last)
+    log_drift_series(mlflow, rows.select("event_date", "value", "threshold", metric=pl.format("kpi_{}", "kpi")),
+                     daily_partitions.start.date())
+    breaches = rows.filter("breached")
+    yield MaterializeResult(metadata={
+        "dagster/row_count": rows.height,
+        "values": MetadataValue.json({str(day): values for day, (values, _) in measured.items()}),
+        "consistency_by_source": MetadataValue.json({str(day): by_source for day, (_, by_source) in measured.items()}),
+    })
+    yield AssetCheckResult(
+        check_name=KPI_CHECK_NAME,
+        passed=breaches.is_empty(),
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "breached_days": ", ".join(sorted({str(day) for day in breaches["event_date"]})) or "none",
+            "breaches": MetadataValue.json({
+                f"{row['event_date']} {row['kpi']}": f"{row['value']:.3f} vs threshold {row['threshold']:.3f}"
+                for row in breaches.iter_rows(named=True)
+            }),
+        },
+    )

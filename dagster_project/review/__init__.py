@@ -1,0 +1,1 @@
+"""Human review of persona changes: label overrides kept across days, and drift reviews that hold the champion."""

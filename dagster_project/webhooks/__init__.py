@@ -1,0 +1,1 @@
+"""Webhooks: subscriptions, signed deliveries with retries, a delivery log and a dead letter, off the run's path."""
