@@ -8,20 +8,16 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from dagster_project.paths import activate_home, personas_home
+from dagster_project.commands import add_home_command, home_of
 
 PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
-def _home(args: argparse.Namespace) -> Path:
-    return activate_home(Path(args.home) if args.home else personas_home())
-
-
 def command_generate(args: argparse.Namespace) -> int:
     from dagster_project.generator import generate
 
-    home = _home(args)
+    home = home_of(args)
     started = time.perf_counter()
     summary = generate(
         home,
@@ -176,7 +172,7 @@ def check_summary(result) -> str:
 def command_run(args: argparse.Namespace) -> int:
     from dagster_project.summary import warehouse_summary
 
-    home = _home(args)
+    home = home_of(args)
     end = args.end or args.start
     started = time.perf_counter()
     try:
@@ -198,7 +194,7 @@ def command_import(args: argparse.Namespace) -> int:
     from dagster_project.ingest.importer import ImportFileError, import_log
     from dagster_project.progress import plain_console
 
-    home = _home(args)
+    home = home_of(args)
     try:
         with plain_console().status(f"Importing {args.events} and {args.items}"):  # a spinner on a terminal only
             report = import_log(home, Path(args.events), Path(args.items), args.source, replace=args.replace)
@@ -270,7 +266,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
     from dagster_project.evaluation import evaluate
 
     try:
-        report = evaluate(_home(args), args.start, args.end)
+        report = evaluate(home_of(args), args.start, args.end)
     except duckdb.IOException as error:  # still locked after the wait
         print(f"The warehouse is busy (a run is writing it?); try again when it ends: {error}", file=sys.stderr)
         return 1
@@ -284,7 +280,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
 def command_docs(args: argparse.Namespace) -> int:
     from dagster_project.quality.gx_runner import build_data_docs
 
-    index = build_data_docs(_home(args))
+    index = build_data_docs(home_of(args))
     print(f"Great Expectations Data Docs (latest validation per suite): {index}")
     return 0
 
@@ -294,7 +290,7 @@ def command_init(args: argparse.Namespace) -> int:
 
     from dagster_project.tracking.resource import MlflowTracking
 
-    home = _home(args)
+    home = home_of(args)
     with DagsterInstance.get() as instance:  # creates its storage now, before any parallel runs race to
         instance.get_runs(limit=1)
     MlflowTracking().activate()  # likewise the MLflow tables and experiment (1.4 s of migrations, once)
@@ -310,7 +306,7 @@ def command_demo(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     command_generate(args)
-    home = _home(args)
+    home = home_of(args)
     last = args.start_date + timedelta(days=args.days - 1)
     run_started = time.perf_counter()
     result = run_partitions(home, args.start_date, last, verbose=args.verbose)
@@ -345,7 +341,7 @@ def command_backfill(args: argparse.Namespace) -> int:
     by a gate blocks only itself (see `run_partitions`)."""
     from dagster_project.quality.checks import rerun_commands
 
-    home = _home(args)
+    home = home_of(args)
     started, failed = time.perf_counter(), []
     backfill_id = f"cli-{int(time.time())}"
     chunk_start = args.start
@@ -376,7 +372,7 @@ def command_summary(args: argparse.Namespace) -> int:
     from dagster_project.review.actions import champion_status
     from dagster_project.summary import warehouse_summary
 
-    home = _home(args)
+    home = home_of(args)
     print(warehouse_summary(home))
     print("\n" + champion_status(home))
     return 0
@@ -389,7 +385,7 @@ def command_forget(args: argparse.Namespace) -> int:
     """Right to erasure: one person out of every table, the landing zone and every later run."""
     from dagster_project.privacy.erasure import AmbiguousIdentifierError, PersonNotFoundError, WarehouseBusyError, forget
 
-    home = _home(args)
+    home = home_of(args)
     kind, value = next((kind, getattr(args, kind)) for kind in FORGET_KINDS if getattr(args, kind))
     try:
         report = forget(home, kind, value)
@@ -417,7 +413,7 @@ def command_serve(args: argparse.Namespace) -> int:
     from dagster_project.api.snapshot import SnapshotUnavailable
 
     try:
-        serve(_home(args), args.host, args.port, args.poll_seconds)
+        serve(home_of(args), args.host, args.port, args.poll_seconds)
     except SnapshotUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -428,7 +424,7 @@ def command_bench_api(args: argparse.Namespace) -> int:
     """POST latency against `personas serve` on this home; a home without a champion gets the sample data first."""
     from dagster_project.api.bench import benchmark_post_latency, champion_day
 
-    home = _home(args)
+    home = home_of(args)
     if champion_day(home) is None:
         print(f"No champion model under {home}: generating and running the sample data first.")
         command_generate(args)
@@ -454,10 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:
-        command = commands.add_parser(name, help=help_text, description=help_text)
-        command.add_argument("--home", help="PERSONAS_HOME (default: $PERSONAS_HOME or ./.personas)")
-        command.set_defaults(handler=handler)
-        return command
+        return add_home_command(commands, name, handler, help_text)
 
     def add_generator_options(command: argparse.ArgumentParser) -> None:
         command.add_argument("--days", type=int, default=14)

@@ -4,9 +4,8 @@ import argparse
 import getpass
 import sys
 from datetime import date
-from pathlib import Path
 
-from dagster_project.paths import activate_home, personas_home
+from dagster_project.commands import add_home_command, home_of
 
 
 def _who(args: argparse.Namespace) -> str:
@@ -18,10 +17,6 @@ def _who(args: argparse.Namespace) -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
-
-def _home(args: argparse.Namespace) -> Path:
-    return activate_home(Path(args.home) if args.home else personas_home())
-
 
 def _reported(action):
     """Run an action; a `ReviewError` or a busy warehouse is one line on stderr and exit status 2."""
@@ -41,7 +36,7 @@ def _reported(action):
 def command_label_set(args: argparse.Namespace) -> int:
     from dagster_project.review.actions import set_label
 
-    rows = set_label(_home(args), args.persona_id, args.label, _who(args))
+    rows = set_label(home_of(args), args.persona_id, args.label, _who(args))
     print(f"Persona {args.persona_id} is labelled {args.label!r} by {_who(args)} on {rows} model date(s); "
           "every later fit keeps it (its computed label stays in `computed_label`).")
     return 0
@@ -51,7 +46,7 @@ def command_label_set(args: argparse.Namespace) -> int:
 def command_label_clear(args: argparse.Namespace) -> int:
     from dagster_project.review.actions import set_label
 
-    rows = set_label(_home(args), args.persona_id, None, _who(args))
+    rows = set_label(home_of(args), args.persona_id, None, _who(args))
     print(f"Persona {args.persona_id} shows its computed label again on {rows} model date(s) (cleared by {_who(args)}).")
     return 0
 
@@ -60,7 +55,7 @@ def command_label_clear(args: argparse.Namespace) -> int:
 def command_label_list(args: argparse.Namespace) -> int:
     from dagster_project.review.actions import label_history
 
-    history = label_history(_home(args))
+    history = label_history(home_of(args))
     if history.is_empty():
         print("No human label was ever set.")
     for row in history.iter_rows(named=True):
@@ -73,7 +68,7 @@ def command_label_list(args: argparse.Namespace) -> int:
 def command_review_list(args: argparse.Namespace) -> int:
     from dagster_project.review.actions import review_lines
 
-    print("\n".join(review_lines(_home(args))))
+    print("\n".join(review_lines(home_of(args))))
     return 0
 
 
@@ -82,7 +77,7 @@ def _decide(status: str):
     def command(args: argparse.Namespace) -> int:
         from dagster_project.review.actions import decide_day
 
-        decision = decide_day(_home(args), args.day, status, _who(args))
+        decision = decide_day(home_of(args), args.day, status, _who(args))
         print(f"Review of {args.day} (version {decision.review.version}) {status} by {_who(args)}.")
         for day, promotion in decision.promotions.items():
             print(f"  {day}: version {promotion.version} {promotion.decision}: {promotion.reason}")
@@ -93,36 +88,30 @@ def _decide(status: str):
 
 def add_review_commands(commands) -> None:
     """Adds `label` and `review` to the `personas` parser's subcommands (`commands`: its subparsers action)."""
-    def add(group, name: str, handler, help_text: str) -> argparse.ArgumentParser:
-        command = group.add_parser(name, help=help_text, description=help_text)
-        command.add_argument("--home", help="PERSONAS_HOME (default: $PERSONAS_HOME or ./.personas)")
-        command.set_defaults(handler=handler)
-        return command
-
     def add_by(command: argparse.ArgumentParser) -> None:
         command.add_argument("--by", help="who decides (default: the OS user)")
 
     label = commands.add_parser("label", help="Human labels of persona ids, kept across days.",
                                 description="Human labels of persona ids, kept across days.")
     labels = label.add_subparsers(dest="label_command", required=True)
-    setter = add(labels, "set", command_label_set, "Label a persona id; the computed label stays beside it.")
+    setter = add_home_command(labels, "set", command_label_set, "Label a persona id; the computed label stays beside it.")
     setter.add_argument("persona_id", type=int)
     setter.add_argument("label")
     add_by(setter)
-    clearer = add(labels, "clear", command_label_clear, "Show the computed label of a persona id again.")
+    clearer = add_home_command(labels, "clear", command_label_clear, "Show the computed label of a persona id again.")
     clearer.add_argument("persona_id", type=int)
     add_by(clearer)
-    add(labels, "list", command_label_list, "Every human label set or cleared, with who and when.")
+    add_home_command(labels, "list", command_label_list, "Every human label set or cleared, with who and when.")
 
     review = commands.add_parser("review", help="Drift reviews that hold the champion model.",
                                  description="Drift reviews that hold the champion model: a day whose drift "
                                  "breached its thresholds, and every day after it, waits for approval.")
     reviews = review.add_subparsers(dest="review_command", required=True)
-    add(reviews, "list", command_review_list, "The champion, every drift review and the days held behind them.")
+    add_home_command(reviews, "list", command_review_list, "The champion, every drift review and the days held behind them.")
     for status, verb, help_text in (
         ("approved", "approve", "Approve DAY's drift: the champion moves to it and the clean days held after it."),
         ("rejected", "reject", "Reject DAY's drift: the champion stays; later days wait until DAY is refit."),
     ):
-        decide = add(reviews, verb, _decide(status), help_text)
+        decide = add_home_command(reviews, verb, _decide(status), help_text)
         decide.add_argument("day", type=date.fromisoformat, metavar="DAY")
         add_by(decide)

@@ -3,15 +3,14 @@
 import argparse
 import secrets
 import sys
-from pathlib import Path
 
-from dagster_project.paths import activate_home, personas_home
+from dagster_project.commands import add_home_command, home_of
 from dagster_project.webhooks.delivery import DeliveryPolicy, deliver_until_idle
 from dagster_project.webhooks.store import EVENT_TYPES, WebhookStore, store_path
 
 
 def _store(args: argparse.Namespace) -> WebhookStore:
-    home = activate_home(Path(args.home) if args.home else personas_home())
+    home = home_of(args)
     return WebhookStore(store_path(home))
 
 
@@ -75,10 +74,7 @@ def add_webhook_commands(commands) -> None:
     actions = webhooks.add_subparsers(dest="webhook_command", required=True)
 
     def action(name: str, handler, help_text: str) -> argparse.ArgumentParser:
-        parser = actions.add_parser(name, help=help_text, description=help_text)
-        parser.add_argument("--home", help="PERSONAS_HOME (default: $PERSONAS_HOME or ./.personas)")
-        parser.set_defaults(handler=handler)
-        return parser
+        return add_home_command(actions, name, handler, help_text)
 
     add = action("add", command_add, "Subscribe a URL to event types; deliveries are signed with the secret.")
     add.add_argument("url")
