@@ -6,13 +6,13 @@ PERSONAS_HOME ?= $(CURDIR)/.personas
 export PERSONAS_HOME
 export DAGSTER_HOME := $(PERSONAS_HOME)/dagster
 
-.PHONY: install demo test validate ui mlflow-ui docs screenshots serve bench-api bench clean
+.PHONY: install demo lint test validate ui mlflow-ui docs screenshots serve bench-api bench clean
 
 # The venv is rebuilt from scratch when it is missing or pyproject.toml changed.
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,scale]'
 	touch $@
 
 install: $(BIN)/.installed
@@ -24,7 +24,12 @@ validate: install
 	$(BIN)/personas init > /dev/null
 	$(BIN)/dagster definitions validate -w workspace.yaml
 
-test: install validate
+# ruff over the Python, sqlfluff over the dbt SQL (rules in pyproject.toml and dbt/.sqlfluff).
+lint: install
+	$(BIN)/ruff check dagster_project tests
+	$(BIN)/sqlfluff lint dbt --processes 2
+
+test: install lint validate
 	$(BIN)/pytest -q
 
 ui: install

@@ -43,6 +43,19 @@ class RangeBeforeFirstPartition(ValueError):
     """A run asked for days before the first daily partition."""
 
 
+def check_range_start(home: Path, start: date) -> None:
+    """Raise `RangeBeforeFirstPartition` when `start` is before the first partition this process loaded."""
+    from dagster_project.partitions import daily_partitions, first_partition_day
+
+    loaded_start = daily_partitions.start.date()
+    if start < loaded_start:
+        if first_partition_day(home) < loaded_start:  # older data landed after this process loaded the definitions
+            raise RangeBeforeFirstPartition(f"{start} is before the first partition this process loaded "
+                                            f"({loaded_start}); run the command again to load the home's new start")
+        raise RangeBeforeFirstPartition(f"{start} is before the home's first data day {loaded_start}: "
+                                        "land or import the older data first")
+
+
 def run_partitions(home: Path, start: date, end: date, tags: dict[str, str] | None = None, verbose: bool = False):
     """Materialise every asset for [start, end] in the persisted Dagster instance; a `RangeOutcome`.
 
@@ -63,6 +76,7 @@ def _run_partitions_logged(home: Path, start: date, end: date, tags: dict[str, s
 
     from dagster_project.definitions import defs
     from dagster_project.jobs import BUILD_JOB_NAME
+    from dagster_project.operations.launching import execute_location_run
     from dagster_project.operations.ranges import (
         RangeOutcome,
         blocked_days,
@@ -72,16 +86,9 @@ def _run_partitions_logged(home: Path, start: date, end: date, tags: dict[str, s
         warehouse_gates_failed,
     )
     from dagster_project.operations.recovery import home_run_lock, launch_tags, recover_crashed_runs, wait_for_pool
-    from dagster_project.partitions import daily_partitions, first_partition_day
-    from dagster_project.progress import StepProgress, output_to_log, plain_console, progress_logger
+    from dagster_project.progress import StepProgress, entry_logger, output_to_log, plain_console
 
-    loaded_start = daily_partitions.start.date()
-    if start < loaded_start:
-        if first_partition_day(home) < loaded_start:  # older data landed after this process loaded the definitions
-            raise RangeBeforeFirstPartition(f"{start} is before the first partition this process loaded "
-                                            f"({loaded_start}); run the command again to load the home's new start")
-        raise RangeBeforeFirstPartition(f"{start} is before the home's first data day {loaded_start}: "
-                                        "land or import the older data first")
+    check_range_start(home, start)
     job = defs.resolve_job_def(BUILD_JOB_NAME)
     console = plain_console()
 
@@ -91,12 +98,17 @@ def _run_partitions_logged(home: Path, start: date, end: date, tags: dict[str, s
         steps = job.get_subset(asset_selection=set(asset_selection)) if asset_selection else job
         title = f"{first}..{last}" + (" personas around blocked days" if asset_selection else "")
         with StepProgress(title, len(steps.graph.node_dict), Path(log_file.baseFilename), console, verbose) as progress:
-            loggers = {**(job.loggers if verbose else {}), "personas_progress": progress_logger(progress, log_file)}
-            logger_config = {name: {"config": {"log_level": "DEBUG"}} if name in job.loggers else {} for name in loggers}
+            to_log_file = entry_logger(log_file)
+
+            def on_event(entry) -> None:
+                progress.on_entry(entry)
+                to_log_file(entry)
+
+            # Dagster's console logger streams every event to the terminal with --verbose, and is quiet otherwise.
+            run_config = {"loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "CRITICAL"}}}}
             with output_to_log(log_file, verbose):
-                return job.with_logger_defs(loggers).execute_in_process(
-                    run_config={"loggers": logger_config}, instance=instance, tags=run_tags,
-                    raise_on_error=False, asset_selection=asset_selection)
+                return execute_location_run(instance, job, run_tags, run_config=run_config,
+                                            asset_selection=asset_selection, on_event=on_event)
 
     with home_run_lock(home, f"personas run {start}..{end}"), DagsterInstance.get() as instance:
         def recover() -> None:
@@ -159,7 +171,9 @@ def check_summary(result) -> str:
                 shown.append(str(evaluation.metadata[key].value)[:300])
         return f" ({'; '.join(shown)})" if shown and not evaluation.passed else ""
 
-    evaluations = sorted(result.get_asset_check_evaluations(), key=lambda e: (e.passed, e.check_name))
+    from dagster_project.quality.checks import gate_verdicts  # a gate records each day: one line per gate
+
+    evaluations = sorted(gate_verdicts(result.get_asset_check_evaluations()), key=lambda e: (e.passed, e.check_name))
     named = [e for e in evaluations if not e.passed or e.check_name.startswith("gx_")]
     dbt_tests = [e for e in evaluations if e.passed and not e.check_name.startswith("gx_")]
     counts = {label: sum(status(e) == label for e in evaluations) for label in ("passed", "WARNING", "FAILED")}
@@ -241,12 +255,15 @@ def _print_evaluation(report: dict) -> None:
               f"births {report['spurious_births']} and retirements {report['spurious_retirements']} outside the drift days")
     if report.get("hierarchy_parents") is not None:
         print(f"  hierarchy: {report['hierarchy_parents']} parent personas, planted nesting recall "
-              f"{number(report.get('hierarchy_nesting_recall'))}, sibling precision {number(report.get('hierarchy_sibling_precision'))}")
+              f"{number(report.get('hierarchy_nesting_recall'))}, "
+              f"sibling precision {number(report.get('hierarchy_sibling_precision'))}")
     if report.get("partition_baselines"):
         print(f"  memory partitions vs truth (mean memory purity {number(report.get('memory_purity'))}):")
-        print(f"    {'model':<16} ARI {number(report['ari'])}  NMI {number(report['nmi'])}  ({report['n_personas']} personas)")
+        print(f"    {'model':<16} ARI {number(report['ari'])}  NMI {number(report['nmi'])}  "
+              f"({report['n_personas']} personas)")
         for name, scores in report["partition_baselines"].items():
-            print(f"    {name:<16} ARI {number(scores['ari'])}  NMI {number(scores['nmi'])}  ({scores['n_clusters']} clusters)")
+            print(f"    {name:<16} ARI {number(scores['ari'])}  NMI {number(scores['nmi'])}  "
+                  f"({scores['n_clusters']} clusters)")
     if report["utility"]:
         print("  next-day utility, same people and days; CI: paired bootstrap 95% over people "
               "(each person's days together) of personas minus the method, Hit@10")
@@ -288,12 +305,12 @@ def command_docs(args: argparse.Namespace) -> int:
 def command_init(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
-    from dagster_project.tracking.resource import MlflowTracking
+    from dagster_project.tracking.store import MlflowStore
 
     home = home_of(args)
     with DagsterInstance.get() as instance:  # creates its storage now, before any parallel runs race to
         instance.get_runs(limit=1)
-    MlflowTracking().activate()  # likewise the MLflow tables and experiment (1.4 s of migrations, once)
+    MlflowStore().activate()  # likewise the MLflow tables and experiment (1.4 s of migrations, once)
     print(f"PERSONAS_HOME={home}\nDAGSTER_HOME={home / 'dagster'}")
     return 0
 
@@ -335,37 +352,78 @@ def command_demo(args: argparse.Namespace) -> int:
 
 
 def command_backfill(args: argparse.Namespace) -> int:
-    """A backfill as single runs over chunks of days, oldest first: every asset uses
-    `BackfillPolicy.single_run()`, so a chunk is one dbt build and one DuckDB write per table,
-    and a failed chunk leaves the chunks before it done and can be rerun alone; a day blocked
-    by a gate blocks only itself (see `run_partitions`)."""
-    from dagster_project.quality.checks import rerun_commands
+    """A Dagster asset backfill of every asset over [start, end], the one the UI's "Launch backfill" makes.
+
+    The daemon executes it: every asset has `BackfillPolicy.single_run()`, so the days go in one
+    run per step of the graph (one dbt build, one DuckDB write per table) rather than a run per
+    day queueing on the one-writer pool. The Backfills tab lists it, and re-executes its failed
+    partitions. `--wait` runs a daemon for the home when none is running and follows the backfill.
+    """
+    from dagster_project.progress import command_log_path, logging_to_file
 
     home = home_of(args)
-    started, failed = time.perf_counter(), []
-    backfill_id = f"cli-{int(time.time())}"
-    chunk_start = args.start
-    while chunk_start <= args.end:
-        chunk_end = min(args.end, chunk_start + timedelta(days=args.chunk_days - 1))
-        chunk_started = time.perf_counter()
-        try:
-            result = run_partitions(home, chunk_start, chunk_end, tags={"personas/backfill": backfill_id},
-                                    verbose=args.verbose)
-        except RangeBeforeFirstPartition as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-        print(f"{chunk_start}..{chunk_end}: {'ok' if result.success else 'FAILED'} "
-              f"in {time.perf_counter() - chunk_started:.1f}s (runs {', '.join(result.run_ids)})")
-        if result.blocked:
-            print(blocked_summary(result))
-            failed += rerun_commands(list(result.blocked))
-        if not result.success:
-            failed.append(f"personas run --start {chunk_start} --end {chunk_end}")
-        chunk_start = chunk_end + timedelta(days=1)
-    print(f"Backfill {backfill_id} of {args.start}..{args.end} finished in {time.perf_counter() - started:.1f}s.")
-    for retry in failed:
-        print(f"retry: {retry}")
-    return 1 if failed else 0
+    if args.end < args.start:
+        print(f"error: --end {args.end} is before --start {args.start}", file=sys.stderr)
+        return 2
+    with logging_to_file(command_log_path(home, f"backfill-{args.start}..{args.end}"), verbose=False):
+        return _launch_backfill(home, args)
+
+
+def _launch_backfill(home: Path, args: argparse.Namespace) -> int:
+    from dagster import DagsterInstance
+    from dagster._core.execution.backfill import BulkActionStatus
+
+    from dagster_project.definitions import defs
+    from dagster_project.operations.launching import (
+        IN_PROCESS,
+        daemon_for,
+        daemon_is_running,
+        launch_asset_backfill,
+        wait_for_backfill,
+    )
+    from dagster_project.progress import command_log_path
+
+    try:
+        check_range_start(home, args.start)
+    except RangeBeforeFirstPartition as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    asset_graph = defs.resolve_asset_graph()
+    with DagsterInstance.get() as instance:
+        # In-process steps: one process per run, not one per step re-loading the code location.
+        backfill_id = launch_asset_backfill(instance, asset_graph, sorted(asset_graph.materializable_asset_keys),
+                                            args.start, args.end, run_config=IN_PROCESS)
+        print(f"Backfill {backfill_id} of {args.start}..{args.end} ({(args.end - args.start).days + 1} days) "
+              f"added to {instance.root_directory}.")
+        if not args.wait:
+            watched = "the running daemon executes it" if daemon_is_running(instance) else (
+                "no daemon is running for this home: start one (`make ui` runs one) or pass --wait")
+            print(f"Watch it in the UI's Backfills tab (`make ui`, http://127.0.0.1:3000/runs/b/{backfill_id}); "
+                  f"{watched}.")
+            return 0
+        started = time.perf_counter()
+
+        def report(state) -> None:
+            print(f"  {time.perf_counter() - started:6.1f}s  {state.status.value}: {state.materialized} of "
+                  f"{state.target} asset partitions materialised, {state.failed} failed, {state.left} left; "
+                  f"{state.runs} runs", flush=True)
+
+        log_path = command_log_path(home, f"daemon-{args.start}..{args.end}")
+        with daemon_for(home, log_path) as daemon:
+            print("Daemon: " + (f"started dagster-daemon (pid {daemon.pid}, log {log_path})" if daemon else
+                                "the one already running for this home"), flush=True)
+            try:
+                state = wait_for_backfill(instance, asset_graph, backfill_id, report, daemon)
+            except RuntimeError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 1
+    print(f"Backfill {backfill_id} {state.status.value} in {time.perf_counter() - started:.1f}s.")
+    for day, assets in state.failed_days.items():
+        print(f"  failed {day}: {', '.join(assets)}")
+    if state.failed_days:
+        print("Re-execute the failed partitions from the UI (Backfills tab, Re-execute), or: "
+              f"personas run --start {min(state.failed_days)} --end {max(state.failed_days)}")
+    return 0 if state.status is BulkActionStatus.COMPLETED_SUCCESS else 1
 
 
 def command_summary(args: argparse.Namespace) -> int:
@@ -383,7 +441,12 @@ FORGET_KINDS = ("person_id", "email", "cookie", "handle", "device")
 
 def command_forget(args: argparse.Namespace) -> int:
     """Right to erasure: one person out of every table, the landing zone and every later run."""
-    from dagster_project.privacy.erasure import AmbiguousIdentifierError, PersonNotFoundError, WarehouseBusyError, forget
+    from dagster_project.privacy.erasure import (
+        AmbiguousIdentifierError,
+        PersonNotFoundError,
+        WarehouseBusyError,
+        forget,
+    )
 
     home = home_of(args)
     kind, value = next((kind, getattr(args, kind)) for kind in FORGET_KINDS if getattr(args, kind))
@@ -392,8 +455,8 @@ def command_forget(args: argparse.Namespace) -> int:
     except (WarehouseBusyError, PersonNotFoundError, AmbiguousIdentifierError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"Erased person {report.person_hash[:16]}… ({report.identifiers} identifiers) at {report.erased_at:%Y-%m-%d %H:%M:%S} UTC; "
-          f"their identifiers are suppressed from every later load.")
+    print(f"Erased person {report.person_hash[:16]}… ({report.identifiers} identifiers) "
+          f"at {report.erased_at:%Y-%m-%d %H:%M:%S} UTC; their identifiers are suppressed from every later load.")
     for table, rows in report.rows_deleted.items():
         print(f"  {rows:>6}  {table}")
     print(f"  {report.landing_lines_removed:>6}  landing lines removed from their files")
@@ -470,7 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(always written to PERSONAS_HOME/logs/)")
         return command
 
-    add_generator_options(add("generate", command_generate, "Write realistic multi-source sample logs with a planted truth."))
+    add_generator_options(add("generate", command_generate,
+                              "Write realistic multi-source sample logs with a planted truth."))
     add_generator_options(add_verbose(add("demo", command_demo,
                                           "Generate sample data, run every day through Dagster, summarise.")))
     add("init", command_init, "Create PERSONAS_HOME and its Dagster instance.")
@@ -493,10 +557,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--start", type=date.fromisoformat, required=True)
     run.add_argument("--end", type=date.fromisoformat, help="last day, inclusive (default: --start)")
 
-    backfill = add_verbose(add("backfill", command_backfill, "Materialise a range of days in chunks, each one run."))
+    backfill = add("backfill", command_backfill, "A Dagster asset backfill of a range of days, run by the daemon.")
     backfill.add_argument("--start", type=date.fromisoformat, required=True)
     backfill.add_argument("--end", type=date.fromisoformat, required=True)
-    backfill.add_argument("--chunk-days", type=int, default=31, help="days per run (default 31)")
+    backfill.add_argument("--wait", action="store_true",
+                          help="run a daemon for the home if none runs, show progress until the backfill ends, "
+                               "exit 1 and name the failed partitions if it fails")
 
     add("summary", command_summary, "Print what the warehouse holds.")
 

@@ -5,13 +5,13 @@ from dagster import Definitions, EnvVar
 from dagster_project.drift.assets import persona_drift
 from dagster_project.fairness.assets import persona_fairness
 from dagster_project.ingest.assets import landing_specs, raw_landing_lines
-from dagster_project.kpis.assets import persona_kpis
 from dagster_project.jobs import build_personas_job
+from dagster_project.kpis.assets import persona_kpis
 from dagster_project.operations.schedules import daily_schedule
 from dagster_project.operations.sensors import crashed_run_sensor, landing_zone_sensor
 from dagster_project.paths import activate_home
-from dagster_project.quality.checks import persona_quality_checks, quality_checks
 from dagster_project.personas.assets import intent_memories, persona_model, persona_utility
+from dagster_project.quality.checks import persona_quality_checks, quality_checks
 from dagster_project.resources.duckdb import DuckDBResource
 from dagster_project.resources.event_log import lighten_event_log
 from dagster_project.tracking.assets import champion_model

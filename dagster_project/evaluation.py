@@ -3,7 +3,6 @@
 beside every baseline with paired bootstrap CIs."""
 
 import json
-import os
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -11,18 +10,19 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from dagster_project.resources.duckdb import connect_waiting_for_lock, scalar, table_exists
+from dagster_project.paths import truth_dir, warehouse_path
+from dagster_project.privacy.pii import pii_hash_sql, pii_salt
 from dagster_project.science.hierarchy import nesting_recovery
 from dagster_project.science.identity import id_stability, lineage_events_outside
-from dagster_project.science.partition_baselines import memory_truth, partition_baselines
-from dagster_project.science.recommenders import paired_bootstrap_ci
 from dagster_project.science.metrics import (
     clustering_agreement,
     label_term_precision,
     map_personas_to_planted,
     persona_f1,
 )
-from dagster_project.paths import DEFAULT_PII_SALT, truth_dir, warehouse_path
+from dagster_project.science.partition_baselines import memory_truth, partition_baselines
+from dagster_project.science.recommenders import paired_bootstrap_ci
+from dagster_project.warehouse import connect_waiting_for_lock, scalar, table_exists
 
 LOCK_WAIT_SECONDS = 10.0  # as `personas summary`: a run's steps hold the file only while they write
 
@@ -50,15 +50,14 @@ def identity_scores(home: Path) -> dict[str, float] | None:
     if not truth_file.exists() or not warehouse_path(home).exists():
         return None
     truth = pl.read_parquet(truth_file)
-    salt = os.environ.get("PERSONAS_PII_SALT") or DEFAULT_PII_SALT
     with connect_waiting_for_lock(str(warehouse_path(home)), read_only=True, wait_seconds=LOCK_WAIT_SECONDS) as connection:
         connection.register("truth", truth.to_arrow())
         # Handles are stored as the same salted hash staging computes.
         joined = connection.sql(
-            """
+            f"""
             with truth_identifiers as (
                 select id_type, person_key,
-                       case when id_type = 'handle' then sha256(? || lower(trim(ltrim(id_value, '@'))))
+                       case when id_type = 'handle' then {pii_hash_sql("ltrim(id_value, '@')")}
                             else id_value end as identifier_value
                 from truth
             )
@@ -68,7 +67,7 @@ def identity_scores(home: Path) -> dict[str, float] | None:
               on truth_identifiers.id_type = stitched.identifier_type
              and truth_identifiers.identifier_value = stitched.identifier_value
             """,
-            params=[salt],
+            params={"salt": pii_salt()},
         ).pl()
         n_stitched = scalar(connection, "select count(*) from dim_person_identifiers")
     precision, recall = pairwise_precision_recall(joined["person_id"].to_numpy(), joined["person_key"].to_numpy())
@@ -98,7 +97,9 @@ def persona_truth_scores(home: Path, connection: duckdb.DuckDBPyConnection, as_o
     """As of `as_of`: ARI/NMI of memory -> persona beside trivial partitions, memory purity,
     per-person persona F1 and label-term precision."""
     truth = truth_dir(home)
-    records = pl.read_parquet(truth / "records.parquet", columns=["record_id", "person_key", "persona"]).drop_nulls("record_id")
+    records = pl.read_parquet(
+        truth / "records.parquet", columns=["record_id", "person_key", "persona"]
+    ).drop_nulls("record_id")
     memory_events = connection.sql(
         """select assignments.memory_id, assignments.persona_id, unnest(memories.event_ids) as record_id
            from memory_assignments as assignments join intent_memories as memories using (memory_id)
@@ -160,7 +161,8 @@ def persona_truth_scores(home: Path, connection: duckdb.DuckDBPyConnection, as_o
     planted_personas = pl.read_parquet(truth / "personas.parquet")
     planted_terms = planted_personas.select(planted_persona_id="persona", terms="terms", label="label")
     hierarchy = {}
-    if "parent_persona_id" in connection.sql("select * from personas limit 0").columns and "parent" in planted_personas.columns:
+    persona_columns = connection.sql("select * from personas limit 0").columns
+    if "parent_persona_id" in persona_columns and "parent" in planted_personas.columns:
         parent_of = connection.sql(
             "select persona_id, parent_persona_id from personas where event_date = ?", params=[as_of]
         ).pl()

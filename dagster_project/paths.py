@@ -5,8 +5,9 @@ import os
 from datetime import date
 from pathlib import Path
 
+from dagster_project.deploy import active_profile, write_dagster_yaml
+
 DEFAULT_HOME = ".personas"
-DEFAULT_PII_SALT = "personas-dev-salt-change-me"
 
 
 def personas_home() -> Path:
@@ -63,16 +64,6 @@ def record_first_data_day(home: Path, day: date) -> date:
     return day
 
 
-DAGSTER_YAML = """\
-# Written by the personas platform: one DuckDB/SQLite writer at a time.
-concurrency:
-  pools:
-    default_limit: 1
-telemetry:
-  enabled: false
-"""
-
-
 def activate_home(home: Path | None = None) -> Path:
     """Point Dagster, dbt and the PII salt at one home, creating its folders.
 
@@ -82,14 +73,8 @@ def activate_home(home: Path | None = None) -> Path:
     home = (home or personas_home()).resolve()
     for folder in (home, landing_dir(home), dagster_home(home), mlflow_dir(home)):
         folder.mkdir(parents=True, exist_ok=True)
-    dagster_yaml = dagster_home(home) / "dagster.yaml"
-    if not dagster_yaml.exists():
-        dagster_yaml.write_text(DAGSTER_YAML)
+    write_dagster_yaml(dagster_home(home), active_profile(home))  # the embedded or production instance
     os.environ["PERSONAS_HOME"] = str(home)
     os.environ["DAGSTER_HOME"] = str(dagster_home(home))
     os.environ["PERSONAS_WAREHOUSE"] = str(warehouse_path(home))
     return home
-
-
-def pii_salt_is_default() -> bool:
-    return not os.environ.get("PERSONAS_PII_SALT")

@@ -100,7 +100,7 @@ def output_to_log(log_file: logging.StreamHandler, verbose: bool) -> Iterator[No
 
 
 class StepProgress:
-    """Steps done and left of one Dagster run, fed with the run's events (see `progress_logger`)."""
+    """Steps done and left of one Dagster run, fed with the run's events (`on_entry`)."""
 
     def __init__(self, title: str, total_steps: int, log_path: Path, console: Console, verbose: bool = False):
         self.title = title
@@ -159,19 +159,11 @@ class StepProgress:
         if self._bar is not None:
             self._bar.update(self._task, completed=self.done, total=self.total_steps, description=self._description())
 
-
-class _ProgressHandler(logging.Handler):
-    """Hands each Dagster event record to the progress display."""
-
-    def __init__(self, progress: StepProgress):
-        super().__init__(logging.DEBUG)
-        self.progress = progress
-
-    def emit(self, record: logging.LogRecord) -> None:
-        meta = getattr(record, "dagster_meta", None) or {}
-        event = meta.get("dagster_event")
+    def on_entry(self, entry) -> None:
+        """One event log entry of the run, as the instance stores it (see `operations.launching`)."""
+        event = entry.dagster_event
         if event is not None:
-            self.progress.on_event(event.event_type_value, event.step_key, step_message(event))
+            self.on_event(event.event_type_value, event.step_key, step_message(event))
 
 
 def step_message(event) -> str:
@@ -185,20 +177,16 @@ def step_message(event) -> str:
     return error.message.strip()
 
 
-def progress_logger(progress: StepProgress, file_handler: logging.Handler):
-    """A Dagster logger definition: every event of the run to `file_handler` (the command's log file)
-    and to the progress display."""
-    from dagster import logger
+def entry_logger(handler: logging.Handler):
+    """Each event log entry of a run to `handler` (the command's log file), at the entry's level."""
 
-    @logger(description="Progress of the run on the personas command line; every event to the log file.")
-    def personas_progress(_init_context):
-        run_logger = logging.getLogger("dagster.run")
-        run_logger.setLevel(logging.DEBUG)
-        run_logger.propagate = False  # the terminal sees Dagster's stream only through --verbose's console logger
-        run_logger.handlers = [_ProgressHandler(progress), file_handler]
-        return run_logger
+    def log(entry) -> None:
+        kind = entry.dagster_event.event_type_value if entry.dagster_event is not None else "LOG"
+        handler.handle(logging.makeLogRecord({
+            "name": "dagster", "levelno": entry.level, "levelname": logging.getLevelName(entry.level),
+            "msg": f"{entry.run_id[:8]} {entry.step_key or '-'} {kind}: {entry.user_message}"}))
 
-    return personas_progress
+    return log
 
 
 def plain_console() -> Console:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.resources.duckdb import connect_waiting_for_lock, scalar
 from dagster_project.paths import warehouse_path
 from dagster_project.science.labelling import explanation_text
+from dagster_project.warehouse import connect_waiting_for_lock, scalar
 
 LOCK_WAIT_SECONDS = 10.0
 SUMMARY_TABLES = (
@@ -111,5 +111,7 @@ def persona_catalogue(home: Path) -> str:
         f"Persona catalogue as of {as_of}:\n"
         + _format_table(["id", "label", "share", "memories", "people", "quality"], rows)
         + "\n\nWhat sets each persona apart (c-TF-IDF term weights; share of memories per source vs all):\n"
-        + "\n".join(f"{persona_id:>4}  {explanation_text(explanation, n_terms=3)}" for persona_id, explanation in explanations)
+        + "\n".join(
+            f"{persona_id:>4}  {explanation_text(explanation, n_terms=3)}" for persona_id, explanation in explanations
+        )
     )

@@ -6,17 +6,20 @@ No Python dependency beyond the standard library: the Debian packages `chromium`
 
 import base64
 import json
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
+
+from dagster_project.processes import stop_process
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -66,25 +69,6 @@ def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = N
         if time.monotonic() > deadline:
             raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
         time.sleep(0.3)
-
-
-def stop(process: subprocess.Popen, group: bool = False) -> None:
-    """Terminate `process` (and its process group when it was started with start_new_session)."""
-    def send(sig: int) -> None:
-        try:
-            os.killpg(process.pid, sig) if group else process.send_signal(sig)
-        except ProcessLookupError:
-            pass
-
-    if process.poll() is None:
-        send(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            send(signal.SIGKILL)
-            process.wait(timeout=5)
-    elif group:
-        send(signal.SIGTERM)  # the code server child may outlive the webserver
 
 
 class Browser:
@@ -151,7 +135,7 @@ class Browser:
                 self._call("DELETE", f"/session/{self.session}")
             except Exception:
                 pass
-        stop(self.driver)
+        stop_process(self.driver)
         shutil.rmtree(self.profile, ignore_errors=True)
 
     def __enter__(self) -> "Browser":
@@ -159,3 +143,21 @@ class Browser:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@contextmanager
+def serving(command: list[str], log_path: Path, ready_url: str, timeout: float, env: dict[str, str],
+            cwd: Path | None = None) -> Iterator[subprocess.Popen]:
+    """A server started in its own session, once `ready_url` answers; the test fails with the tail of its log
+    if it never does. Stopped, with its children, afterwards."""
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    try:
+        try:
+            wait_for_http(ready_url, timeout, server)
+        except (TimeoutError, RuntimeError) as error:
+            pytest.fail(f"{error}\n{log_path.read_text(errors='replace')[-3000:]}")
+        yield server
+    finally:
+        stop_process(server, group=True)

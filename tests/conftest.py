@@ -9,6 +9,7 @@ import pytest
 # Importing the code location activates a home: point it at a throwaway one first.
 os.environ["PERSONAS_HOME"] = str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "import-home")
 
+from browser_support import Browser, ensure_chromium  # noqa: E402
 from generated_run import GeneratedRun, materialise_generated_home  # noqa: E402
 from pipeline_helpers import using_home  # noqa: E402
 
@@ -27,3 +28,13 @@ def generated_run(tmp_path_factory) -> GeneratedRun:
     erasure tests (which then change the home), to pay for one pipeline run instead of two.
     """
     return materialise_generated_home(tmp_path_factory.mktemp("generated"))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """A headless Chromium for one test module; the module is skipped, with the reason, where none can be had."""
+    reason = ensure_chromium()
+    if reason:
+        pytest.skip(reason)
+    with Browser() as opened:
+        yield opened

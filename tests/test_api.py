@@ -33,7 +33,7 @@ from dagster_project.generator import generate
 from dagster_project.paths import landing_dir, warehouse_path
 from dagster_project.tracking.model import INPUT_COLUMNS
 from dagster_project.tracking.registry import current_champion
-from dagster_project.tracking.resource import MlflowTracking
+from dagster_project.tracking.store import MlflowStore
 from pipeline_helpers import WAREHOUSE_ASSETS, materialize_range, query, using_home
 
 START = date(2026, 10, 1)
@@ -92,7 +92,7 @@ def event(timestamp: str, **fields) -> dict:
 def test_health_names_the_champion_day_and_version(api):
     base_url, _, _ = api
     status, health = call(base_url, "GET", "/health")
-    champion = current_champion(MlflowTracking())
+    champion = current_champion(MlflowStore())
     assert status == 200 and health["status"] == "ok"
     assert health["as_of"] == LAST.isoformat() == champion.tags["partition_date"]
     assert health["model_version"] == str(champion.version)
@@ -282,6 +282,7 @@ def test_the_api_key_guards_every_route_and_reloads_but_not_health(api, monkeypa
         for path in ("/personas", f"/persons/{person}/personas"):
             assert call(base_url, "GET", path)[0] == 401
             assert call(base_url, "GET", path, headers={"X-API-Key": "wrong"})[0] == 401
+            assert call(base_url, "GET", path, headers={"X-API-Key": "s3cr\u00e9t"})[0] == 401  # not a 500
             assert call(base_url, "GET", path, headers={"X-API-Key": "s3cret"})[0] == 200
         status, answer = call(base_url, "POST", f"/persons/{person}/events", {"events": [event("2026-10-04T10:00:00Z")]})
         assert status == 401 and "X-API-Key" in answer["detail"]

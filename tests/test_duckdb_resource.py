@@ -9,7 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from dagster_project.resources.duckdb import connect_waiting_for_lock, replace_partition_rows
+from dagster_project.warehouse import connect_waiting_for_lock, replace_partition_rows
 
 DAY_1, DAY_2 = date(2026, 10, 1), date(2026, 10, 2)
 

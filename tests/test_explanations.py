@@ -5,7 +5,7 @@ from pathlib import Path
 import mlflow
 
 from dagster_project.tracking.fit_runs import RUN_NAME_PREFIX
-from dagster_project.tracking.resource import MlflowTracking
+from dagster_project.tracking.store import MlflowStore
 from pipeline_helpers import query, using_home
 
 
@@ -28,7 +28,7 @@ def test_the_ui_catalogue_and_the_mlflow_report_show_the_explanations(generated_
                    if m.asset_key.to_user_string() == "personas"][:1]
     assert "Why: terms " in personas.metadata["catalogue"].value
     with using_home(generated_run.home):
-        tracking = MlflowTracking()
+        tracking = MlflowStore()
         # The persona fits' runs, not the drift/KPI series run that shares the experiment.
         run = tracking.client().search_runs([tracking.activate()], f"attributes.run_name LIKE '{RUN_NAME_PREFIX} %'",
                                             order_by=["attributes.start_time DESC"])[0]

@@ -30,7 +30,8 @@ def test_the_check_warns_about_the_persona_without_the_region(underrepresented_r
     assert len({row[1] for row in flagged}) == 1  # the one persona planted without the region, on every day flagged
     gaps = evaluation.metadata["gaps"].value
     day, persona_id = flagged[0][:2]
-    assert f"{day} persona {persona_id} region=north" in gaps and "points" in gaps[f"{day} persona {persona_id} region=north"]
+    gap_key = f"{day} persona {persona_id} region=north"
+    assert gap_key in gaps and "points" in gaps[gap_key]
 
 
 def test_the_check_passes_on_default_data(generated_run):

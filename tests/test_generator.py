@@ -105,7 +105,7 @@ def _parse_clean(home: Path, records: pl.DataFrame) -> dict:
 def _csv_record(line: str, fields: list[str]) -> dict:
     values = next(csv.reader([line]))
     assert len(values) == len(fields), line
-    return {name: value or None for name, value in zip(fields, values)}
+    return {name: value or None for name, value in zip(fields, values, strict=True)}
 
 
 def _landing_files(home: Path) -> dict[str, bytes]:
@@ -236,7 +236,8 @@ def test_every_landing_identifier_belongs_to_exactly_one_person(default_run, cle
     identifiers = pl.read_parquet(default_run[0] / "truth" / "identifiers.parquet")
     assert identifiers.select("id_type", "id_value").is_unique().all()
     assert identifiers["id_value"].is_unique().all()
-    owner = dict(zip(zip(identifiers["id_type"], identifiers["id_value"]), identifiers["person_key"]))
+    id_keys = zip(identifiers["id_type"], identifiers["id_value"], strict=True)
+    owner = dict(zip(id_keys, identifiers["person_key"], strict=True))
     checked = 0
     for frame in clean.values():
         for field, id_type in ID_TYPE_OF_FIELD.items():
@@ -416,7 +417,7 @@ def test_broken_lines_break_in_exactly_one_way(default_run, records):
                 assert len(values) != len(fields)
                 continue
             assert len(values) == len(fields)
-            values = dict(zip(fields, values))
+            values = dict(zip(fields, values, strict=True))
         ts = values.get(TS_FIELD.get((source, entity), "ts"))
         if kind == "unparseable_timestamp":
             assert not TIMESTAMP.match(ts)
@@ -525,10 +526,10 @@ def test_intent_switches_happen_within_one_session_without_a_pause(small_realist
 
 def test_nested_personas_are_planted_and_share_the_broad_persona_categories(small_realistic):
     personas = pl.read_parquet(small_realistic / "truth" / "personas.parquet")
-    parent = dict(zip(personas["persona"], personas["parent"]))
+    parent = dict(zip(personas["persona"], personas["parent"], strict=True))
     assert {child: value for child, value in parent.items() if value} == PARENT_PERSONA == {
         "tennis_fan": "sports_fan", "runner": "sports_fan"}
-    categories = dict(zip(personas["persona"], personas["categories"].to_list()))
+    categories = dict(zip(personas["persona"], personas["categories"].to_list(), strict=True))
     for child, broad in PARENT_PERSONA.items():
         assert len(set(categories[child]) & set(categories[broad])) >= 2
     shared = [name for name in categories["sports_fan"] if sum(name in own for own in categories.values()) > 1]

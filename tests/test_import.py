@@ -121,7 +121,9 @@ def test_bad_rows_are_rejected_with_their_origin(imported_home):
     assert [reason for reason, _ in rejected] == ["unknown_object"]
     assert "events.csv:435" in rejected[0][1] and "@shop.example" not in rejected[0][1]
     kept = (imported_home / "import_rejects").glob("shop-*.csv")
-    assert [path.read_text().splitlines()[1].split(",")[:2] for path in kept] == [["events.csv:434", "unparseable_timestamp"]]
+    assert [path.read_text().splitlines()[1].split(",")[:2] for path in kept] == [
+        ["events.csv:434", "unparseable_timestamp"]
+    ]
 
 
 def test_a_missing_column_names_the_file_and_the_expected_columns(tmp_path):

@@ -62,8 +62,8 @@ def test_a_changed_day_reruns_that_day_and_the_windows_that_contain_it(home):
     materialize(defs.assets, selection=AssetSelection.groups("raw"), resources=defs.resources,
                 partition_key=day.isoformat(), instance=instance)
     tick = evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
-    requested = {key: set(tick.get_requested_partitions(key)) for key in
-                 (AssetKey("fct_events"), AssetKey("intent_memories"), AssetKey("personas"), AssetKey(["raw", "web__events"]))}
+    watched = (AssetKey("fct_events"), AssetKey("intent_memories"), AssetKey("personas"), AssetKey(["raw", "web__events"]))
+    requested = {key: set(tick.get_requested_partitions(key)) for key in watched}
     assert requested[AssetKey("fct_events")] == {day.isoformat()}
     assert requested[AssetKey("intent_memories")] == {day.isoformat()}
     assert requested[AssetKey("personas")] == {(day + timedelta(days=offset)).isoformat() for offset in range(28)}

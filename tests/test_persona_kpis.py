@@ -1,9 +1,8 @@
 """`persona_kpis` in the shared generated run: every KPI of each day written, latency measured, check reported."""
 
+from dagster_project.kpis.assets import KPI_CHECK_NAME
 from generated_run import LAST, START
 from pipeline_helpers import query, using_home
-
-from dagster_project.kpis.assets import KPI_CHECK_NAME
 
 
 def test_each_day_has_its_kpis_with_latency_from_landing_to_visible_personas(generated_run):

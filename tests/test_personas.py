@@ -90,7 +90,9 @@ def test_rerunning_a_day_gives_the_same_personas_and_ids(persona_home):
     assignments = query("select memory_id, persona_id from memory_assignments where event_date = ? order by all", [LAST])
     materialize_day(LAST)
     assert query(f"select {columns} from personas where event_date = ? order by persona_id", [LAST]) == before
-    assert query("select memory_id, persona_id from memory_assignments where event_date = ? order by all", [LAST]) == assignments
+    assert query(
+        "select memory_id, persona_id from memory_assignments where event_date = ? order by all", [LAST]
+    ) == assignments
 
 
 def test_persona_ids_are_stable_from_day_to_day(persona_home):
@@ -132,7 +134,8 @@ def test_the_ablation_is_tuned_on_its_own_on_the_validation_day():
 
     def components(target: str) -> dict[str, pl.DataFrame]:
         def component(prefixes: list[str]) -> pl.DataFrame:
-            rows = [(person, f"{prefix}{index}", 1.0) for index, (person, prefix) in enumerate(zip(people, prefixes))]
+            rows = [(person, f"{prefix}{index}", 1.0)
+                    for index, (person, prefix) in enumerate(zip(people, prefixes, strict=True))]
             rows += [(person, f"z{decoy}", 0.5) for person in people for decoy in range(10)]
             return pl.DataFrame(rows, schema=["person_id", "object_id", "score"], orient="row")
 

@@ -5,11 +5,15 @@ from datetime import date, timedelta
 import duckdb
 import polars as pl
 import pytest
+from dagster import AssetKey
 
+from dagster_project.definitions import defs
 from dagster_project.evaluation import identity_scores
 from dagster_project.generator import generate
 from dagster_project.paths import truth_dir, warehouse_path
 from dagster_project.transform.project import dbt_cli_resource
+from generated_run import LAST as LAST_OF_RUN
+from generated_run import START as START_OF_RUN
 from pipeline_helpers import WAREHOUSE_ASSETS, materialize_day, materialize_range, query, using_home
 
 START = date(2026, 10, 1)
@@ -111,3 +115,33 @@ def test_a_range_run_gives_the_same_rows_as_day_by_day_runs(generated_home):
     day_by_day = _partition_rows(tables, DAYS)
     materialize_range(DAYS[0], DAYS[-1], selection=WAREHOUSE_ASSETS)
     assert _partition_rows(tables, DAYS) == day_by_day
+
+
+def _day_values(result, key: str) -> dict[str, dict]:
+    """Each partition's materialisation metadata of `key` in a run, as plain values."""
+    return {event.partition: {name: value.value for name, value in event.materialization.metadata.items()}
+            for event in result.get_asset_materialization_events() if event.asset_key == AssetKey(key)}
+
+
+def test_each_day_of_a_ranged_run_carries_its_own_metadata(generated_run):
+    """One ranged materialize(): every day's materialisation has that day's values, and tables their column types."""
+    result, days = generated_run.result, [START_OF_RUN.isoformat(), LAST_OF_RUN.isoformat()]
+    with using_home(generated_run.home):
+        for key in ("intent_memories", "personas", "user_personas", "fct_events"):
+            counted = dict(query(f"select event_date::varchar, count(*) from {key} group by all"))
+            shown = {day: values["dagster/row_count"] for day, values in _day_values(result, key).items()}
+            assert shown == counted, key
+        table_columns = {key: {name: kind.upper() for name, kind, *_ in query(f"describe {key}")}
+                         for key in ("intent_memories", "personas", "persona_fairness", "fct_events")}
+    memories, personas = _day_values(result, "intent_memories"), _day_values(result, "personas")
+    assert memories[days[0]]["events"] != memories[days[1]]["events"]
+    assert memories[days[0]]["example_summaries"] != memories[days[1]]["example_summaries"]
+    assert personas[days[0]]["model_version"] != personas[days[1]]["model_version"]
+    assert personas[days[0]]["catalogue"] != personas[days[1]]["catalogue"]
+    assert all(personas[day]["mean_quality"] == float(f"{personas[day]['mean_quality']:.4g}") for day in days)
+    fct_events = defs.resolve_asset_graph().get(AssetKey("fct_events"))
+    assert "Raw SQL" not in fct_events.description and "dagster_dbt/project" not in fct_events.metadata
+    for key, columns in table_columns.items():  # Python-written tables from their frames, dbt's from the manifest
+        schema = (_day_values(result, key)[days[0]].get("dagster/column_schema")
+                  or defs.resolve_asset_graph().get(AssetKey(key)).metadata["dagster/column_schema"])
+        assert {column.name: column.type.upper() for column in schema.columns} == columns, key

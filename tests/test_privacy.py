@@ -14,7 +14,7 @@ import pytest
 from dagster_project.cli import main
 from dagster_project.paths import landing_dir, warehouse_path
 from dagster_project.privacy.erasure import WarehouseBusyError, open_warehouse_for_writing, resolve_person
-from dagster_project.privacy.suppression import pii_salt
+from dagster_project.privacy.pii import pii_salt
 from generated_run import LAST, PERSON_LEVEL_ASSETS, START
 from pipeline_helpers import materialize_range, query, using_home
 
@@ -39,9 +39,13 @@ def _needles(home, person_key: str, person_id: str) -> list[str]:
 def _hits(needles: list[str]) -> dict[str, int]:
     """Rows of every table and view, in every schema of the warehouse, that contain any needle."""
     pattern = "|".join(re.escape(needle) for needle in needles)
-    tables = query("select table_schema, table_name from information_schema.tables where table_catalog = current_database()")
-    counts = {f"{schema}.{table}": query(f'select count(*) from {schema}."{table}" as t where regexp_matches(t::varchar, ?)',
-                                         [pattern])[0][0] for schema, table in tables}
+    tables = query(
+        "select table_schema, table_name from information_schema.tables where table_catalog = current_database()")
+    counts = {
+        f"{schema}.{table}": query(
+            f'select count(*) from {schema}."{table}" as t where regexp_matches(t::varchar, ?)', [pattern])[0][0]
+        for schema, table in tables
+    }
     return {table: count for table, count in counts.items() if count}
 
 
@@ -73,8 +77,10 @@ def erased(generated_run, tmp_path_factory):
                           ["customer:" + person["customer_id"].item()])[0][0]
         needles = _needles(home, person_key, person_id)
         own = identifiers.filter(pl.col("person_key") == person_key)
-        given = {"person_id": person_id, "email": person["email"].item(),
-                 **{kind: own.filter(pl.col("id_type") == kind)["id_value"][0] for kind in ("cookie", "device", "handle")}}
+        given = {
+            "person_id": person_id, "email": person["email"].item(),
+            **{kind: own.filter(pl.col("id_type") == kind)["id_value"][0] for kind in ("cookie", "device", "handle")},
+        }
         with duckdb.connect(str(warehouse_path(home)), read_only=True) as connection:
             resolved = {kind: resolve_person(connection, kind, value) for kind, value in given.items()}
         before = {"tables": _hits(needles), "landing": _landing_hits(home, needles),
@@ -100,7 +106,8 @@ def test_the_person_is_everywhere_before_the_erasure(erased):
 
 
 def test_every_kind_of_identifier_finds_the_same_person(erased):
-    assert erased["resolved"] == dict.fromkeys(("person_id", "email", "cookie", "device", "handle"), erased["person_id"])
+    kinds = ("person_id", "email", "cookie", "device", "handle")
+    assert erased["resolved"] == dict.fromkeys(kinds, erased["person_id"])
 
 
 def test_forget_leaves_no_row_and_no_landing_line_of_the_person(erased):

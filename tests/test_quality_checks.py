@@ -13,13 +13,24 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from dagster import AssetCheckEvaluation, AssetKey, EnvVar, MaterializeResult, asset, materialize
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckKey,
+    AssetCheckSeverity,
+    AssetKey,
+    AssetSelection,
+    DagsterInstance,
+    EnvVar,
+    MaterializeResult,
+    asset,
+    materialize,
+)
 
 from dagster_project.generator import generate
 from dagster_project.ingest.assets import landing_specs, raw_landing_lines
 from dagster_project.partitions import daily_partitions, single_run_backfill
 from dagster_project.paths import landing_dir, warehouse_path
-from dagster_project.quality.checks import quality_checks
+from dagster_project.quality.checks import gate_verdicts, quality_checks
 from dagster_project.quality.gx_runner import (
     EXPECTATIONS_DIR,
     QualityThresholds,
@@ -202,8 +213,8 @@ def test_data_docs_are_built_under_the_home_work_offline_and_name_validations_by
     text = index.read_text()
     assert re.search(r"fct_events \d{4}-\d{2}-\d{2}", text) and "__none__" not in text
     for page in index.parent.rglob("*.html"):  # every script and stylesheet is a vendored file of the site
-        for asset in re.findall(r'<(?:script|link)[^>]* (?:src|href)="([^"]+)"', page.read_text()):
-            assert (page.parent / asset).is_file(), f"{page}: {asset}"
+        for link in re.findall(r'<(?:script|link)[^>]* (?:src|href)="([^"]+)"', page.read_text()):
+            assert (page.parent / link).is_file(), f"{page}: {link}"
 
 
 def audit_history(path: Path, rows: list[tuple]) -> None:
@@ -282,3 +293,30 @@ def test_rerun_commands_name_each_run_of_blocked_days():
     assert rerun_commands(days) == ["personas run --start 2026-09-01",
                                     "personas run --start 2026-09-03 --end 2026-09-04",
                                     "personas run --start 2026-09-09"]
+
+
+def test_a_ranged_run_records_every_gate_day_by_day(gated_runs):
+    """One run over both days: each gate records a verdict per day, which the instance keeps per partition."""
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(GATED_GRAPH, resources=RESOURCES, selection=AssetSelection.checks(*quality_checks),
+                             instance=instance, raise_on_error=False,
+                             tags={"dagster/asset_partition_range_start": CLEAN_DAY.isoformat(),
+                                   "dagster/asset_partition_range_end": CORRUPTED_DAY.isoformat()})
+        audit_key = AssetCheckKey(AssetKey("audit_record_counts"), "gx_audit_record_counts")
+        kept = {info.partition_key: info.latest_execution_status.value
+                for info in instance.event_log_storage.get_asset_check_partition_info([audit_key])}
+    assert not result.success  # the corrupted day's audit gate blocks
+    days = {}
+    for evaluation in result.get_asset_check_evaluations():
+        days.setdefault(evaluation.check_name, {})[evaluation.partition] = evaluation
+    assert len(days) == len(quality_checks) - 1 and "gx_fct_events" not in days  # the failed audit gate blocks it
+    assert all(set(by_day) == {CLEAN_DAY.isoformat(), CORRUPTED_DAY.isoformat()} for by_day in days.values())
+    clean, corrupted = (days["gx_audit_record_counts"][day.isoformat()] for day in (CLEAN_DAY, CORRUPTED_DAY))
+    assert clean.passed and clean.metadata["failed_partitions"].value == "none"
+    assert not corrupted.passed and corrupted.severity == AssetCheckSeverity.ERROR
+    assert corrupted.metadata["failed_expectations"].value == [REJECT_RATE_EXPECTATION]
+    assert kept == {CLEAN_DAY.isoformat(): "SUCCEEDED", CORRUPTED_DAY.isoformat(): "FAILED"}
+    (folded,) = [e for e in gate_verdicts(result.get_asset_check_evaluations()) if e.check_name == audit_key.name]
+    assert not folded.passed and folded.metadata["failed_partitions"].value == CORRUPTED_DAY.isoformat()
+    assert folded.metadata["rerun"].value == f"personas run --start {CORRUPTED_DAY}"
+    assert folded.metadata["evaluated"].value == 2 * expectations_in_suite("audit_record_counts")

@@ -183,7 +183,7 @@ def start_fit(home: Path, dagster_run_id: str | None) -> str:
     from mlflow import MlflowClient
 
     from dagster_project.tracking.fit_runs import DAGSTER_RUN_TAG
-    from dagster_project.tracking.resource import EXPERIMENT_NAME, store_uri
+    from dagster_project.tracking.store import EXPERIMENT_NAME, store_uri
 
     client = MlflowClient(store_uri(home), store_uri(home))
     experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
@@ -195,7 +195,7 @@ def start_fit(home: Path, dagster_run_id: str | None) -> str:
 def fit_status(home: Path, mlflow_run_id: str) -> str:
     from mlflow import MlflowClient
 
-    from dagster_project.tracking.resource import store_uri
+    from dagster_project.tracking.store import store_uri
 
     return MlflowClient(store_uri(home), store_uri(home)).get_run(mlflow_run_id).info.status
 
@@ -209,7 +209,8 @@ def test_a_dead_run_is_failed_and_its_slot_freed_and_a_live_one_left_alone(home)
         alive = create_run_for_test(instance, job_name="build_personas", status=DagsterRunStatus.STARTED,
                                     tags=launch_tags())
         # Started after the dead run: its own fit, a live run's fit, and one of a run the UI launched.
-        dead_fit, alive_fit, untagged_fit = start_fit(home, dead.run_id), start_fit(home, alive.run_id), start_fit(home, None)
+        dead_fit, alive_fit = start_fit(home, dead.run_id), start_fit(home, alive.run_id)
+        untagged_fit = start_fit(home, None)
         instance.event_log_storage.initialize_concurrency_limit_to_default(DUCKDB_POOL)
         claim = instance.event_log_storage.claim_concurrency_slot(DUCKDB_POOL, dead.run_id, "dbt_warehouse")
         assert claim.is_claimed

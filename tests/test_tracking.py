@@ -34,11 +34,11 @@ from dagster_project.definitions import defs
 from dagster_project.drift.assets import DRIFT_CHECK_NAME
 from dagster_project.generator import generate
 from dagster_project.partitions import daily_partitions
+from dagster_project.review.actions import champion_status
+from dagster_project.review.store import APPROVED, PENDING, REJECTED, Review
 from dagster_project.science.drift import DriftThresholds
 from dagster_project.tracking.drift_series import drift_run_id
 from dagster_project.tracking.fit_runs import DAGSTER_RUN_TAG, fit_sanity
-from dagster_project.review.actions import champion_status
-from dagster_project.review.store import APPROVED, PENDING, REJECTED, Review
 from dagster_project.tracking.registry import (
     DECISION_TAG,
     PARTITION_DATE_TAG,
@@ -49,7 +49,7 @@ from dagster_project.tracking.registry import (
     current_champion,
     day_version,
 )
-from dagster_project.tracking.resource import MlflowTracking
+from dagster_project.tracking.store import MlflowStore
 from pipeline_helpers import materialize_range, query, using_home
 
 START = date(2026, 10, 1)
@@ -65,7 +65,7 @@ def tracked(tmp_path_factory):
         generate(home, days=len(DAYS), people=400, events_per_day=2000, seed=3, start_date=START, world="easy",
                  drift_day=len(DAYS) - 1)
         result = materialize_range(DAYS[0], DAYS[-1], selection=WITHOUT_UTILITY)
-        tracking = MlflowTracking()
+        tracking = MlflowStore()
         versions = tracking.client().search_model_versions(f"name = '{tracking.registered_model_name}'")
         yield home, result, tracking, versions
 
@@ -82,7 +82,9 @@ def test_every_fitted_day_is_one_run_and_one_model_version(tracked):
     run = next(run for run in runs if run.data.params["partition_date"] == DRIFT_DAY.isoformat())
     assert run.info.run_name == f"persona-model {DRIFT_DAY}"
     description = run.data.tags["mlflow.note.content"]
-    assert description.startswith(f"Personas of {DRIFT_DAY}, fitted on the intent memories of {DRIFT_DAY - timedelta(days=27)}")
+    assert description.startswith(
+        f"Personas of {DRIFT_DAY}, fitted on the intent memories of {DRIFT_DAY - timedelta(days=27)}"
+    )
     [version] = [version for version in versions if version.tags[PARTITION_DATE_TAG] == DRIFT_DAY.isoformat()]
     assert version.description == description
     assert client.get_registered_model(tracking.registered_model_name).description

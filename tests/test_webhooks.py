@@ -112,6 +112,8 @@ def test_a_dead_receiver_ends_in_the_dead_letters_after_max_attempts(tmp_path: P
 def test_an_api_update_that_reorders_a_persons_personas_is_delivered_in_the_background(tmp_path: Path):
     before = pl.DataFrame({"persona_id": [1, 2], "weight": [0.6, 0.4]})
     after = pl.DataFrame({"persona_id": [1, 2], "weight": [0.3, 0.7]})
+    assert person_personas_changed(tmp_path, "p-1", date(2026, 10, 2), before, after) is None
+    assert not store_path(tmp_path).exists()  # nobody ever subscribed: nothing queued, no store made
     with receiving([200]) as (receiver, url):
         WebhookStore(store_path(tmp_path)).add(url, ["person.personas_changed"], SECRET)
         assert person_personas_changed(tmp_path, "p-1", date(2026, 10, 2), before, before) is None

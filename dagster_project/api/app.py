@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from dagster_project.api.explorer.routes import explorer_router
 from dagster_project.api.schemas import TOO_MANY_EVENTS, HumanLabel, PostedEvents
 from dagster_project.api.service import PersonaService, UnknownPerson
 from dagster_project.api.snapshot import SnapshotUnavailable
@@ -100,11 +101,12 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
 
 
 def create_app(service: PersonaService) -> FastAPI:
-    """The app over `service`; when PERSONAS_API_KEY is set, every route but /health wants it as X-API-Key."""
+    """The app over `service`; when PERSONAS_API_KEY is set, every JSON route but /health wants it as X-API-Key
+    (the explorer's pages want the cookie `/key` sets for it)."""
     api_key = os.environ.get(API_KEY_ENV) or None
 
     def require_api_key(x_api_key: Annotated[str | None, Header()] = None) -> None:
-        if api_key is not None and (x_api_key is None or not hmac.compare_digest(x_api_key, api_key)):
+        if api_key is not None and (x_api_key is None or not hmac.compare_digest(x_api_key.encode(), api_key.encode())):
             raise HTTPException(401, "missing or wrong X-API-Key header")
 
     def require_write_key(x_api_key: Annotated[str | None, Header()] = None) -> None:
@@ -173,4 +175,5 @@ def create_app(service: PersonaService) -> FastAPI:
         return label_write(persona_id, None, by)
 
     app.include_router(guarded)
+    app.include_router(explorer_router(service, api_key))  # the persona explorer's pages: /, /personas/{id}, ...
     return app

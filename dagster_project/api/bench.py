@@ -29,8 +29,9 @@ import numpy as np
 
 from dagster_project.api.app import API_KEY_ENV
 from dagster_project.paths import warehouse_path
+from dagster_project.processes import stop_process
 from dagster_project.tracking.registry import PARTITION_DATE_TAG, current_champion
-from dagster_project.tracking.resource import MlflowTracking
+from dagster_project.tracking.store import MlflowStore
 
 WARMUP_REQUESTS = 10
 STARTUP_TIMEOUT_SECONDS = 300
@@ -41,7 +42,7 @@ def champion_day(home: Path) -> date | None:
     """The champion's partition date in this home's registry, None without a champion or warehouse."""
     if not warehouse_path(home).exists():
         return None
-    tracking = MlflowTracking()
+    tracking = MlflowStore()
     tracking.activate()
     champion = current_champion(tracking)
     return date.fromisoformat(champion.tags[PARTITION_DATE_TAG]) if champion else None
@@ -103,12 +104,7 @@ def api_server(home: Path) -> Iterator[tuple[str, int]]:
                     time.sleep(0.5)
             yield host, port
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 def benchmark_post_latency(home: Path, n_requests: int = 200, events_per_request: int = 20, seed: int = 0) -> dict:

@@ -14,21 +14,25 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
+from typing import TypeVar
 
+import duckdb
 import polars as pl
 
 from dagster_project.api.schemas import PostedEvent
 from dagster_project.api.snapshot import Snapshot, SnapshotUnavailable, load_snapshot, source_fingerprint
 from dagster_project.api.updates import assign_to_personas, events_frame, merged_personas, posted_memories
-from dagster_project.review.actions import WarehouseBusy, set_label
+from dagster_project.review.actions import Decision, WarehouseBusy, decide_day, set_label, warehouse
 from dagster_project.webhooks.events import person_personas_changed
 
 log = logging.getLogger("personas.api")
 MAX_POSTED_EVENTS_ENV = "PERSONAS_API_MAX_POSTED_EVENTS"
 DEFAULT_MAX_POSTED_EVENTS = 5_000
+T = TypeVar("T")
 
 
 class UnknownPerson(LookupError):
@@ -96,6 +100,26 @@ class PersonaService:
         served = next((row for row in snapshot.catalogue if row["persona_id"] == persona_id), None)
         return {"persona_id": persona_id, "as_of": snapshot.champion.as_of.isoformat(),
                 "in_served_catalogue": served is not None, "persona": served}
+
+    def decide_review(self, day: date, status: str, by: str) -> Decision:
+        """Approve or reject a day's drift review as `personas review` does, then serve the champion it leaves."""
+        with self._reload_lock:
+            try:
+                decision = decide_day(self.home, day, status, by)
+            except WarehouseBusy as error:
+                raise SnapshotUnavailable(str(error)) from error
+            self._reload()
+        return decision
+
+    def read_warehouse(self, read: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """`read` over a short read-only session, never beside this process's writes (DuckDB refuses a read-only
+        and a writing connection to one file in one process): for readers of more than the snapshot holds."""
+        with self._reload_lock:
+            try:
+                with warehouse(self.home, read_only=True, wait_seconds=self.lock_wait_seconds) as connection:
+                    return read(connection)
+            except WarehouseBusy as error:
+                raise SnapshotUnavailable(str(error)) from error
 
     def watch(self, poll_seconds: float) -> threading.Thread:
         """Reload in the background once the warehouse or MLflow store changed and then stayed unchanged for a poll.

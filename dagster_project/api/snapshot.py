@@ -14,8 +14,6 @@ when later days were fitted but not (yet) promoted.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -26,15 +24,16 @@ import duckdb
 import mlflow
 import polars as pl
 
-from dagster_project.paths import DEFAULT_PII_SALT, mlflow_dir, warehouse_path
+from dagster_project.deploy import active_profile
+from dagster_project.paths import mlflow_dir, warehouse_path
+from dagster_project.privacy.pii import pii_hash
 from dagster_project.review.overrides import COMPUTED
-from dagster_project.science.clustering import recency_weights
-from dagster_project.science.daily import PersonaSettings
+from dagster_project.science.daily import PersonaSettings, memory_weights
 from dagster_project.science.intent_families import fit_intent_families
 from dagster_project.science.segmentation import IntentModel
 from dagster_project.tracking.model import PersonaModel
 from dagster_project.tracking.registry import PARTITION_DATE_TAG, current_champion
-from dagster_project.tracking.resource import MlflowTracking
+from dagster_project.tracking.store import MlflowStore
 
 LOCK_RETRY_SECONDS = 0.5
 # Identity nodes a caller may name instead of a person id; handles are stored hashed.
@@ -90,19 +89,21 @@ class Snapshot:
         return self.window_memories.get(person_id, self.empty_window)
 
 
-def pii_hash(value: str) -> str:
-    """dbt's `pii_hash`: salted SHA-256 of the trimmed, lower-cased value."""
-    salt = os.environ.get("PERSONAS_PII_SALT") or DEFAULT_PII_SALT
-    return hashlib.sha256((salt + value.strip().lower()).encode()).hexdigest()
-
-
 def source_fingerprint(home: Path) -> tuple[int, ...]:
-    """Modification times and sizes of the warehouse and the MLflow store: a change means there may be news."""
-    return tuple(
-        value
-        for path in (warehouse_path(home), mlflow_dir(home) / "mlflow.db")
+    """Modification times and sizes of the warehouse and the MLflow store: a change means there may be news.
+
+    A PostgreSQL store (the production profile) has no file to watch: the champion's version stands in.
+    """
+    files = (warehouse_path(home),) if active_profile(home).is_production else (
+        warehouse_path(home), mlflow_dir(home) / "mlflow.db")
+    stamps = tuple(
+        value for path in files
         for value in ((path.stat().st_mtime_ns, path.stat().st_size) if path.exists() else (0, 0))
     )
+    if not active_profile(home).is_production:
+        return stamps
+    champion = current_champion(MlflowStore())
+    return (*stamps, int(champion.version) if champion is not None else 0)
 
 
 def settings_from_params(params: dict[str, str]) -> PersonaSettings:
@@ -115,13 +116,13 @@ def settings_from_params(params: dict[str, str]) -> PersonaSettings:
     })
 
 
-def load_champion(tracking: MlflowTracking, loaded: Champion | None = None) -> Champion:
+def load_champion(tracking: MlflowStore, loaded: Champion | None = None) -> Champion:
     """The champion version of `persona-model`; `loaded` is reused when the alias has not moved."""
     tracking.activate()
     version = current_champion(tracking)
     if version is None:
         raise SnapshotUnavailable(
-            f"no '{tracking.registered_model_name}@champion' in {tracking.tracking_uri}: run the pipeline first "
+            f"no '{tracking.registered_model_name}@champion' in {tracking.display_uri}: run the pipeline first "
             "(`personas run --start D`)"
         )
     if loaded is not None and loaded.version == str(version.version):
@@ -227,15 +228,10 @@ def _by_person(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
 def load_snapshot(home: Path, loaded: Snapshot | None = None, lock_wait_seconds: float = 10.0) -> Snapshot:
     """Read the champion's day into memory; the warehouse is open only while its rows are fetched."""
     fingerprint = source_fingerprint(home)
-    champion = load_champion(MlflowTracking(), loaded.champion if loaded else None)
+    champion = load_champion(MlflowStore(), loaded.champion if loaded else None)
     settings = champion.settings
     rows = _read_day(warehouse_path(home), champion.as_of, lock_wait_seconds)
-    window = rows["window"].with_columns(
-        weight=pl.Series(recency_weights(
-            rows["window"]["event_date"], champion.as_of, settings.window_days, settings.recent_days,
-            settings.recent_share,
-        ))
-    )
+    window = rows["window"].with_columns(weight=pl.Series(memory_weights(rows["window"], champion.as_of, settings)))
     events = rows["events"]
     personas = _with_computed_label(rows["personas"])
     newest_weight = window["weight"].max()

@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", choices=sorted(SCALES), help="shorthand for --events: 1m or 10m")
     parser.add_argument("--sizes", default="", help="comma-separated extra sizes for the growth sweep, e.g. 100000,1000000")
     parser.add_argument("--histories", default=DEFAULT_HISTORIES,
-                        help=f"many-small-days shapes, DAYSxEVENTS a day, comma-separated (default {DEFAULT_HISTORIES}; '' for none)")
+                        help="many-small-days shapes, DAYSxEVENTS a day, comma-separated "
+                             f"(default {DEFAULT_HISTORIES}; '' for none)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of the main size and of each history; the report details the median run")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "personas-bench")

@@ -75,7 +75,7 @@ def measure(home: Path, events: int, seed: int = 7, days: int = 1) -> dict:
 
     from dagster_project.cli import run_partitions
     from dagster_project.definitions import defs  # noqa: F401  (load the code location before the clock starts)
-    from dagster_project.tracking.resource import MlflowTracking
+    from dagster_project.tracking.store import MlflowStore
     from dagster_project.transform.project import dbt_cli_resource, dbt_project
 
     import_s = time.perf_counter() - started
@@ -84,7 +84,7 @@ def measure(home: Path, events: int, seed: int = 7, days: int = 1) -> dict:
     # the files that read the partition range and write to an existing store.
     started = time.perf_counter()
     dbt_cli_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
-    MlflowTracking().activate()
+    MlflowStore().activate()
     deploy_s = time.perf_counter() - started
     with TreeMemorySampler() as sampler:
         run_started = time.time()
@@ -143,7 +143,9 @@ def references(home: Path, day: date) -> dict:
         frame = connection.execute(
             "select event_id, ts, person_id, category as intent, text, source from fct_events where event_date = ?", [day]
         ).df()
-        our_memories = connection.execute("select count(*) from intent_memories where event_date = ?", [day]).fetchall()[0][0]
+        our_memories = connection.execute(
+            "select count(*) from intent_memories where event_date = ?", [day]
+        ).fetchall()[0][0]
     pandas_memories = len(pandas_segment(frame))
     pandas_s = time.perf_counter() - started
     return {

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-PACKAGES = ("dagster", "dbt-core", "dbt-duckdb", "duckdb", "polars", "pandas", "scikit-learn", "great-expectations", "mlflow")
+PACKAGES = (
+    "dagster", "dbt-core", "dbt-duckdb", "duckdb", "polars", "pandas", "scikit-learn", "great-expectations", "mlflow",
+)
 
 
 def _meminfo_gib(field: str) -> float:
@@ -39,9 +41,11 @@ def machine_description() -> dict:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
     except OSError:
         lscpu = ""
-    threads_per_core = next((line.split(":")[1].strip() for line in lscpu.splitlines() if "Thread(s) per core" in line), "?")
+    threads_per_core = next(
+        (line.split(":")[1].strip() for line in lscpu.splitlines() if "Thread(s) per core" in line), "?"
+    )
     return {
-        "at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": _cpu_model(),
         "cpus": os.cpu_count(),
         "threads_per_core": threads_per_core,
@@ -73,7 +77,8 @@ def _repeats_section(repeats: list[dict], main: dict, main_size: int) -> list[st
     lines = [
         "## Every run of the main size",
         "",
-        "| run | end to end (s) | peak RSS (MiB) | memories step (s) | DuckDB floor (s) | pandas (s) | vs floor | vs pandas | targets met |",
+        "| run | end to end (s) | peak RSS (MiB) | memories step (s) | DuckDB floor (s) | pandas (s) "
+        "| vs floor | vs pandas | targets met |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     has_targets = main_size == TARGET_SIZE
@@ -82,7 +87,8 @@ def _repeats_section(repeats: list[dict], main: dict, main_size: int) -> list[st
         marker = " (detailed above)" if run is main else ""
         lines.append(
             f"| {number}{marker} | {run['end_to_end_s']:.1f} | {run['peak_rss_mb']:,.0f} | {run['memory_stage_s']:.1f} "
-            f"| {run['duckdb_floor_s']:.1f} | {run['pandas_s']:.1f} | {_ratio(run['memory_stage_s'], run['duckdb_floor_s'])} "
+            f"| {run['duckdb_floor_s']:.1f} | {run['pandas_s']:.1f} "
+            f"| {_ratio(run['memory_stage_s'], run['duckdb_floor_s'])} "
             f"| {_ratio(run['pandas_s'], run['memory_stage_s'])} | {met} |"
         )
     lines.append("")
@@ -184,7 +190,8 @@ def markdown_report(
     ]
     for stage, numbers in main["stages"].items():
         lines.append(
-            f"| {stage} | {numbers['seconds']:.1f} | {numbers['seconds'] / main['end_to_end_s']:.0%} | {numbers['peak_rss_mb']:,.0f} |"
+            f"| {stage} | {numbers['seconds']:.1f} | {numbers['seconds'] / main['end_to_end_s']:.0%} "
+            f"| {numbers['peak_rss_mb']:,.0f} |"
         )
     lines += [
         f"| **end to end** | **{main['end_to_end_s']:.1f}** | 100% | **{main['peak_rss_mb']:,.0f}** |",
@@ -210,19 +217,17 @@ def markdown_report(
         *_repeats_section(repeats, main, main_size),
         "## Growth with the day's size",
         "",
-        "| events | end to end (s) | events/s | peak RSS (MiB) | memories step (s) | clustering and labelling (s) | dbt build (s) | GX gates (s) |",
+        "| events | end to end (s) | events/s | peak RSS (MiB) | memories step (s) | clustering and labelling (s) "
+        "| dbt build (s) | GX gates (s) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for size in sorted(results):
-        result, stages = results[size], results[size]["stages"]
-
-        def seconds(stage: str) -> str:
-            return f"{stages[stage]['seconds']:.1f}" if stage in stages else "-"
-
+        result = results[size]
+        seconds = {stage: f"{numbers['seconds']:.1f}" for stage, numbers in result["stages"].items()}
         lines.append(
             f"| {size:,} | {result['end_to_end_s']:.1f} | {result['events_per_s']:,.0f} | {result['peak_rss_mb']:,.0f} "
-            f"| {seconds('memories')} | {seconds('clustering and labelling')} | {seconds('staging and marts (dbt build)')} "
-            f"| {seconds('checks (GX gates)')} |"
+            f"| {seconds.get('memories', '-')} | {seconds.get('clustering and labelling', '-')} "
+            f"| {seconds.get('staging and marts (dbt build)', '-')} | {seconds.get('checks (GX gates)', '-')} |"
         )
     if len(results) > 1:
         smallest, largest = min(results), max(results)

@@ -25,9 +25,12 @@ from dagster import (
     asset,
 )
 
+from dagster_project.metadata import column_schema, day_metadata
+from dagster_project.operations.automation import rerun_on_upstream_change
 from dagster_project.partitions import daily_partitions, days_between, partition_dates, single_run_backfill
 from dagster_project.personas.assets import OWNERS
-from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource, read_frame, replace_partition_rows, table_exists
+from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource
+from dagster_project.review.store import PENDING, Review, open_reviews, read_reviews
 from dagster_project.run_config import config_from_settings, settings_from_config
 from dagster_project.science.drift import (
     SHARE_MOVE,
@@ -37,11 +40,11 @@ from dagster_project.science.drift import (
     drift_rows,
     moved_personas,
 )
-from dagster_project.review.store import PENDING, Review, open_reviews, read_reviews
 from dagster_project.tracking.drift_series import log_drift_series
 from dagster_project.tracking.registry import REVIEW_TAG, newest_versions, tag_version, version_id
 from dagster_project.tracking.resource import MlflowTracking
-from dagster_project.operations.automation import rerun_on_upstream_change
+from dagster_project.tracking.store import MlflowStore
+from dagster_project.warehouse import read_frame, replace_partition_rows, table_exists
 
 DRIFT_CHECK_NAME = "persona_drift_within_thresholds"
 DAY_AND_DAY_BEFORE = TimeWindowPartitionMapping(start_offset=-1)
@@ -96,7 +99,7 @@ def _breach_text(row: dict) -> str:
 
 
 def open_breach_reviews(
-    connection: duckdb.DuckDBPyConnection, tracking: MlflowTracking, rows: pl.DataFrame
+    connection: duckdb.DuckDBPyConnection, tracking: MlflowStore, rows: pl.DataFrame
 ) -> dict[date, Review]:
     """Each breached day's newest model version gets a pending review naming the metrics that breached and by
     how much; a review already decided for that version stays decided. The status is tagged on the version."""
@@ -125,7 +128,9 @@ def _review_note(review: Review) -> str:
 
 
 def _between(connection: duckdb.DuckDBPyConnection, table: str, columns: str, first: date, last: date) -> pl.DataFrame:
-    return read_frame(connection, f"select event_date, {columns} from {table} where event_date between ? and ?", [first, last])
+    return read_frame(
+        connection, f"select event_date, {columns} from {table} where event_date between ? and ?", [first, last]
+    )
 
 
 def _on(frame: pl.DataFrame, day: date) -> pl.DataFrame:
@@ -163,21 +168,21 @@ def persona_drift(
         if drifts:
             rows = pl.concat([drift_rows(day, drift, thresholds) for day, drift in drifts.items()])
             replace_partition_rows(connection, "main.persona_drift", rows, first, last)
-            reviews = open_breach_reviews(connection, mlflow, rows)
+            reviews = open_breach_reviews(connection, mlflow.store(), rows)
+    day_metadata(context, {
+        day: _day_metadata(rows.filter(pl.col("event_date") == day), drifts[day]) if day in drifts
+        else {"dagster/row_count": 0, "measured": "no: no model date the day before"}
+        for day in days_between(first, last)
+    })
     if not drifts:
         context.log.warning(f"No two consecutive model dates in {first - timedelta(days=1)}..{last}: no drift to measure")
-        yield MaterializeResult(metadata={"dagster/row_count": 0})
+        yield MaterializeResult()
         yield AssetCheckResult(check_name=DRIFT_CHECK_NAME, passed=True, metadata={"breached_days": "none"})
         return
-    log_drift_series(mlflow, rows, daily_partitions.start.date())
+    log_drift_series(mlflow.store(), rows, daily_partitions.start.date())
     breaches = rows.filter("breached")
     breached_days = sorted(set(breaches["event_date"]))
-    yield MaterializeResult(metadata={
-        "dagster/row_count": rows.height,
-        "warming_up_days": ", ".join(day.isoformat() for day, drift in drifts.items() if drift.warming_up) or "none",
-        "values": MetadataValue.md(_values_table(rows)),
-        "latest_personas": MetadataValue.md(_markdown(drifts[max(drifts)].personas)),
-    })
+    yield MaterializeResult(metadata={"dagster/column_schema": column_schema(rows)})
     yield AssetCheckResult(
         check_name=DRIFT_CHECK_NAME,
         passed=not breached_days,
@@ -196,11 +201,15 @@ def persona_drift(
     )
 
 
-def _values_table(rows: pl.DataFrame) -> str:
-    """Days as rows, metrics as columns; a breached value is marked with '!'."""
-    flag = pl.when("breached").then(pl.lit(" !")).otherwise(pl.lit(""))
-    marked = rows.with_columns(cell=pl.format("{}{}", pl.col("value").round(3), flag))
-    return _markdown(marked.pivot(on="metric", index="event_date", values="cell").sort("event_date"))
+def _day_metadata(rows: pl.DataFrame, drift: DayDrift) -> dict:
+    """A model date's metric values, the metrics that breached, and what each persona did."""
+    return {
+        "dagster/row_count": rows.height,
+        **dict(zip(rows["metric"], rows["value"], strict=True)),
+        "breached_metrics": ", ".join(rows.filter("breached")["metric"]) or "none",
+        "warming_up": drift.warming_up,
+        "personas": MetadataValue.md(_markdown(drift.personas)),
+    }
 
 
 def _markdown(frame: pl.DataFrame) -> str:

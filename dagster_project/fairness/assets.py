@@ -23,12 +23,14 @@ from dagster import (
     asset,
 )
 
+from dagster_project.metadata import column_schema, day_metadata
 from dagster_project.operations.automation import rerun_on_upstream_change
-from dagster_project.partitions import daily_partitions, partition_dates, single_run_backfill
+from dagster_project.partitions import daily_partitions, days_between, partition_dates, single_run_backfill
 from dagster_project.personas.assets import OWNERS
-from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource, read_frame, replace_partition_rows, table_exists
+from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource
 from dagster_project.run_config import config_from_settings, settings_from_config
 from dagster_project.science.fairness import FairnessSettings, fairness_gaps
+from dagster_project.warehouse import read_frame, replace_partition_rows, table_exists
 
 FAIRNESS_CHECK_NAME = "persona_fairness_within_gap"
 
@@ -74,12 +76,18 @@ def persona_fairness(
         yield AssetCheckResult(check_name=FAIRNESS_CHECK_NAME, passed=True, metadata={"flagged_personas": "none"})
         return
     flagged = gaps.filter("flagged").sort("event_date", pl.col("gap_points").abs(), descending=[False, True])
-    latest = gaps.filter(pl.col("event_date") == pl.col("event_date").max())
-    yield MaterializeResult(metadata={
-        "dagster/row_count": gaps.height,
-        "largest_gap_points_latest": float(latest["gap_points"].abs().max()),
-        "largest_gaps_latest": MetadataValue.md(_gap_table(latest.sort(pl.col("gap_points").abs(), descending=True).head(10))),
+    by_day = {day: day_gaps for (day,), day_gaps in gaps.group_by("event_date")}
+    day_metadata(context, {
+        day: {"dagster/row_count": 0} if day not in by_day else {
+            "dagster/row_count": by_day[day].height,
+            "largest_gap_points": float(by_day[day]["gap_points"].abs().max()),
+            "flagged_rows": int(by_day[day]["flagged"].sum()),
+            "largest_gaps": MetadataValue.md(
+                _gap_table(by_day[day].sort(pl.col("gap_points").abs(), descending=True).head(10))),
+        }
+        for day in days_between(first, last)
     })
+    yield MaterializeResult(metadata={"dagster/column_schema": column_schema(gaps)})
     yield AssetCheckResult(
         check_name=FAIRNESS_CHECK_NAME,
         passed=flagged.is_empty(),
@@ -117,7 +125,8 @@ def _gap_table(gaps: pl.DataFrame) -> str:
              "|---|---|---|---|---|---|---|---|"]
     lines += [
         f"| {row['event_date']} | {row['persona_id']} {row['label']} | {row['attribute']} | {row['value']} "
-        f"| {row['persona_share']:.1%} | {row['population_share']:.1%} | {row['gap_points']:+.1f} | {'yes' if row['flagged'] else ''} |"
+        f"| {row['persona_share']:.1%} | {row['population_share']:.1%} | {row['gap_points']:+.1f} "
+        f"| {'yes' if row['flagged'] else ''} |"
         for row in gaps.iter_rows(named=True)
     ]
     return "\n".join(lines)

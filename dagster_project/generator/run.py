@@ -130,7 +130,7 @@ def _simulate_and_write(
         for key, frame in frames.items():
             writer.write(SPECS[key], day, frame)
     registrations = device_registrations(stream(seed, "devices"), population, calendar, first_reading_ms)
-    for day, frame in zip(calendar, registrations):
+    for day, frame in zip(calendar, registrations, strict=True):
         writer.write(SPECS["iot/devices"], day, frame)
     return customers
 

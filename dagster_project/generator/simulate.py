@@ -333,7 +333,7 @@ def _truth_columns(
 def _draw_items(rng: np.random.Generator, world: World, persona: np.ndarray) -> np.ndarray:
     """Rows of `world.items` from each content's pool (a persona's or the generic one), popular items more often."""
     item = np.empty(len(persona), dtype=np.int64)
-    for persona_index, (pool, weights) in enumerate(zip(world.item_pools, world.item_weights)):
+    for persona_index, (pool, weights) in enumerate(zip(world.item_pools, world.item_weights, strict=True)):
         rows = np.flatnonzero(persona == persona_index)
         item[rows] = rng.choice(pool, size=len(rows), p=weights)
     return item

@@ -154,7 +154,8 @@ def _realistic_items(personas: Sequence[Persona], rng: np.random.Generator):
     sizes = [len(category.items) for category in all_categories]
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     rows_of = {
-        category.name: np.arange(start, start + size) for category, start, size in zip(all_categories, starts, sizes)
+        category.name: np.arange(start, start + size)
+        for category, start, size in zip(all_categories, starts, sizes, strict=True)
     }
 
     def zipf(size: int) -> np.ndarray:
@@ -192,14 +193,14 @@ def _realistic_texts(personas: Sequence[Persona]) -> tuple[list[list[Post]], lis
 
 def _items_table(categories: Sequence[Category], rng: np.random.Generator) -> pl.DataFrame:
     rows = [(category.name, title, category.base_price) for category in categories for title in category.items]
-    category, title, base_price = (list(column) for column in zip(*rows))
+    category, title, base_price = (list(column) for column in zip(*rows, strict=True))
     price_euros = np.maximum(np.round(np.array(base_price) * rng.lognormal(0.0, 0.4, len(rows))), 1)
     return pl.DataFrame(
         {
             "item_id": numbered_ids("I", np.arange(1, len(rows) + 1), 5),
             "category": category,
             "title": title,
-            "url": [f"/c/{name}/{slugify(text)}" for name, text in zip(category, title)],
+            "url": [f"/c/{name}/{slugify(text)}" for name, text in zip(category, title, strict=True)],
             "price_cents": (price_euros * 100 - 1).astype(np.int64),
         }
     )

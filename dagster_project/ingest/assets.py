@@ -8,7 +8,8 @@ from dagster_project.ingest.landing import LANDING_ENTITIES, read_landing_days
 from dagster_project.partitions import daily_partitions, days_between, partition_dates, single_run_backfill
 from dagster_project.paths import landing_dir, personas_home
 from dagster_project.privacy.suppression import drop_suppressed_lines
-from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource, replace_partition_rows
+from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource
+from dagster_project.warehouse import replace_partition_rows
 
 
 def landing_key(table: str) -> AssetKey:

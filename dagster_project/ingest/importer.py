@@ -27,7 +27,7 @@ import polars as pl
 
 from dagster_project.ingest.landing import LANDING_ENTITIES, read_physical_lines
 from dagster_project.paths import record_first_data_day
-from dagster_project.privacy.suppression import imported_person_hash, pii_salt
+from dagster_project.privacy.pii import imported_person_hash_sql, pii_salt
 
 EVENT_COLUMNS = ("person_id", "timestamp", "object_id", "action")
 ITEM_COLUMNS = ("object_id", "title", "categories")
@@ -242,7 +242,7 @@ def _keep_rejected(home: Path, rejected: pl.DataFrame, source: str, batch: str) 
         connection.register(
             "rejected", rejected.select("origin", "reason", "person_id", "timestamp", "object_id", "action"))
         kept = connection.sql(
-            f"""select origin, reason, {imported_person_hash('person_id')} as person_hash,
+            f"""select origin, reason, {imported_person_hash_sql('person_id')} as person_hash,
                        timestamp, object_id, action
                 from rejected""",
             params={"salt": pii_salt()},

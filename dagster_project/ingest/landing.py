@@ -52,12 +52,14 @@ LANDING_ENTITIES: tuple[LandingEntity, ...] = (
         ("customer_id", "email", "phone", "first_name", "last_name", "region", "age_band", "social_handle", "updated_at"),
     ),
     LandingEntity(
-        "crm", "orders", "csv", ("order_id", "customer_id", "ts", "item_id", "category", "title", "quantity", "amount", "currency")
+        "crm", "orders", "csv",
+        ("order_id", "customer_id", "ts", "item_id", "category", "title", "quantity", "amount", "currency"),
     ),
     LandingEntity("crm", "tickets", "csv", ("ticket_id", "customer_id", "ts", "channel", "subject", "body")),
     LandingEntity("iot", "devices", "csv", ("device_id", "customer_id", "device_type", "registered_at")),
     LandingEntity(
-        "iot", "readings", "csv", ("reading_id", "device_id", "ts", "device_type", "signal", "value", "context", "lat", "lon")
+        "iot", "readings", "csv",
+        ("reading_id", "device_id", "ts", "device_type", "signal", "value", "context", "lat", "lon"),
     ),
     # Logs brought in with `personas import`: one shape for any source (see ingest/importer.py).
     LandingEntity(

@@ -29,11 +29,12 @@ from dagster import (
     asset,
 )
 
+from dagster_project.metadata import column_schema, day_metadata
 from dagster_project.operations.automation import rerun_on_upstream_change
 from dagster_project.partitions import daily_partitions, days_between, partition_dates, single_run_backfill
 from dagster_project.paths import personas_home
 from dagster_project.personas.assets import OWNERS
-from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource, read_frame, replace_partition_rows, table_exists
+from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource
 from dagster_project.run_config import config_from_settings, settings_from_config
 from dagster_project.science.kpis import (
     KpiThresholds,
@@ -45,6 +46,7 @@ from dagster_project.science.kpis import (
 )
 from dagster_project.tracking.drift_series import log_drift_series
 from dagster_project.tracking.resource import MlflowTracking
+from dagster_project.warehouse import read_frame, replace_partition_rows, table_exists
 
 KPI_CHECK_NAME = "persona_kpis_within_thresholds"
 VISIBLE_ASSET = AssetKey("user_personas")
@@ -132,14 +134,19 @@ def persona_kpis(
         measured = {day: day_values(connection, day, visible.get(day)) for day in days}
         rows = pl.concat([kpi_rows(day, values, thresholds) for day, (values, _) in measured.items()])
         replace_partition_rows(connection, "main.persona_kpis", rows, first, last)
-    log_drift_series(mlflow, rows.select("event_date", "value", "threshold", metric=pl.format("kpi_{}", "kpi")),
+    log_drift_series(mlflow.store(), rows.select("event_date", "value", "threshold", metric=pl.format("kpi_{}", "kpi")),
                      daily_partitions.start.date())
     breaches = rows.filter("breached")
-    yield MaterializeResult(metadata={
-        "dagster/row_count": rows.height,
-        "values": MetadataValue.json({str(day): values for day, (values, _) in measured.items()}),
-        "consistency_by_source": MetadataValue.json({str(day): by_source for day, (_, by_source) in measured.items()}),
+    day_metadata(context, {
+        day: {
+            "dagster/row_count": rows.filter(pl.col("event_date") == day).height,
+            **{kpi: value for kpi, value in values.items() if value is not None},
+            "breached_kpis": ", ".join(breaches.filter(pl.col("event_date") == day)["kpi"]) or "none",
+            "consistency_by_source": MetadataValue.json(by_source),
+        }
+        for day, (values, by_source) in measured.items()
     })
+    yield MaterializeResult(metadata={"dagster/column_schema": column_schema(rows)})
     yield AssetCheckResult(
         check_name=KPI_CHECK_NAME,
         passed=breaches.is_empty(),

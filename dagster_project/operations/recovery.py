@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
@@ -132,13 +132,13 @@ class RecoveredRun:
 
 def _end_orphaned_mlflow_runs(home: Path, dagster_run_id: str) -> int:
     """End as FAILED the MLflow runs a dead Dagster run left RUNNING."""
-    database = mlflow_dir(home) / "mlflow.db"
-    if not database.exists():
-        return 0
+    from dagster_project.tracking.store import EXPERIMENT_NAME, store_uri
+
+    if store_uri(home).startswith("sqlite:") and not (mlflow_dir(home) / "mlflow.db").exists():
+        return 0  # the embedded store was never created (a PostgreSQL store is always asked)
     from mlflow import MlflowClient
 
     from dagster_project.tracking.fit_runs import DAGSTER_RUN_TAG
-    from dagster_project.tracking.resource import EXPERIMENT_NAME, store_uri
 
     client = MlflowClient(store_uri(home), store_uri(home))
     experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
@@ -200,7 +200,7 @@ def home_run_lock(home: Path, describe: str, report: Callable[[str], None] | Non
                 time.sleep(0.5)
         handle.seek(0)
         handle.truncate()
-        handle.write(f"pid {os.getpid()} ({describe}, since {datetime.now(timezone.utc):%H:%M:%S} UTC)\n")
+        handle.write(f"pid {os.getpid()} ({describe}, since {datetime.now(UTC):%H:%M:%S} UTC)\n")
         handle.flush()
         try:
             yield

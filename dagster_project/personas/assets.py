@@ -4,8 +4,8 @@ from datetime import date, timedelta
 
 import polars as pl
 from dagster import (
-    AssetExecutionContext,
     AssetDep,
+    AssetExecutionContext,
     AssetKey,
     AssetSpec,
     MaterializeResult,
@@ -15,22 +15,29 @@ from dagster import (
     multi_asset,
 )
 
+from dagster_project.metadata import column_schema, day_metadata
 from dagster_project.operations.automation import rerun_on_upstream_change
 from dagster_project.partitions import daily_partitions, days_between, partition_dates, single_run_backfill
-from dagster_project.resources.duckdb import (
-    DUCKDB_POOL, DuckDBResource, read_frame, replace_partition_rows, scalar, table_exists,
-)
+from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource
+from dagster_project.review.store import overridden_fits
 from dagster_project.run_config import config_from_settings, settings_from_config
 from dagster_project.science.daily import PersonaSettings, fit_day, memories_for_day
 from dagster_project.science.labelling import explanation_text
 from dagster_project.science.recommenders import (
-    blend_scores, category_profile_recommendations, item_knn_recommendations, next_day_hits,
-    persona_category_recommendations, persona_recommendations, popularity_recommendations, ranker_weights,
-    summarise_hits, tune_blend,
+    blend_scores,
+    category_profile_recommendations,
+    item_knn_recommendations,
+    next_day_hits,
+    persona_category_recommendations,
+    persona_recommendations,
+    popularity_recommendations,
+    ranker_weights,
+    summarise_hits,
+    tune_blend,
 )
-from dagster_project.review.store import overridden_fits
 from dagster_project.tracking.fit_runs import log_day_fit
 from dagster_project.tracking.resource import MlflowTracking
+from dagster_project.warehouse import read_frame, replace_partition_rows, scalar, table_exists
 
 MIN_MEMORIES_TO_FIT = 30
 POPULARITY_DAYS = 30
@@ -85,17 +92,33 @@ def intent_memories(context: AssetExecutionContext, config: PersonaModelConfig, 
             replace_partition_rows(
                 connection, "main.intent_memories", memories, first, last, zstd_columns=("summary", "text")
             )
-    return MaterializeResult(metadata={
-        "dagster/row_count": memories.height,
-        "events": events.height,
-        "mean_events_per_memory": float(memories["n_events"].mean()) if memories.height else 0.0,
-        "multi_source_share": float((memories["sources"].list.len() > 1).mean()) if memories.height else 0.0,
-        "example_summaries": MetadataValue.md("\n".join(f"- {s}" for s in memories["summary"].head(5).to_list()))
-        if memories.height else "none",
-    })
+    day_metadata(context, _memory_metadata_by_day(events, memories, days_between(first, last)))
+    return MaterializeResult(metadata={"dagster/column_schema": column_schema(memories)} if memories.height else {})
 
 
-def _persona_markdown(personas: pl.DataFrame, memories: pl.DataFrame) -> str:
+def _memory_metadata_by_day(events: pl.DataFrame, memories: pl.DataFrame, days: list[date]) -> dict[date, dict]:
+    """Each day's memory count, event count, mean events per memory, multi-source share and five summaries."""
+    events_per_day = dict(events.group_by("event_date").len().iter_rows())
+    per_day = {row["event_date"]: row for row in memories.group_by("event_date").agg(
+        pl.len().alias("memories"),
+        pl.col("n_events").mean().alias("mean_events_per_memory"),
+        (pl.col("sources").list.len() > 1).mean().alias("multi_source_share"),
+        pl.col("summary").head(5).alias("examples"),
+    ).iter_rows(named=True)} if memories.height else {}
+    empty = {"memories": 0, "mean_events_per_memory": 0.0, "multi_source_share": 0.0, "examples": []}
+    return {
+        day: {
+            "dagster/row_count": (row := per_day.get(day, empty))["memories"],
+            "events": events_per_day.get(day, 0),
+            "mean_events_per_memory": float(row["mean_events_per_memory"]),
+            "multi_source_share": float(row["multi_source_share"]),
+            "example_summaries": MetadataValue.md("\n".join(f"- {summary}" for summary in row["examples"]) or "none"),
+        }
+        for day in days
+    }
+
+
+def _persona_markdown(personas: pl.DataFrame, summaries: dict[str, str]) -> str:
     """Catalogue table plus, per persona, what distinguishes it and its top evidence, for the Dagster UI."""
     lines = ["| id | label | share | memories | people | quality | coverage |", "|---|---|---|---|---|---|---|"]
     lines += [
@@ -103,7 +126,6 @@ def _persona_markdown(personas: pl.DataFrame, memories: pl.DataFrame) -> str:
         f"| {row['quality']:.2f} | {row['coverage']:.2f} |"
         for row in personas.sort("share", descending=True).iter_rows(named=True)
     ]
-    summaries = dict(zip(memories["memory_id"], memories["summary"], strict=True))
     for row in personas.sort("share", descending=True).iter_rows(named=True):
         lines += ["", f"**{row['label']}** — {row['description']}", "", f"Why: {explanation_text(row['explanation'])}", ""]
         lines += [f"- {summaries.get(memory_id, memory_id)}" for memory_id in row["evidence_memory_ids"][:3]]
@@ -179,7 +201,7 @@ def _parents_markdown(parents: pl.DataFrame, personas: pl.DataFrame) -> str:
 
 
 def _lineage_markdown(lineage: pl.DataFrame) -> str:
-    """Every lineage event of the range but `continued`, and how many ids continued per day."""
+    """Every lineage event of a model date but `continued`, and how many ids continued."""
     changes = lineage.filter(pl.col("event") != "continued").sort("event_date", "level", "persona_id")
     continued = lineage.filter(pl.col("event") == "continued").group_by("event_date", "level").len()
     lines = ["| date | level | id | event | related | similarity |", "|---|---|---|---|---|---|"]
@@ -190,38 +212,45 @@ def _lineage_markdown(lineage: pl.DataFrame) -> str:
         for row in changes.iter_rows(named=True)
     ]
     lines += ["", "Continued per day: " + ", ".join(
-        f"{row['event_date']} {row['level']} {row['len']}" for row in continued.sort("event_date", "level").iter_rows(named=True)
+        f"{row['event_date']} {row['level']} {row['len']}"
+        for row in continued.sort("event_date", "level").iter_rows(named=True)
     )]
     return "\n".join(lines)
 
 
 def _previous_personas(connection, fits: dict, day: date, has_history: bool) -> pl.DataFrame | None:
-    """The latest personas before `day`, this run's fits first: their label wording is kept while it holds."""
+    """The latest personas and parent personas before `day`, this run's fits first: their label wording is
+    kept while it holds (parent ids come from the personas' sequence, so the two never share an id)."""
     earlier = [fitted for fitted in fits if fitted < day]
     if earlier:
-        return fits[max(earlier)].personas
+        latest = fits[max(earlier)]
+        return pl.concat([latest.personas, latest.parents], how="diagonal_relaxed")
     if not has_history:
         return None
-    return read_frame(
-        connection,
-        "select * from personas where event_date = (select max(event_date) from personas where event_date < ?)",
-        [day],
-    )
+    latest_day = "(select max(event_date) from personas where event_date < ?)"
+    personas = read_frame(connection, f"select * from personas where event_date = {latest_day}", [day])
+    if not table_exists(connection, "persona_parents"):
+        return personas
+    parents = read_frame(connection, f"select * from persona_parents where event_date = {latest_day}", [day])
+    return pl.concat([personas, parents], how="diagonal_relaxed")
 
 
 @multi_asset(
     specs=[
-        AssetSpec("memory_assignments", kinds={"duckdb", "sklearn"}, owners=OWNERS, deps=[AssetDep("intent_memories", partition_mapping=WINDOW_MAPPING)],
-                  automation_condition=rerun_on_upstream_change, code_version=CODE_VERSION, description="Persona of every memory in the "
-                  "sliding window, per model date, with its cosine distance to the centroid."),
+        AssetSpec("memory_assignments", kinds={"duckdb", "sklearn"}, owners=OWNERS,
+                  deps=[AssetDep("intent_memories", partition_mapping=WINDOW_MAPPING)],
+                  automation_condition=rerun_on_upstream_change, code_version=CODE_VERSION,
+                  description="Persona of every memory in the sliding window, per model date, "
+                  "with its cosine distance to the centroid."),
         AssetSpec("personas", kinds={"duckdb", "sklearn"}, owners=OWNERS, deps=["memory_assignments"],
-                  automation_condition=rerun_on_upstream_change, code_version=CODE_VERSION, description="Labelled personas per model date: c-TF-IDF "
-                  "terms, an evidence-supported description, evidence memories, quality scores and parent_persona_id; "
-                  "with it persona_parents (the hierarchy) and persona_lineage (born, continued, split_from, "
-                  "merged_into, retired per id and day)."),
+                  automation_condition=rerun_on_upstream_change, code_version=CODE_VERSION,
+                  description="Labelled personas per model date: c-TF-IDF terms, an evidence-supported description, "
+                  "evidence memories, quality scores and parent_persona_id; with it persona_parents (the hierarchy) "
+                  "and persona_lineage (born, continued, split_from, merged_into, retired per id and day)."),
         AssetSpec("user_personas", kinds={"duckdb", "sklearn"}, owners=OWNERS, deps=["personas"],
-                  automation_condition=rerun_on_upstream_change, code_version=CODE_VERSION, description="Each person's personas (up to 5, weights sum "
-                  "to 1) with a person-specific label and evidence memories."),
+                  automation_condition=rerun_on_upstream_change, code_version=CODE_VERSION,
+                  description="Each person's personas (up to 5, weights sum to 1) "
+                  "with a person-specific label and evidence memories."),
     ],
     partitions_def=daily_partitions,
     backfill_policy=single_run_backfill,
@@ -274,33 +303,51 @@ def persona_model(
             connection, "select event_date, persona_id, label, share from personas where event_date <= ?", [last]
         ) if fits else pl.DataFrame()
     versions = {
-        day: log_day_fit(mlflow, fit, settings, window_memories, share_history.filter(pl.col("event_date") <= day),
+        day: log_day_fit(mlflow.store(), fit, settings, window_memories, share_history.filter(pl.col("event_date") <= day),
                          context.run.run_id)
         for day, fit in fits.items()
     }
     if skipped:
         context.log.warning(f"Fewer than {MIN_MEMORIES_TO_FIT} memories in the window of {', '.join(skipped)}: not fitted")
-    latest = fits[max(fits)] if fits else None
-    common = {"fitted_days": len(fits), "skipped_days": ", ".join(skipped) or "none"}
-    yield MaterializeResult(asset_key="memory_assignments", metadata={
-        **common, "dagster/row_count": sum(fit.assignments.height for fit in fits.values()),
-        "mean_distance": float(latest.assignments["distance"].mean()) if latest else 0.0,
-    })
-    yield MaterializeResult(asset_key="personas", metadata={
-        **common,
-        "dagster/row_count": sum(fit.personas.height for fit in fits.values()),
-        **({f"latest_{name}": value for name, value in latest.metrics.items()} if latest else {}),
-        "catalogue": MetadataValue.md(_persona_markdown(latest.personas, window_memories)) if latest else "none",
-        "parents": MetadataValue.md(_parents_markdown(latest.parents, latest.personas)) if latest else "none",
-        "lineage": MetadataValue.md(_lineage_markdown(pl.concat([fit.lineage for fit in fits.values()])))
-        if fits else "none",
-        "model_versions": ", ".join(f"{day}: v{version.version}" for day, version in versions.items()) or "none",
-    })
-    yield MaterializeResult(asset_key="user_personas", metadata={
-        **common,
-        "dagster/row_count": sum(fit.user_personas.height for fit in fits.values()),
-        "mean_personas_per_person": float(latest.user_personas.group_by("person_id").len()["len"].mean()) if latest else 0.0,
-    })
+    _fit_metadata(context, fits, versions, window_memories, days_between(first, last))
+    for key in ("memory_assignments", "personas", "user_personas"):
+        yield MaterializeResult(
+            asset_key=key, metadata={"dagster/column_schema": column_schema(tables[key][0])} if fits else {})
+
+
+def _fit_metadata(
+    context: AssetExecutionContext, fits: dict, versions: dict, memories: pl.DataFrame, days: list[date]
+) -> None:
+    """Each model date's own counts, quality metrics, catalogue, hierarchy, lineage and model version."""
+    evidence = {memory_id for fit in fits.values()
+                for memory_id in fit.personas["evidence_memory_ids"].list.head(3).explode().drop_nulls()}
+    shown = memories.filter(pl.col("memory_id").is_in(list(evidence)))
+    summaries = dict(zip(shown["memory_id"], shown["summary"], strict=True))
+    not_fitted = {"fitted": f"no: fewer than {MIN_MEMORIES_TO_FIT} memories in the window", "dagster/row_count": 0}
+    by_key: dict[str, dict[date, dict]] = {"memory_assignments": {}, "personas": {}, "user_personas": {}}
+    for day in days:
+        fit = fits.get(day)
+        if fit is None:
+            for per_day in by_key.values():
+                per_day[day] = not_fitted
+            continue
+        by_key["memory_assignments"][day] = {
+            "dagster/row_count": fit.assignments.height, "mean_distance": float(fit.assignments["distance"].mean()),
+        }
+        by_key["personas"][day] = {
+            "dagster/row_count": fit.personas.height,
+            **fit.metrics,
+            "model_version": f"persona-model v{versions[day].version}",
+            "catalogue": MetadataValue.md(_persona_markdown(fit.personas, summaries)),
+            "parents": MetadataValue.md(_parents_markdown(fit.parents, fit.personas)),
+            "lineage": MetadataValue.md(_lineage_markdown(fit.lineage)),
+        }
+        by_key["user_personas"][day] = {
+            "dagster/row_count": fit.user_personas.height,
+            "mean_personas_per_person": float(fit.user_personas.group_by("person_id").len()["len"].mean()),
+        }
+    for key, per_day in by_key.items():
+        day_metadata(context, per_day, asset_key=key)
 
 
 def static_memberships(user_personas_before: pl.DataFrame) -> pl.DataFrame:
@@ -349,12 +396,15 @@ def utility_for_day(
     weights, ablation_weights = DEFAULT_BLEND, (0.0, *DEFAULT_BLEND[1:])
     if validation_scores is not None:
         validation_history = events.filter(
-            pl.col("event_date").is_between(validation_day - timedelta(days=POPULARITY_DAYS), validation_day - timedelta(days=1))
+            pl.col("event_date").is_between(
+                validation_day - timedelta(days=POPULARITY_DAYS), validation_day - timedelta(days=1)
+            )
         )
         validation_events = events.filter(pl.col("event_date") == validation_day)
         weights = tune_blend(validation_history, validation_events, validation_scores)
         ablation_weights = tune_blend(
-            validation_history, validation_events, validation_scores, persona_weights=(0.0,), persona_popularity_shares=(0.0,)
+            validation_history, validation_events, validation_scores,
+            persona_weights=(0.0,), persona_popularity_shares=(0.0,),
         )
     methods = {
         "personas": blend_scores(scores, ranker_weights(*weights)),
@@ -406,12 +456,13 @@ def persona_utility(context: AssetExecutionContext, duckdb: DuckDBResource) -> M
             replace_partition_rows(
                 connection, "main.persona_utility_hits", pl.concat([hits for hits, _, _ in results.values()]), first, last
             )
-    metadata = {"dagster/row_count": utility.height}
-    if not utility.is_empty():
-        means = utility.group_by("method", "k").agg(pl.col("hit_rate").mean()).sort("method", "k")
-        metadata.update({f"hit_at_{row['k']}_{row['method']}": float(row["hit_rate"]) for row in means.iter_rows(named=True)})
-        metadata["blend_weights"] = ", ".join(
-            f"{day}: persona {weights[0]}, knn {weights[1]}, persona popularity {weights[2]}; ablation knn {ablation[1]}"
-            for day, (_, _, (weights, ablation)) in results.items()
-        )
-    return MaterializeResult(metadata=metadata)
+    day_metadata(context, {
+        day: {"dagster/row_count": 0, "evaluated": "no: no personas the day before"} if day not in results else {
+            "dagster/row_count": results[day][1].height,
+            **{f"hit_at_{row['k']}_{row['method']}": row["hit_rate"] for row in results[day][1].iter_rows(named=True)},
+            "blend_weights": "persona {}, knn {}, persona popularity {}; ablation knn {}".format(
+                *results[day][2][0], results[day][2][1][1]),
+        }
+        for day in days_between(first, last)
+    })
+    return MaterializeResult(metadata={} if utility.is_empty() else {"dagster/column_schema": column_schema(utility)})

@@ -29,11 +29,10 @@ import duckdb
 
 from dagster_project.ingest.landing import LANDING_ENTITIES, LandingFileError, read_landing_file
 from dagster_project.paths import landing_dir, warehouse_path
+from dagster_project.privacy.pii import pii_hash_sql, pii_salt, salted_hash_sql
 from dagster_project.privacy.suppression import (
     SUPPRESSIONS_TABLE,
     ensure_suppression_table,
-    node_hash_sql,
-    pii_salt,
     suppressed_condition,
     suppressed_lines,
 )
@@ -43,7 +42,7 @@ AUDIT_TABLE = "main.erasure_audit"
 IDENTIFIER_NODES = {
     "cookie": "'cookie:' || trim($value)",
     "device": "'device:' || trim($value)",
-    "handle": "'handle:' || sha256($salt || lower(trim(ltrim($value, '@'))))",
+    "handle": "'handle:' || " + pii_hash_sql("ltrim($value, '@')"),
 }
 # Columns that name a person's rows in any table (marts, staging tables, persona tables, tables
 # added later), and which of the person's values they hold: identity nodes, or the value of one
@@ -115,7 +114,8 @@ def forget(home: Path, kind: str, value: str) -> ErasureReport:
             report = replace(
                 report, landing_lines_removed=sum(len(lines) for lines in landing_lines.values()),
                 unreadable_landing_files=unreadable,
-                affected_days=sorted(set(report.affected_days) | {date.fromisoformat(path.stem) for path in landing_lines}),
+                affected_days=sorted(
+                    set(report.affected_days) | {date.fromisoformat(path.stem) for path in landing_lines}),
             )
             _record_audit(connection, report)
             connection.execute("commit")
@@ -137,7 +137,7 @@ def resolve_person(connection: duckdb.DuckDBPyConnection, kind: str, value: str)
     elif kind == "email":
         sql = """select distinct i.person_id from dim_customers c
                  join dim_person_identifiers i on i.identifier = 'customer:' || c.customer_id
-                 where c.email_hash = sha256($salt || lower(trim($value)))"""
+                 where c.email_hash = """ + pii_hash_sql("$value")
     elif kind in IDENTIFIER_NODES:
         sql = f"select person_id from dim_person_identifiers where identifier = {IDENTIFIER_NODES[kind]}"
     else:
@@ -172,13 +172,14 @@ def _erase(connection: duckdb.DuckDBPyConnection, person_id: str) -> ErasureRepo
     erased_at = datetime.now(UTC).replace(tzinfo=None)
     ensure_suppression_table(connection)
     connection.execute(
-        f"insert or ignore into {SUPPRESSIONS_TABLE} select {node_hash_sql('node')}, split_part(node, ':', 1), $at "
+        f"insert or ignore into {SUPPRESSIONS_TABLE} select {salted_hash_sql('node')}, split_part(node, ':', 1), $at "
         "from (select unnest($nodes) as node)",
         {"salt": salt, "nodes": nodes + email_nodes, "at": erased_at},
     )
     rows_deleted, raw_days = _delete_raw_lines(connection)
     rows_deleted |= _delete_person_rows(connection, values)
-    person_hash = connection.execute("select sha256($salt || $person)", {"salt": salt, "person": person_id}).fetchall()[0][0]
+    person_hash = connection.execute(
+        f"select {salted_hash_sql('$person')}", {"salt": salt, "person": person_id}).fetchall()[0][0]
     return ErasureReport(
         person_hash=person_hash, identifiers=len(nodes) + len(email_nodes), erased_at=erased_at,
         rows_deleted={table: count for table, count in sorted(rows_deleted.items()) if count},
@@ -222,7 +223,8 @@ def _delete_raw_lines(connection: duckdb.DuckDBPyConnection) -> tuple[dict[str, 
         if f"raw.{entity.table}" in raw_tables:
             connection.execute(
                 f"""insert into erased_lines (source, entity, event_date, landing_file, line_no)
-                    select '{entity.source}', '{entity.entity}', event_date, landing_file, line_no from raw.{entity.table} where {suppressed_condition(entity.table)}""",
+                    select '{entity.source}', '{entity.entity}', event_date, landing_file, line_no
+                    from raw.{entity.table} where {suppressed_condition(entity.table)}""",
                 {"salt": pii_salt()},
             )
     rows_deleted = {}
@@ -270,11 +272,14 @@ def _delete_person_rows(connection: duckdb.DuckDBPyConnection, values: dict[str,
         named = sorted(column for column in columns if values.get(PERSON_COLUMNS.get(column)))
         if named:
             rows_deleted[table] = _count(connection.execute(
-                f"delete from {_quoted(table)} where " + " or ".join(f"{column} in (select unnest(${column}))" for column in named),
+                f"delete from {_quoted(table)} where "
+                + " or ".join(f"{column} in (select unnest(${column}))" for column in named),
                 {column: values[PERSON_COLUMNS[column]] for column in named}))
         if "evidence_memory_ids" in columns and values["memory"]:
             rows_deleted[f"{table}.evidence_memory_ids"] = _count(connection.execute(
-                f"""update {_quoted(table)} set evidence_memory_ids = list_filter(evidence_memory_ids, lambda m: not list_contains($memory_ids, m))
+                f"""update {_quoted(table)}
+                    set evidence_memory_ids = list_filter(
+                        evidence_memory_ids, lambda m: not list_contains($memory_ids, m))
                     where list_has_any(evidence_memory_ids, $memory_ids)""", {"memory_ids": values["memory"]}))
     return rows_deleted
 
@@ -283,7 +288,9 @@ def _count(cursor: duckdb.DuckDBPyConnection) -> int:
     return int(cursor.fetchall()[0][0])
 
 
-def _suppressed_landing_lines(connection: duckdb.DuckDBPyConnection, home: Path) -> tuple[dict[Path, list[int]], list[str]]:
+def _suppressed_landing_lines(
+    connection: duckdb.DuckDBPyConnection, home: Path
+) -> tuple[dict[Path, list[int]], list[str]]:
     """Line numbers of suppressed lines per landing file, and the files the raw load cannot read either."""
     found, unreadable = {}, []
     landing = landing_dir(home)

@@ -12,36 +12,17 @@ staging), rather than in the dbt staging models: `raw` holds PII in the clear, s
 filter further down would leave a re-sent file's lines of the person in `raw.*`.
 """
 
-import os
-
 import duckdb
 import polars as pl
 
 from dagster_project.ingest.landing import LandingEntity
-from dagster_project.paths import DEFAULT_PII_SALT
+from dagster_project.privacy.pii import imported_person_hash_sql, pii_hash_sql, pii_salt, salted_hash_sql
 
 SUPPRESSIONS_TABLE = "main.erasure_suppressions"
 
 
-def pii_salt() -> str:
-    """The salt dbt's `pii_hash` uses, so Python-side hashes match the warehouse's."""
-    return os.environ.get("PERSONAS_PII_SALT") or DEFAULT_PII_SALT
-
-
-def _pii_hash(expr: str) -> str:
-    """SQL of dbt's `pii_hash` macro: null for blank values, else sha256(salt || lower(trim(value)))."""
-    return f"case when nullif(trim({expr}), '') is null then null else sha256($salt || lower(trim({expr}))) end"
-
-
-def imported_person_hash(expr: str) -> str:
-    """SQL of an imported log's person hash (bind `$salt`), the Python side's one definition: the id trimmed but
-    not lower-cased (`USER001` and `user001` are two people), null when blank. It must match dbt's
-    base_import__events, the SQL definition; tests/test_import.py checks the two agree."""
-    return f"case when nullif(trim({expr}), '') is not null then sha256($salt || trim({expr})) end"
-
-
 def _node(prefix: str, expr: str) -> str:
-    """SQL of an identity node such as `cookie:ck-1`, spelt as dbt spells it (untrimmed); null without the identifier."""
+    """SQL of an identity node such as `cookie:ck-1`, spelt as dbt spells it (untrimmed); null without an identifier."""
     return f"'{prefix}:' || nullif({expr}, '')"
 
 
@@ -59,14 +40,14 @@ _CRM_HANDLE = "ltrim(social_handle, '@')"
 # Per raw table: the identity nodes a line names, as a SQL list over the raw table's columns.
 LINE_NODES: dict[str, str] = {
     "web__events": f"[{_node('cookie', _WEB_COOKIE)}, {_node('customer', _WEB_CUSTOMER)}]",
-    "social__engagements": f"['handle:' || {_pii_hash(_SOCIAL_HANDLE)}]",
-    "crm__customers": f"[{_node('customer', 'customer_id')}, 'handle:' || {_pii_hash(_CRM_HANDLE)}, "
-                      f"'email:' || {_pii_hash('email')}]",
+    "social__engagements": f"['handle:' || {pii_hash_sql(_SOCIAL_HANDLE)}]",
+    "crm__customers": f"[{_node('customer', 'customer_id')}, 'handle:' || {pii_hash_sql(_CRM_HANDLE)}, "
+                      f"'email:' || {pii_hash_sql('email')}]",
     "crm__orders": f"[{_node('customer', 'customer_id')}]",
     "crm__tickets": f"[{_node('customer', 'customer_id')}]",
     "iot__devices": f"[{_node('device', 'device_id')}, {_node('customer', 'customer_id')}]",
     "iot__readings": f"[{_node('device', 'device_id')}]",
-    "import__events": f"['imported:' || source || ':' || {imported_person_hash('person_id')}]",
+    "import__events": f"['imported:' || source || ':' || {imported_person_hash_sql('person_id')}]",
 }
 
 
@@ -77,22 +58,18 @@ def ensure_suppression_table(connection: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def node_hash_sql(node: str) -> str:
-    """SQL hashing an identity node for the suppression list (bind `$salt`)."""
-    return f"sha256($salt || {node})"
-
-
 def suppressed_condition(entity_table: str) -> str:
     """SQL true for a raw line of `entity_table` that names a suppressed identity node (bind `$salt`)."""
     return (
-        f"list_has_any(list_transform({LINE_NODES[entity_table]}, lambda node: {node_hash_sql('node')}), "
+        f"list_has_any(list_transform({LINE_NODES[entity_table]}, lambda node: {salted_hash_sql('node')}), "
         f"(select coalesce(list(identifier_hash), []) from {SUPPRESSIONS_TABLE}))"
     )
 
 
 def has_suppressions(connection: duckdb.DuckDBPyConnection) -> bool:
     exists = connection.execute(
-        "select count(*) from information_schema.tables where table_schema = 'main' and table_name = 'erasure_suppressions'"
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'main' and table_name = 'erasure_suppressions'"
     ).fetchall()[0][0]
     return bool(exists) and connection.execute(f"select count(*) from {SUPPRESSIONS_TABLE}").fetchall()[0][0] > 0
 

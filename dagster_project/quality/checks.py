@@ -20,30 +20,36 @@ check leaves the `fct_events` check unexecuted, and with it everything downstrea
 which the persona step writes together with it.
 
 Partitions. A run for one day blocks only that day. A single run over a range has one
-check step for the whole range: one bad day blocks the range's downstream steps in that
-run, so the check's metadata names the blocked days (`failed_partitions`) and the command
-that reruns each; `personas run`/`backfill` then rerun the rest of the range around them
-(see `dagster_project.operations.ranges`).
+check step for the whole range, which records one evaluation per day with that day's own
+verdict and metadata (so the UI shows each day Passed or Failed; see `metadata.py`). One
+bad day still blocks the range's downstream steps in that run, so a blocked day's
+evaluation names it (`failed_partitions`) and the command that reruns it; `personas
+run`/`backfill` then rerun the rest of the range around them (see
+`dagster_project.operations.ranges`). `gate_verdicts` folds the days back into one line
+per gate for the command line.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckExecutionContext,
-    ConfigurableResource,
-    AssetCheckResult,
-    AssetCheckSeverity,
+    AssetCheckKey,
     AssetChecksDefinition,
+    AssetCheckSeverity,
     AssetKey,
     AutomationCondition,
+    ConfigurableResource,
     MetadataValue,
+    Output,
     asset_check,
 )
 from duckdb import DuckDBPyConnection
 
+from dagster_project.metadata import day_check_evaluations
 from dagster_project.partitions import daily_partitions, days_between, partition_dates
 from dagster_project.paths import personas_home
 from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource
@@ -122,8 +128,8 @@ def volume_frame_sql(thresholds: "QualityThresholds") -> str:
     """
     limits = ", ".join(
         f"({_literal_sql(source)}, {_literal_sql(rate)})" for source, rate in thresholds.source_reject_rates
-    ) or "(null, null)"
-    dense = ", ".join(_literal_sql(source) for source in thresholds.dense_sources) or "null"
+    ) or "(null::varchar, null::double)"
+    dense = ", ".join(_literal_sql(source) for source in thresholds.dense_sources) or "null::varchar"
     return f"""
 with daily as (
     select source, event_date, sum(raw_lines) as raw_lines, sum(staged) as staged, sum(rejected) as rejected
@@ -236,26 +242,68 @@ def _run_command(days: list[date]) -> str:
     return f"personas run --start {days[0]}" + (f" --end {days[-1]}" if len(days) > 1 else "")
 
 
-def check_metadata(outcomes: dict[date, "ValidationOutcome"]) -> dict[str, Any]:
-    """Counts over the range; the blocked and the warned days; each failed expectation with a few unexpected values."""
-    days = sorted(outcomes)
-    failures = [(day, failure) for day in days for failure in outcomes[day].failed_expectations]
-    blocked = [day for day in days if outcomes[day].blocking]
-    warned = [day for day in days if not outcomes[day].success and not outcomes[day].blocking]
+def check_metadata(day: date, outcome: "ValidationOutcome") -> dict[str, Any]:
+    """One day's verdict: counts, whether it blocked or warned, each failed expectation with a few unexpected values.
+
+    A gate records one evaluation per day; `gate_verdicts` folds a run's days back together.
+    """
+    failures = outcome.failed_expectations
     return {
-        "partition": days[0].isoformat() if len(days) == 1 else f"{days[0]}..{days[-1]}",
-        "evaluated": sum(outcome.evaluated for outcome in outcomes.values()),
-        "gx_validated_partitions": sum(outcome.by_gx for outcome in outcomes.values()),
+        "partition": day.isoformat(),
+        "evaluated": outcome.evaluated,
+        "gx_validated_partitions": int(outcome.by_gx),
         "failed": len(failures),
-        "failed_partitions": ", ".join(day.isoformat() for day in blocked) or "none",
-        "warned_partitions": ", ".join(day.isoformat() for day in warned) or "none",
-        "failed_expectations": sorted({failure.name for _, failure in failures if failure.critical}),
-        "warned_expectations": sorted({failure.name for _, failure in failures if not failure.critical}),
-        "rerun": "; ".join(rerun_commands(blocked)) or "none",
-        "unexpected_examples": MetadataValue.json(
-            {f"{day} {failure.name}": failure.unexpected for day, failure in failures}
-        ),
+        "failed_partitions": day.isoformat() if outcome.blocking else "none",
+        "warned_partitions": day.isoformat() if not outcome.success and not outcome.blocking else "none",
+        "failed_expectations": sorted({failure.name for failure in failures if failure.critical}),
+        "warned_expectations": sorted({failure.name for failure in failures if not failure.critical}),
+        "rerun": "; ".join(rerun_commands([day] if outcome.blocking else [])) or "none",
+        "unexpected_examples": MetadataValue.json({f"{day} {failure.name}": failure.unexpected for failure in failures}),
     }
+
+
+def gate_verdicts(evaluations: Iterable[AssetCheckEvaluation]) -> list[AssetCheckEvaluation]:
+    """A run's evaluations with each gate's days folded into one over them, as the command line reports a run:
+    passed if every day passed, ERROR if a day was blocked, the blocked and warned days listed."""
+    days_of: dict[AssetCheckKey, list[AssetCheckEvaluation]] = {}
+    others = []
+    for evaluation in evaluations:
+        if evaluation.check_name.startswith("gx_") and evaluation.partition:
+            days_of.setdefault(evaluation.asset_check_key, []).append(evaluation)
+        else:
+            others.append(evaluation)
+    return others + [_folded(sorted(days, key=lambda e: e.partition)) for days in days_of.values()]
+
+
+def _folded(days: list[AssetCheckEvaluation]) -> AssetCheckEvaluation:
+    def values(key: str) -> list:
+        return [day.metadata[key].value for day in days]
+
+    def listed(key: str) -> str:
+        return ", ".join(name for name in values(key) if name != "none") or "none"
+
+    blocked = [date.fromisoformat(day.partition) for day in days if day.metadata["failed_partitions"].value != "none"]
+    return AssetCheckEvaluation(
+        asset_key=days[0].asset_key,
+        check_name=days[0].check_name,
+        passed=all(day.passed for day in days),
+        severity=AssetCheckSeverity.ERROR if blocked else AssetCheckSeverity.WARN,
+        blocking=days[0].blocking,
+        partition=days[0].partition if len(days) == 1 else None,
+        metadata={
+            "partition": days[0].partition if len(days) == 1 else f"{days[0].partition}..{days[-1].partition}",
+            "evaluated": sum(values("evaluated")),
+            "gx_validated_partitions": sum(values("gx_validated_partitions")),
+            "failed": sum(values("failed")),
+            "failed_partitions": listed("failed_partitions"),
+            "warned_partitions": listed("warned_partitions"),
+            "failed_expectations": sorted({name for names in values("failed_expectations") for name in names}),
+            "warned_expectations": sorted({name for names in values("warned_expectations") for name in names}),
+            "rerun": "; ".join(rerun_commands(blocked)) or "none",
+            "unexpected_examples": MetadataValue.json(
+                {name: examples for day in values("unexpected_examples") for name, examples in day.items()}),
+        },
+    )
 
 
 def validate_days(
@@ -337,17 +385,16 @@ def build_quality_check(table: GatedTable) -> AssetChecksDefinition:
     )
     def gx_check(
         context: AssetCheckExecutionContext, duckdb: DuckDBResource, quality_gates: QualityGates
-    ) -> AssetCheckResult:
+    ) -> Iterator[Output | AssetCheckEvaluation]:
         first, last = partition_dates(context)
         thresholds = quality_gates.thresholds()
         with duckdb.connect(read_only=True) as connection:
             outcomes = validate_days(connection, table, days_between(first, last), thresholds)
-        blocking = any(outcome.blocking for outcome in outcomes.values())
-        return AssetCheckResult(
-            passed=all(outcome.success for outcome in outcomes.values()),
-            severity=AssetCheckSeverity.ERROR if blocking else AssetCheckSeverity.WARN,
-            metadata=check_metadata(outcomes),
-        )
+        yield from day_check_evaluations(context, AssetCheckKey(table.asset_key, f"gx_{table.name}"), {
+            day: (outcome.success, AssetCheckSeverity.ERROR if outcome.blocking else AssetCheckSeverity.WARN,
+                  check_metadata(day, outcome))
+            for day, outcome in outcomes.items()
+        }, blocking=True)
 
     return gx_check
 

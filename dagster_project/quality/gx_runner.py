@@ -259,7 +259,7 @@ def _example(value, kwargs: dict) -> str:
     """A value as written; a column pair's values named: `reject_rate_limit=0.05, reject_rate=0.21`."""
     if isinstance(value, tuple | list) and "column_A" in kwargs:
         named = zip((kwargs["column_A"], kwargs["column_B"]), value, strict=False)
-        return ", ".join(f"{name}={getattr(item, 'item', lambda: item)()}" for name, item in named)
+        return ", ".join(f"{name}={item.item() if hasattr(item, 'item') else item}" for name, item in named)
     return str(value)
 
 
@@ -331,11 +331,14 @@ def use_vendored_assets(site: Path) -> None:
     shutil.copytree(VENDORED_ASSETS_DIR, vendor, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.md", "licenses"))
     for page in [*site.rglob("*.html"), *(site / "static" / "styles").glob("*.css")]:
         to_static = Path(os.path.relpath(site / "static", page.parent)).as_posix()
-        to_vendor = f"{to_static}/vendor"
-        text = SRI_ATTRIBUTES.sub("", page.read_text(encoding="utf-8"))  # a file:// page cannot check them
-        # GX climbs one folder too many from a validation page (validations/<suite>/<run>/<time>/<batch>.html)
-        text = GX_STATIC_LINK.sub(lambda link: f"{link[1]}{to_static}/", text)
-        for address, name in VENDORED_ASSETS.items():
-            text = text.replace(address, f"{to_vendor}/{name}")
-        text = REMOTE_LOGO.sub(f"{to_static}/images/logo-long.png", text)
-        page.write_text(text, encoding="utf-8")
+        page.write_text(_with_local_assets(page.read_text(encoding="utf-8"), to_static), encoding="utf-8")
+
+
+def _with_local_assets(text: str, to_static: str) -> str:
+    """A page's text with its CDN, logo and static links pointed at `to_static` (its relative path to static/)."""
+    text = SRI_ATTRIBUTES.sub("", text)  # a file:// page cannot check them
+    # GX climbs one folder too many from a validation page (validations/<suite>/<run>/<time>/<batch>.html)
+    text = GX_STATIC_LINK.sub(lambda link: f"{link[1]}{to_static}/", text)
+    for address, name in VENDORED_ASSETS.items():
+        text = text.replace(address, f"{to_static}/vendor/{name}")
+    return REMOTE_LOGO.sub(f"{to_static}/images/logo-long.png", text)

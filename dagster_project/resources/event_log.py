@@ -6,11 +6,12 @@ graph wrote 10,000 planned events (2m20s before its first step) and as many mate
 Dagster's `DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS` would write one planned event per
 asset instead, but then a failed run no longer marks its days failed in the UI: not used.
 
-Writes: Dagster's SQLite storage writes each event through about five short transactions, and with SQLite's default `synchronous=FULL` each commit and close
-waits for the disk: 0.25 s per event on this VM's shared disk, 50 s for one asset's 200 days
-(10 s with `synchronous=OFF`), which made the raw load, dbt and gate steps of a many-day run
-cost minutes per asset whatever their data. (WAL with `synchronous=NORMAL` does not help:
-Dagster opens a new connection per write, and the last close checkpoints the WAL with an fsync.)
+Writes: Dagster's SQLite storage writes each event through about five short transactions, and
+with SQLite's default `synchronous=FULL` each commit and close waits for the disk: 0.25 s per
+event on this VM's shared disk, 50 s for one asset's 200 days (10 s with `synchronous=OFF`),
+which made the raw load, dbt and gate steps of a many-day run cost minutes per asset whatever
+their data. (WAL with `synchronous=NORMAL` does not help: Dagster opens a new connection per
+write, and the last close checkpoints the WAL with an fsync.)
 
 With `synchronous=OFF` on the SQLite files under DAGSTER_HOME only, a killed process loses
 nothing it committed (the OS still holds the pages); an OS crash or power cut may lose or

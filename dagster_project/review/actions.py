@@ -14,15 +14,31 @@ import duckdb
 import polars as pl
 
 from dagster_project.paths import warehouse_path
-from dagster_project.resources.duckdb import connect_waiting_for_lock
 from dagster_project.review.store import (
-    APPROVED, PENDING, Review, ReviewError, decide_review, label_override_history, read_reviews, set_label_override,
+    APPROVED,
+    PENDING,
+    Review,
+    ReviewError,
+    decide_review,
+    label_override_history,
+    read_reviews,
+    set_label_override,
 )
 from dagster_project.tracking.registry import (
-    DECISION_TAG, PARTITION_DATE_TAG, REVIEW_TAG, Promotion, current_champion, day_version, newest_versions,
-    open_reviews_of_newest, release_held, tag_version, version_id,
+    DECISION_TAG,
+    PARTITION_DATE_TAG,
+    REVIEW_TAG,
+    Promotion,
+    current_champion,
+    day_version,
+    newest_versions,
+    open_reviews_of_newest,
+    release_held,
+    tag_version,
+    version_id,
 )
-from dagster_project.tracking.resource import MlflowTracking
+from dagster_project.tracking.store import MlflowStore
+from dagster_project.warehouse import connect_waiting_for_lock
 
 LOCK_WAIT_SECONDS = 10.0
 
@@ -72,7 +88,7 @@ class Decision:
     champion: str  # "version N (day)" after the decision
 
 
-def _champion_text(tracking: MlflowTracking) -> str:
+def _champion_text(tracking: MlflowStore) -> str:
     champion = current_champion(tracking)
     return f"version {champion.version} ({champion.tags[PARTITION_DATE_TAG]})" if champion else "none"
 
@@ -83,11 +99,11 @@ def decide_day(home: Path, day: date, status: str, by: str) -> Decision:
     Approval promotes the day and then the later days held behind it, in date order, up to the
     next open review; never back past a newer champion. Rejection leaves the alias where it is.
     """
-    tracking = MlflowTracking()
+    tracking = MlflowStore()
     tracking.activate()
     version = day_version(tracking, day)
     if version is None:
-        raise ReviewError(f"no model version of {day} in {tracking.tracking_uri}")
+        raise ReviewError(f"no model version of {day} in {tracking.display_uri}")
     with warehouse(home) as connection:
         review = decide_review(connection, day, version_id(version), status, by, utc_now())
         reviews = read_reviews(connection)
@@ -98,7 +114,7 @@ def decide_day(home: Path, day: date, status: str, by: str) -> Decision:
 
 def review_lines(home: Path) -> list[str]:
     """The champion, then every review (newest version of its day or not) and the days held behind open ones."""
-    tracking = MlflowTracking()
+    tracking = MlflowStore()
     tracking.activate()
     with warehouse(home, read_only=True) as connection:
         reviews = read_reviews(connection)
@@ -118,7 +134,7 @@ def review_lines(home: Path) -> list[str]:
 
 def champion_status(home: Path) -> str:
     """One line for the run summary: the served champion and, if any, the review that holds it back."""
-    tracking = MlflowTracking()
+    tracking = MlflowStore()
     tracking.activate()
     with warehouse(home, read_only=True) as connection:
         reviews = read_reviews(connection)

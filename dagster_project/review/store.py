@@ -14,8 +14,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from dagster_project.resources.duckdb import read_frame, scalar, table_exists
 from dagster_project.review.overrides import COMPUTED, HUMAN, OVERRIDE_SCHEMA, apply_label_overrides
+from dagster_project.warehouse import read_frame, scalar, table_exists
 
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
 MAX_LABEL_CHARS = 200

@@ -53,6 +53,43 @@ def recency_weights(
     return weights
 
 
+def parse_source_weights(spec: str) -> dict[str, float]:
+    """`"web=0.40,social=0.35,crm=0.25"` -> {"web": 0.4, ...}; `""` weighs every source the same.
+
+    A string, so the knob reads the same in the launchpad, in MLflow's params and in the API's
+    copy of the champion's settings.
+    """
+    weights: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, separator, value = item.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = -1.0
+        if not separator or not name.strip() or weight < 0:
+            raise ValueError(f"source_weights item {item!r}: expected SOURCE=WEIGHT with a weight >= 0, "
+                             f"as in 'web=0.40,social=0.35,crm=0.25'")
+        weights[name.strip()] = weight
+    if weights and not any(weights.values()):
+        raise ValueError(f"source_weights {spec!r}: at least one weight must be positive")
+    return weights
+
+
+def source_factors(sources: pl.Series, spec: str) -> np.ndarray:
+    """Per memory, the mean weight of its sources over the mean listed weight (1 = neutral).
+
+    `sources` holds each memory's list of sources. A source the spec does not list weighs the
+    mean listed weight, so listing only some sources moves only the memories that have them;
+    equal weights (or `""`) give every memory 1, today's unweighted clustering.
+    """
+    weights = parse_source_weights(spec)
+    if not weights:
+        return np.ones(len(sources))
+    mean_weight = sum(weights.values()) / len(weights)
+    per_source = sources.list.eval(pl.element().replace_strict(weights, default=mean_weight, return_dtype=pl.Float64))
+    return (per_source.list.mean().fill_null(mean_weight) / mean_weight).to_numpy()
+
+
 @dataclass(frozen=True)
 class PersonaFit:
     """Result of ``fit_personas``; labels index rows of ``centroids``."""

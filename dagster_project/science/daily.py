@@ -16,11 +16,13 @@ import polars as pl
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from dagster_project.science.catalogue import FACT_LIST_COLUMNS, label_personas
 from dagster_project.science.clustering import (
     assign_with_person_prior,
     fit_personas,
     recency_weights,
     similarities,
+    source_factors,
     weighted_centroids,
 )
 from dagster_project.science.hierarchy import parent_groups
@@ -32,7 +34,6 @@ from dagster_project.science.identity import (
     recent_candidates,
 )
 from dagster_project.science.intent_families import apply_intent_families, fit_intent_families
-from dagster_project.science.catalogue import FACT_LIST_COLUMNS, label_personas
 from dagster_project.science.labelling import person_personas
 from dagster_project.science.segmentation import assign_intents, segment_intent_memories
 from dagster_project.science.vectorize import MemoryVectorizer
@@ -57,6 +58,9 @@ class PersonaSettings:
     n_held_out: int = 50
     person_prior: float = 0.1
     context_weight: float = 1.0
+    # Weighted clustering of sources, e.g. "web=0.40,social=0.35,crm=0.25": a memory weighs the mean of its
+    # sources' weights (unlisted sources: the mean listed weight) in the fit and in each person's personas.
+    source_weights: str = ""
     context_dimensions: int = 24
     n_terms: int = 10
     seed: int = 0
@@ -96,6 +100,15 @@ class DayFit:
     parents: pl.DataFrame = field(default_factory=pl.DataFrame)
     lineage: pl.DataFrame = field(default_factory=pl.DataFrame)
     metrics: dict[str, float] = field(default_factory=dict)
+
+
+def memory_weights(window: pl.DataFrame, as_of: dt.date, settings: PersonaSettings) -> np.ndarray:
+    """Each window memory's weight: recency (60/40 by default) times its sources' weight, summing to 1."""
+    weights = recency_weights(
+        window["event_date"], as_of, settings.window_days, settings.recent_days, settings.recent_share
+    ) * source_factors(window["sources"], settings.source_weights)
+    total = weights.sum()
+    return weights / total if total > 0 else weights
 
 
 def _k_candidates(previous_k: int, settings: PersonaSettings) -> range:
@@ -165,8 +178,9 @@ def fit_day(
 ) -> DayFit:
     """Personas as of `as_of`, fitted on the memories of the window [as_of - W + 1, as_of].
 
-    `previous_personas` (the latest earlier `personas` rows) keep each persona's label wording
-    while it still holds, so labels do not churn from day to day.
+    `previous_personas` (the latest earlier `personas` rows, with that day's `persona_parents` rows: ids
+    name one thing) keep each persona's and parent's label wording while it still holds, so labels do
+    not churn from day to day.
 
     `history` (event_date, memory_id, persona_id, parent_persona_id of the model dates of the
     last `identity_memory_days` days) lets a persona keep its id while it drifts or is missing
@@ -174,9 +188,7 @@ def fit_day(
     match cut. New personas and parents get fresh ids from `next_persona_id`.
     """
     window = window.sort("event_date", "memory_id")
-    weights = recency_weights(
-        window["event_date"], as_of, settings.window_days, settings.recent_days, settings.recent_share
-    )
+    weights = memory_weights(window, as_of, settings)
     vectorizer = MemoryVectorizer(
         context_weight=settings.context_weight, context_dimensions=settings.context_dimensions, seed=settings.seed
     )
@@ -210,7 +222,7 @@ def fit_day(
     )
     parents, parent_of_persona = _labelled_parents(
         assignments, X, group[labels], parent_centroids, parent_identity.persona_ids, group, persona_ids, weights,
-        settings,
+        settings, previous_personas,
     )
     personas = personas.join(parent_of_persona, on="persona_id", how="left")
     if parents.is_empty():  # no parent today: an empty table of the parents' columns
@@ -276,9 +288,11 @@ def _labelled_parents(
     persona_ids: np.ndarray,
     weights: np.ndarray,
     settings: PersonaSettings,
+    previous_labels: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The parents labelled like personas from their children's memories (`row_group`: parent index
-    per memory, -1 none) with their `child_persona_ids`, and (persona_id, parent_persona_id)."""
+    per memory, -1 none) with their `child_persona_ids`, and (persona_id, parent_persona_id).
+    `previous_labels` (yesterday's rows, parents among them) keep a parent's wording while it holds."""
     parent_of_persona = pl.DataFrame({
         "persona_id": persona_ids,
         "parent_persona_id": [int(parent_ids[index]) if index >= 0 else None for index in group.tolist()],
@@ -292,7 +306,8 @@ def _labelled_parents(
         persona_id=pl.Series(parent_ids[rows]), distance=pl.Series(np.clip(1.0 - similarity, 0.0, 2.0)),
     )
     parents = label_personas(
-        parent_assignments, X[in_parent], rows, parent_centroids, parent_ids, weights[in_parent], settings
+        parent_assignments, X[in_parent], rows, parent_centroids, parent_ids, weights[in_parent], settings,
+        previous_labels,
     )
     children = parent_of_persona.drop_nulls("parent_persona_id").group_by("parent_persona_id").agg(
         pl.col("persona_id").sort().alias("child_persona_ids")

@@ -84,5 +84,5 @@ def nesting_recovery(
     return {
         "hierarchy_nesting_recall": float(np.mean(recovered)) if recovered else None,
         "hierarchy_sibling_precision": float(np.mean(kin_pairs)) if kin_pairs else None,
-        "hierarchy_parents": parent_of["parent_persona_id"].n_unique() - int(parent_of["parent_persona_id"].null_count() > 0),
+        "hierarchy_parents": parent_of["parent_persona_id"].drop_nulls().n_unique(),
     }

@@ -20,8 +20,8 @@ lower-casing and treating every run of non-alphanumeric characters as a space.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
 import re
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -80,6 +80,7 @@ class TermScore(NamedTuple):
     term: str
     weight: float  # c-TF-IDF
     lift: float  # share of the cluster's documents with the term over the share of all documents
+    exclusivity: float = 1.0  # share of all documents with the term that are the cluster's
 
 
 def ctfidf_table(
@@ -111,9 +112,10 @@ def ctfidf_table(
     idf = np.log(1 + counts.sum() / len(clusters) / np.maximum(counts.sum(axis=0), 1))
     scores = np.where(counts >= min_docs, tf * idf, 0.0)
     lifts = (counts / np.maximum(sizes, 1)[:, None]) / np.maximum(counts.sum(axis=0) / max(len(docs), 1), 1e-12)
+    exclusivity = counts / np.maximum(counts.sum(axis=0), 1)
     ranked = np.argsort(-scores, axis=1, kind="stable")[:, :top_n]
     return {
-        cluster: [TermScore(str(vocabulary[j]), float(scores[row, j]), float(lifts[row, j]))
+        cluster: [TermScore(str(vocabulary[j]), float(scores[row, j]), float(lifts[row, j]), float(exclusivity[row, j]))
                   for j in ranked[row] if scores[row, j] > 0]
         for row, cluster in enumerate(clusters)
     }
@@ -222,8 +224,10 @@ SPECTATOR_SHARE = 1 / 3  # a ticket category in a third of the memories makes a 
 QUALIFIER_MARGIN = 1.25  # "frequent" needs 1.25x the upper quartile of memories per member
 FOCUS_SIZE = 2
 FOCUS_LIFT = 3.0  # a focus phrase is in 3x as many of the persona's memories as of everyone's
+FOCUS_MIN_EXCLUSIVITY = 0.5  # and most memories that mention it are the persona's ("tv" of every TV buyer is not)
 FOCUS_MIN_COVERAGE = 0.1  # and speaks for at least a tenth of the members
-SINGLE_ITEM_CONTEXT = 0.9  # a phrase nearly always beside the same word is part of one item's title...
+MEASURE_SHARE = 0.9  # a word nearly always right after a number is a unit or a model number's tail ("65 inch")
+SINGLE_ITEM_CONTEXT = 0.5  # a phrase beside the same word in over half its occurrences is part of one item's name...
 DOMINANT_COVERAGE = 0.8  # ...allowed only when it speaks for most members
 FOCUS_JOINER = " focused on "
 HOLD = 0.75  # yesterday's wording stays while it clears 75% of the bars that chose it
@@ -372,20 +376,29 @@ def focus_phrases(
 
     ``candidates``: the persona's c-TF-IDF terms; ``texts``/``person_ids``: the member memories the
     label is written from. A phrase must be distinctive (in ``FOCUS_LIFT`` times as many of the
-    persona's memories as of everyone's, ``HOLD`` of that for yesterday's), occur in ``MIN_SUPPORT`` evidence texts (grounded), add a
-    word beyond ``excluded_words`` (the domain), and occur in the memories of at least
-    ``FOCUS_MIN_COVERAGE`` of the people. A phrase inside a longer candidate that keeps 80% of its
-    coverage is a fragment of that one ("duty" of "call duty") and is dropped; a phrase beside the
-    same word in 90% of its occurrences is part of one longer name, an item's title ("razer
-    deathadder" of "razer deathadder v3"), kept only when it speaks for ``DOMINANT_COVERAGE`` of the
-    people. Among the rest the two of highest coverage sharing no word; a phrase of ``previous_focus``
-    (yesterday's) that still qualifies comes first, so near ties do not swap the wording from day to day.
+    persona's memories as of everyone's, and mostly the persona's: ``FOCUS_MIN_EXCLUSIVITY`` of the
+    memories that mention it; ``HOLD`` of every bar below too, for yesterday's phrases),
+    occur in ``MIN_SUPPORT`` evidence texts (grounded), add a word beyond ``excluded_words`` (the
+    domain), not be a measure (right after a number in ``MEASURE_SHARE`` of its occurrences: "inch"
+    of "65 inch", "qt" of "6 qt"), and occur in the memories of at least ``FOCUS_MIN_COVERAGE`` of
+    the people. A phrase
+    inside a longer candidate that keeps 80% of its coverage is a fragment of that one ("duty" of
+    "call duty") and is dropped; a phrase beside the same word in more than ``SINGLE_ITEM_CONTEXT`` of
+    its occurrences is part of a longer name, an item's title ("car seat" of "infant car seat"), kept
+    only when it speaks for ``DOMINANT_COVERAGE`` of the people. Among the rest the two sharing no word that
+    are broad and owned at once: highest coverage x exclusivity. Yesterday's focus (``previous_focus``)
+    stays as it is while all its phrases still qualify, and its phrases that do come first otherwise,
+    so near ties neither swap nor add wording from day to day.
     """
-    distinctive = [candidate.term for candidate in candidates
-                   if candidate.lift >= FOCUS_LIFT * (HOLD if candidate.term in previous_focus else 1.0)]
-    support = term_support(distinctive, evidence_texts) if distinctive else np.zeros(0)
-    grounded = [term for term, count in zip(distinctive, support, strict=True)
-                if count >= MIN_SUPPORT and set(term.split()) - excluded_words]
+    def bar(term: str) -> float:
+        return HOLD if term in previous_focus else 1.0
+
+    distinctive = [candidate for candidate in candidates
+                   if candidate.lift >= FOCUS_LIFT * bar(candidate.term)
+                   and candidate.exclusivity >= FOCUS_MIN_EXCLUSIVITY * bar(candidate.term)]
+    support = term_support([c.term for c in distinctive], evidence_texts) if distinctive else np.zeros(0)
+    grounded = {candidate.term: candidate.exclusivity for candidate, count in zip(distinctive, support, strict=True)
+                if count >= MIN_SUPPORT and set(candidate.term.split()) - excluded_words}
     if not grounded or texts.is_empty():
         return []
     haystack = normalised(texts.fill_null(""))
@@ -400,11 +413,26 @@ def focus_phrases(
     ]
     kept = [
         term for term in maximal
-        if coverage[term] >= FOCUS_MIN_COVERAGE
-        and (coverage[term] >= DOMINANT_COVERAGE or _fixed_neighbour_share(haystack, term) < SINGLE_ITEM_CONTEXT)
+        if coverage[term] >= FOCUS_MIN_COVERAGE * bar(term)
+        and _after_number_share(haystack, term) < MEASURE_SHARE
+        and (coverage[term] >= DOMINANT_COVERAGE * bar(term)
+             or _fixed_neighbour_share(haystack, term) <= SINGLE_ITEM_CONTEXT / bar(term))
     ]
-    ranked = sorted(kept, key=lambda term: (term not in previous_focus, -round(coverage[term], 2), term))
+    if previous_focus and set(previous_focus) <= set(kept):
+        return sorted(previous_focus)  # yesterday's focus holds whole: no phrase added or swapped
+    ranked = sorted(kept, key=lambda term: (term not in previous_focus, -round(coverage[term] * grounded[term], 2),
+                                            term))
     return sorted(_distinct_words(ranked, FOCUS_SIZE))
+
+
+def _after_number_share(haystack: pl.Series, term: str) -> float:
+    """Share of a phrase's occurrences right after a number ("65 inch", "6 qt", "20000 mah"): near 1
+    for a unit of measure or the tail of a model number, never an interest."""
+    total = int(haystack.str.count_matches(" " + term + " ", literal=True).sum())
+    if total == 0:
+        return 0.0
+    after_number = int(haystack.str.count_matches(r" \d[\p{L}\p{N}]* " + re.escape(term) + " ").sum())
+    return after_number / total
 
 
 def _fixed_neighbour_share(haystack: pl.Series, term: str) -> float:

@@ -20,7 +20,6 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from dagster_project.science.labelling import CLAIM_TOLERANCE, normalised, statistic_share
 
-
 # --- quality -------------------------------------------------------------------------
 
 

@@ -10,15 +10,19 @@ The step then applies the fit's own sanity recorded on the version and the drift
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
+from dagster_project.operations.automation import rerun_on_upstream_change
 from dagster_project.partitions import daily_partitions, days_between, partition_dates, single_run_backfill
 from dagster_project.personas.assets import OWNERS
 from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource
 from dagster_project.review.store import read_reviews
 from dagster_project.tracking.registry import (
-    PARTITION_DATE_TAG, current_champion, open_reviews_of_newest, promote_days, release_held,
+    PARTITION_DATE_TAG,
+    current_champion,
+    open_reviews_of_newest,
+    promote_days,
+    release_held,
 )
 from dagster_project.tracking.resource import MlflowTracking
-from dagster_project.operations.automation import rerun_on_upstream_change
 
 
 @asset(
@@ -38,14 +42,15 @@ from dagster_project.operations.automation import rerun_on_upstream_change
 )
 def champion_model(context: AssetExecutionContext, duckdb: DuckDBResource, mlflow: MlflowTracking) -> MaterializeResult:
     first, last = partition_dates(context)
+    store = mlflow.store()
     with duckdb.connect() as connection:
         reviews = read_reviews(connection)
-    promotions = promote_days(mlflow, days_between(first, last), reviews)
+    promotions = promote_days(store, days_between(first, last), reviews)
     # A rerun that cleared an earlier review's day lets the days it held through.
-    promotions.update(release_held(mlflow, reviews, after=last))
+    promotions.update(release_held(store, reviews, after=last))
     for day, promotion in promotions.items():
         context.log.info(f"{day}: version {promotion.version} {promotion.decision}: {promotion.reason}")
-    champion = current_champion(mlflow)
+    champion = current_champion(store)
     promoted = [day.isoformat() for day, promotion in promotions.items() if promotion.promoted]
     return MaterializeResult(metadata={
         "champion_version": champion.version if champion else "none",
@@ -53,7 +58,7 @@ def champion_model(context: AssetExecutionContext, duckdb: DuckDBResource, mlflo
         "promoted_days": ", ".join(promoted) or "none",
         "held_days": ", ".join(day.isoformat() for day, promotion in promotions.items() if promotion.held) or "none",
         "open_reviews": ", ".join(
-            f"{review.day} v{review.version} {review.status}" for review in open_reviews_of_newest(mlflow, reviews)
+            f"{review.day} v{review.version} {review.status}" for review in open_reviews_of_newest(store, reviews)
         ) or "none",
         "decisions": MetadataValue.json({
             day.isoformat(): {"version": promotion.version, "decision": promotion.decision, "reason": promotion.reason}

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time
 import polars as pl
 from mlflow.entities import Metric
 
-from dagster_project.tracking.resource import MlflowTracking
+from dagster_project.tracking.store import MlflowStore
 
 DRIFT_RUN_NAME = "persona-drift"
 RUN_KIND_TAG = "personas.kind"
@@ -24,7 +24,7 @@ DRIFT_RUN_DESCRIPTION = (
 )
 
 
-def drift_run_id(tracking: MlflowTracking) -> str:
+def drift_run_id(tracking: MlflowStore) -> str:
     """The experiment's drift run, created on first use."""
     experiment_id = tracking.activate()
     client = tracking.client()
@@ -37,7 +37,7 @@ def drift_run_id(tracking: MlflowTracking) -> str:
     return run.info.run_id
 
 
-def log_drift_series(tracking: MlflowTracking, rows: pl.DataFrame, first_partition: date) -> None:
+def log_drift_series(tracking: MlflowStore, rows: pl.DataFrame, first_partition: date) -> None:
     """Log rows (event_date, metric, value, and optionally threshold), each value and its threshold at
     timestamp = the model date, step = days since `first_partition`."""
     columns = {"value": ""} | ({"threshold": "_threshold"} if "threshold" in rows.columns else {})

@@ -18,7 +18,7 @@ from dagster_project.science.labelling import UNLABELLED
 from dagster_project.tracking.model import INPUT_COLUMNS, SIGNATURE, PersonaModel
 from dagster_project.tracking.registry import PARTITION_DATE_TAG, SANITY_TAG, register_day_model
 from dagster_project.tracking.report import persona_report, share_history_figure
-from dagster_project.tracking.resource import MlflowTracking
+from dagster_project.tracking.store import MlflowStore
 
 QUALITY_MEASURES = ("cohesion", "evidence_alignment", "truthfulness", "coverage", "quality")
 MIN_PERSONAS = 2
@@ -110,7 +110,7 @@ def fit_description(fit: DayFit, settings: PersonaSettings, sanity: FitSanity) -
 
 
 def log_day_fit(
-    tracking: MlflowTracking,
+    tracking: MlflowStore,
     fit: DayFit,
     settings: PersonaSettings,
     memories: pl.DataFrame,

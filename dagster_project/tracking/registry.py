@@ -16,7 +16,7 @@ import mlflow
 from mlflow.entities.model_registry import ModelVersion
 
 from dagster_project.review.store import APPROVED, PENDING, Review
-from dagster_project.tracking.resource import MlflowTracking
+from dagster_project.tracking.store import MlflowStore
 
 PARTITION_DATE_TAG = "partition_date"
 SANITY_TAG = "fit_sanity_passed"
@@ -25,7 +25,7 @@ DECISION_TAG = "champion_decision"  # promoted | held | refused, set by whoever 
 CHAMPION_ALIAS = "champion"
 
 
-def register_day_model(tracking: MlflowTracking, model_uri: str, day: date, sanity_passed: bool) -> ModelVersion:
+def register_day_model(tracking: MlflowStore, model_uri: str, day: date, sanity_passed: bool) -> ModelVersion:
     """A new version of the registered model (created on first use) for a logged model."""
     tracking.activate()
     return mlflow.register_model(
@@ -35,7 +35,7 @@ def register_day_model(tracking: MlflowTracking, model_uri: str, day: date, sani
     )
 
 
-def champion_uri(tracking: MlflowTracking) -> str:
+def champion_uri(tracking: MlflowStore) -> str:
     """What `mlflow.pyfunc.load_model` takes once `tracking.activate()` has pointed MLflow at the home."""
     return f"models:/{tracking.registered_model_name}@{CHAMPION_ALIAS}"
 
@@ -95,7 +95,7 @@ def champion_decision(
     return Promotion(True, candidate.version, f"fit sanity and upstream checks passed{approved}")
 
 
-def newest_versions(tracking: MlflowTracking) -> dict[date, ModelVersion]:
+def newest_versions(tracking: MlflowStore) -> dict[date, ModelVersion]:
     """Each day's newest version: a rerun of a day registers another one."""
     newest: dict[date, ModelVersion] = {}
     for version in tracking.client().search_model_versions(f"name = '{tracking.registered_model_name}'"):
@@ -105,7 +105,7 @@ def newest_versions(tracking: MlflowTracking) -> dict[date, ModelVersion]:
     return newest
 
 
-def day_version(tracking: MlflowTracking, day: date) -> ModelVersion | None:
+def day_version(tracking: MlflowStore, day: date) -> ModelVersion | None:
     """The newest version of the day."""
     versions = tracking.client().search_model_versions(
         f"name = '{tracking.registered_model_name}' and tags.{PARTITION_DATE_TAG} = '{day.isoformat()}'"
@@ -113,7 +113,7 @@ def day_version(tracking: MlflowTracking, day: date) -> ModelVersion | None:
     return max(versions, key=lambda version: int(version.version), default=None)
 
 
-def current_champion(tracking: MlflowTracking) -> ModelVersion | None:
+def current_champion(tracking: MlflowStore) -> ModelVersion | None:
     """The version the alias points at; None before the model or the alias exists."""
     client = tracking.client()
     if not client.search_registered_models(f"name = '{tracking.registered_model_name}'"):
@@ -124,7 +124,7 @@ def current_champion(tracking: MlflowTracking) -> ModelVersion | None:
     return client.get_model_version(tracking.registered_model_name, aliases[CHAMPION_ALIAS])
 
 
-def tag_version(tracking: MlflowTracking, version: str, key: str, value: str) -> None:
+def tag_version(tracking: MlflowStore, version: str, key: str, value: str) -> None:
     tracking.client().set_model_version_tag(tracking.registered_model_name, version, key, value)
 
 
@@ -137,7 +137,7 @@ def _open_reviews(reviews: dict[tuple[date, str], Review], newest: dict[date, Mo
     )
 
 
-def open_reviews_of_newest(tracking: MlflowTracking, reviews: dict[tuple[date, str], Review]) -> list[Review]:
+def open_reviews_of_newest(tracking: MlflowStore, reviews: dict[tuple[date, str], Review]) -> list[Review]:
     """The pending or rejected reviews that hold the champion (and the days after them), by day."""
     return _open_reviews(reviews, newest_versions(tracking))
 
@@ -150,7 +150,7 @@ def _waiting_on(
 
 
 def promote_days(
-    tracking: MlflowTracking,
+    tracking: MlflowStore,
     days: Iterable[date],
     reviews: dict[tuple[date, str], Review],
 ) -> dict[date, Promotion]:
@@ -174,7 +174,7 @@ def promote_days(
 
 
 def release_held(
-    tracking: MlflowTracking, reviews: dict[tuple[date, str], Review], after: date
+    tracking: MlflowStore, reviews: dict[tuple[date, str], Review], after: date
 ) -> dict[date, Promotion]:
     """Promote, in date order, the versions of days after `after` that were held only for a review
     now approved: after `personas review approve`, or a rerun that cleared the review's day."""

@@ -4,16 +4,18 @@ import importlib
 import os
 import threading
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
-from dagster import AssetExecutionContext, Output
+from dagster import AssetCheckResult, AssetExecutionContext, Output
 from dagster_dbt import DbtCliResource, dbt_assets
 from duckdb import DuckDBPyConnection
 
-from dagster_project.partitions import daily_partitions, partition_dates, single_run_backfill
-from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource, scalar
+from dagster_project.metadata import day_metadata, rounded_metadata
+from dagster_project.partitions import daily_partitions, days_between, partition_dates, single_run_backfill
+from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource
 from dagster_project.transform.project import PersonasDbtTranslator, dbt_project, ensure_manifest
-
+from dagster_project.warehouse import scalar
 
 # What later steps of a run import on first use: Great Expectations (~1.5 s) for the gates and
 # MLflow's SQL stores (~1 s) for the persona fit. This step mostly waits on the dbt subprocess,
@@ -33,22 +35,23 @@ def import_in_background(modules: tuple[str, ...]) -> None:
     threading.Thread(target=import_all, name="import-for-later-steps", daemon=True).start()
 
 
-def _table_metadata(connection: DuckDBPyConnection, table: str, first, last) -> dict[str, Any]:
-    """Row counts of the range (and reject reasons) read after dbt has released the file."""
+def _table_metadata(connection: DuckDBPyConnection, table: str, days: list[date]) -> tuple[dict[str, Any], dict]:
+    """A model's metadata read after dbt has released the file: for the whole table, and per day of the range
+    (its row count, and reject reasons for `rejected_events`)."""
     columns = {row[0] for row in connection.execute(f"describe {table}").fetchall()}
     if "event_date" not in columns:
-        return {"dagster/row_count": scalar(connection, f"select count(*) from {table}")}
-    in_range = f"from {table} where event_date between ? and ?"
-    metadata: dict[str, Any] = {
-        "dagster/row_count": scalar(connection, f"select count(*) {in_range}", [first, last]),
-        "rows_all_partitions": scalar(connection, f"select count(*) from {table}"),
-    }
+        return {"dagster/row_count": scalar(connection, f"select count(*) from {table}")}, {}
+    counts = dict(connection.execute(
+        f"select event_date, count(*) from {table} where event_date between ? and ? group by all", [days[0], days[-1]]
+    ).fetchall())
+    by_day: dict[date, dict[str, Any]] = {day: {"dagster/row_count": counts.get(day, 0)} for day in days}
     if table == "rejected_events":
-        by_reason = connection.execute(
-            f"select reason, count(*) {in_range} group by reason order by count(*) desc", [first, last]
-        ).fetchall()
-        metadata["rejected_by_reason"] = {reason: count for reason, count in by_reason}
-    return metadata
+        for day, reason, count in connection.execute(
+            f"select event_date, reason, count(*) from {table} where event_date between ? and ? "
+            "group by all order by count(*) desc", [days[0], days[-1]]
+        ).fetchall():
+            by_day[day].setdefault("rejected_by_reason", {})[reason] = count
+    return {"rows_all_partitions": scalar(connection, f"select count(*) from {table}")}, by_day
 
 
 @dbt_assets(
@@ -71,7 +74,11 @@ def dbt_warehouse(context: AssetExecutionContext, dbt: DbtCliResource, duckdb: D
     with duckdb.connect(read_only=True) as connection:
         for event in events:
             if isinstance(event, Output):
-                table = context.asset_key_for_output(event.output_name).path[-1]
-                yield event.with_metadata({**event.metadata, **_table_metadata(connection, table, first, last)})
+                asset_key = context.asset_key_for_output(event.output_name)
+                whole_table, by_day = _table_metadata(connection, asset_key.path[-1], days_between(first, last))
+                day_metadata(context, by_day, asset_key=asset_key)
+                yield event.with_metadata(rounded_metadata({**event.metadata, **whole_table}))
+            elif isinstance(event, AssetCheckResult):  # a dbt test
+                yield event.with_metadata(rounded_metadata(event.metadata))
             else:
                 yield event

@@ -7,10 +7,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from packaging import version
-
-from dagster import AssetKey, AutomationCondition
+from dagster import AssetKey, AssetSpec, AutomationCondition
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject
+from dagster_dbt.asset_utils import DAGSTER_DBT_PROJECT_METADATA_KEY, default_description_fn
+from packaging import version
 
 from dagster_project.operations.automation import rerun_on_upstream_change
 
@@ -69,10 +69,27 @@ def ensure_manifest() -> Path:
 
 
 class PersonasDbtTranslator(DagsterDbtTranslator):
-    """dbt sources are the `raw/<source>__<entity>` tables; models are grouped by layer."""
+    """dbt sources are the `raw/<source>__<entity>` tables; models are grouped by layer.
+
+    Column schemas (`dagster/column_schema`, with types) come from the columns and `data_type`s the
+    yml files declare. The description is the yml's, without the model's SQL (the code reference
+    links to the file). The `DbtProject` dagster-dbt keeps in each asset's metadata is left out: the
+    UI can only show it as "[DbtProject] (unserializable)", and `dbt.cli` then takes the project
+    directory from the resource, which names the same project.
+    """
 
     def __init__(self) -> None:
         super().__init__(settings=DagsterDbtTranslatorSettings(enable_code_references=True))
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> AssetSpec:
+        # At run time dagster-dbt rebuilds specs with the project it finds in the metadata: none, so name it here.
+        spec = super().get_asset_spec(manifest, unique_id, project or dbt_project)
+        return spec.replace_attributes(
+            metadata={key: value for key, value in spec.metadata.items() if key != DAGSTER_DBT_PROJECT_METADATA_KEY}
+        )
+
+    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        return default_description_fn(dbt_resource_props, display_raw_sql=False)
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         if dbt_resource_props["resource_type"] == "source":

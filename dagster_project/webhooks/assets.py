@@ -14,7 +14,8 @@ from dagster_project.operations.automation import rerun_on_upstream_change
 from dagster_project.partitions import daily_partitions, days_between, partition_dates, single_run_backfill
 from dagster_project.paths import personas_home
 from dagster_project.personas.assets import OWNERS
-from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource, read_frame, table_exists
+from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource
+from dagster_project.warehouse import read_frame, table_exists
 from dagster_project.webhooks.delivery import spawn_deliverer
 from dagster_project.webhooks.events import (
     DRIFT_BREACHED,
@@ -22,7 +23,7 @@ from dagster_project.webhooks.events import (
     drift_breached_payload,
     persona_changed_payload,
 )
-from dagster_project.webhooks.store import WebhookStore, store_path
+from dagster_project.webhooks.store import existing_store
 
 
 def _rows(connection: duckdb.DuckDBPyConnection, table: str, columns: str, first, last) -> pl.DataFrame:
@@ -52,8 +53,8 @@ def _on(frame: pl.DataFrame, day) -> pl.DataFrame:
 )
 def webhook_events(context: AssetExecutionContext, duckdb: DuckDBResource) -> MaterializeResult:
     home = personas_home()
-    store = WebhookStore(store_path(home))
-    if not (store.subscriptions(PERSONA_CHANGED) or store.subscriptions(DRIFT_BREACHED)):
+    store = existing_store(home)
+    if store is None or not (store.subscriptions(PERSONA_CHANGED) or store.subscriptions(DRIFT_BREACHED)):
         return MaterializeResult(metadata={"queued": 0, "subscribers": 0})
     first, last = partition_dates(context)
     with duckdb.connect() as connection:
@@ -66,8 +67,10 @@ def webhook_events(context: AssetExecutionContext, duckdb: DuckDBResource) -> Ma
     queued = {}
     for day in days_between(first, last):
         payloads = {
-            PERSONA_CHANGED: persona_changed_payload(day, _on(personas, day - timedelta(days=1)), _on(personas, day),
-                                                     lineage=_on(lineage, day) if not _on(lineage, day).is_empty() else None),
+            PERSONA_CHANGED: persona_changed_payload(
+                day, _on(personas, day - timedelta(days=1)), _on(personas, day),
+                lineage=_on(lineage, day) if not _on(lineage, day).is_empty() else None,
+            ),
             DRIFT_BREACHED: drift_breached_payload(day, _on(drift, day)) if drift.width else None,
         }
         for event, payload in payloads.items():

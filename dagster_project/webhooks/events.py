@@ -9,7 +9,7 @@ import polars as pl
 
 from dagster_project.science.drift import SHARE_MOVE, persona_details
 from dagster_project.webhooks.delivery import enqueue_in_background
-from dagster_project.webhooks.store import idempotency_key
+from dagster_project.webhooks.store import idempotency_key, store_path
 
 PERSONA_CHANGED = "persona.changed"
 PERSON_PERSONAS_CHANGED = "person.personas_changed"
@@ -54,14 +54,14 @@ def person_personas_changed(home: Path, person_id: str, as_of: dt.date, before: 
     def ranked(frame: pl.DataFrame | None) -> list[int]:
         return [] if frame is None else frame.sort("weight", "persona_id", descending=[True, False])["persona_id"].to_list()
 
-    if ranked(before) == ranked(after):
+    if ranked(before) == ranked(after) or not store_path(home).exists():  # no change, or nobody ever subscribed
         return None
     # `changed_at` moves forward, so a person whose personas go A -> B -> A is announced twice, not once;
     # retries of one announcement still share its key.
     payload = {
         "person_id": person_id,
         "as_of": as_of.isoformat(),
-        "changed_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "changed_at": dt.datetime.now(dt.UTC).isoformat(),
         "previous_personas": ranked(before),
         "personas": after.select("persona_id", "weight", *(["label"] if "label" in after.columns else [])).to_dicts(),
     }

@@ -67,6 +67,11 @@ def store_path(home: Path) -> Path:
     return home / STORE_FILE
 
 
+def existing_store(home: Path) -> WebhookStore | None:
+    """The home's store, or None when no subscription was ever added: nothing to queue, and no file is made."""
+    return WebhookStore(store_path(home)) if store_path(home).exists() else None
+
+
 def idempotency_key(event: str, payload: dict) -> str:
     """Derived from the event's content: the same change announced twice (a rerun of a day) has the same key."""
     canonical = json.dumps({"event": event, "data": payload}, sort_keys=True, separators=(",", ":"), default=str)

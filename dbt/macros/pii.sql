@@ -1,5 +1,7 @@
 {# PII never leaves staging in the clear: identifiers are replaced by a salted SHA-256.
-   The salt comes from PERSONAS_PII_SALT; the default is for demos only and says so loudly. #}
+   The salt comes from PERSONAS_PII_SALT; the default is for demos only and says so loudly.
+   Python's twin is dagster_project/privacy/pii.py, which runs the same SQL through DuckDB
+   (tests/test_dbt_contracts.py checks the two hash alike). #}
 {% macro pii_salt() -%}
   {%- set salt = env_var('PERSONAS_PII_SALT', '') -%}
   {%- if salt == '' -%}
@@ -11,9 +13,20 @@
   {{- return(salt) -}}
 {%- endmacro %}
 
+{# The salt as a SQL string literal, its quotes doubled. #}
+{% macro pii_salt_literal() -%}
+  '{{ pii_salt() | replace("'", "''") }}'
+{%- endmacro %}
+
+{# An identifier that may be PII: null when blank, else the salted hash of it trimmed and lower-cased. #}
 {% macro pii_hash(expr) -%}
   case when nullif(trim({{ expr }}), '') is null then null
-       else sha256('{{ pii_salt() }}' || lower(trim({{ expr }}))) end
+       else sha256({{ pii_salt_literal() }} || lower(trim({{ expr }}))) end
+{%- endmacro %}
+
+{# An imported log's person id: trimmed but not lower-cased (`USER001` and `user001` are two people). #}
+{% macro pii_hash_case_kept(expr) -%}
+  case when nullif(trim({{ expr }}), '') is not null then sha256({{ pii_salt_literal() }} || trim({{ expr }})) end
 {%- endmacro %}
 
 {# Masks PII patterns inside free text: emails, IPv4 addresses, phone numbers, @handles. #}

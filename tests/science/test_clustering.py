@@ -10,9 +10,12 @@ from dagster_project.science.clustering import (
     assign,
     assign_with_person_prior,
     fit_personas,
+    parse_source_weights,
     recency_weights,
+    source_factors,
     weighted_centroids,
 )
+from dagster_project.science.daily import PersonaSettings, memory_weights
 
 AS_OF = dt.date(2026, 10, 28)
 
@@ -32,6 +35,32 @@ def test_recency_weights_give_everything_to_the_only_populated_part():
     np.testing.assert_allclose(recency_weights(dates(1, 2), AS_OF), [0.5, 0.5])
     np.testing.assert_allclose(recency_weights(dates(10, 40), AS_OF, recent_share=0.9), [1.0, 0.0])
     assert recency_weights(dates(40), AS_OF).sum() == 0.0
+
+
+def test_source_factors_weigh_a_memory_by_the_mean_of_its_sources():
+    sources = pl.Series([["web"], ["social"], ["crm", "web"], ["iot"], []], dtype=pl.List(pl.String))
+    # Listed mean (0.40 + 0.35 + 0.25) / 3 = 1/3; iot is unlisted and an empty list is neutral.
+    factors = source_factors(sources, "web=0.40, social=0.35,crm=0.25")
+    np.testing.assert_allclose(factors, [1.2, 1.05, 0.975, 1.0, 1.0])
+    np.testing.assert_allclose(source_factors(sources, ""), np.ones(5))
+    np.testing.assert_allclose(source_factors(sources, "web=1,social=1,crm=1"), np.ones(5))
+
+
+@pytest.mark.parametrize("spec", ["web", "web=heavy", "=0.4", "web=-1", "web=0,crm=0"])
+def test_source_weights_reject_what_is_not_source_equals_weight(spec):
+    with pytest.raises(ValueError, match="source_weights"):
+        parse_source_weights(spec)
+
+
+def test_memory_weights_keep_60_40_recency_within_equal_sources_and_shift_across_sources():
+    window = pl.DataFrame({"event_date": dates(0, 0, 10, 10),
+                           "sources": [["web"], ["social"], ["web"], ["social"]]})
+    equal = memory_weights(window, AS_OF, PersonaSettings())
+    np.testing.assert_allclose(equal, [0.3, 0.3, 0.2, 0.2])
+    weighted = memory_weights(window, AS_OF, PersonaSettings(source_weights="web=3,social=1"))
+    assert weighted.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(weighted[[0, 2]] / weighted[[1, 3]], [3.0, 3.0])
+    assert weighted[0] / weighted[2] == pytest.approx(1.5)  # recency ratio 0.3 / 0.2 unchanged
 
 
 def planted_vectors(n_per_cluster=30, n_clusters=2, vocabulary=8, seed=0):

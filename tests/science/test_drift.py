@@ -149,7 +149,9 @@ def test_moved_personas_say_how_each_moved_and_skip_the_unmoved():
     })
     moved = moved_personas(details, max_centroid_shift=0.15)
     assert moved[0].startswith("5 chess") and "taken up by 4 people" in moved[0]
-    assert any(line.startswith("2 cooking · oven") and "-33%" in line and "relabelled from 'cooking'" in line for line in moved)
+    assert any(
+        line.startswith("2 cooking · oven") and "-33%" in line and "relabelled from 'cooking'" in line for line in moved
+    )
     assert any(line.startswith("3 golf: retired") for line in moved)
     assert any(line.startswith("4 hiking: born") for line in moved)
     assert not any(line.startswith("1 ") for line in moved)

@@ -25,7 +25,8 @@ def test_close_personas_share_a_parent_and_lone_ones_have_none():
 def test_nesting_recovery_scores_planted_pairs_and_sibling_kinship():
     planted = pl.DataFrame({"planted_persona_id": ["tennis", "runner", "sports", "cook", "books"],
                             "parent": ["sports", "sports", None, None, None]})
-    to_planted = pl.DataFrame({"persona_id": [1, 2, 3, 4, 5], "planted_persona_id": ["tennis", "runner", "sports", "cook", "books"]})
+    to_planted = pl.DataFrame({"persona_id": [1, 2, 3, 4, 5],
+                               "planted_persona_id": ["tennis", "runner", "sports", "cook", "books"]})
     # Parent 10 holds the sports family, parent 11 pairs cooking with books (not planted kin).
     parent_of = pl.DataFrame({"persona_id": [1, 2, 3, 4, 5], "parent_persona_id": [10, 10, 10, 11, 11]})
     scores = nesting_recovery(parent_of, to_planted, planted)

@@ -8,7 +8,6 @@ from dagster_project.science.labelling import (
     held_out_memories,
     person_personas,
     persona_explanations,
-    select_evidence,
     term_support,
 )
 

@@ -24,7 +24,8 @@ def test_partition_baselines_score_category_and_family_partitions_on_the_same_me
         persona = "runner" if index < 6 else "cook"
         # runners alternate shoes / running_watch (one family); cooks use pans only
         category = ("shoes" if index % 2 else "running_watch") if persona == "runner" else "pans"
-        rows += [(f"m{index}", f"p{index}", f"e{index}_{n}", start + timedelta(minutes=n), category, persona) for n in range(3)]
+        rows += [(f"m{index}", f"p{index}", f"e{index}_{n}", start + timedelta(minutes=n), category, persona)
+                 for n in range(3)]
     # three more sessions (noise, outside every memory) mix shoes and watches: one family holds both
     rows += [(f"x{person}", f"px{person}", f"x{person}_{n}", start + timedelta(minutes=n), category, None)
              for person in range(3) for n, category in enumerate(["shoes", "running_watch"])]

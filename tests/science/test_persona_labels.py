@@ -109,7 +109,9 @@ def test_yesterdays_wording_stays_while_it_still_holds():
     people = pl.Series(["a", "b", "c", "d"])
     candidates = [TermScore(term, 1.0, 9.0) for term in ("racket", "court", "wimbledon")]
     assert focus_phrases(candidates, texts.to_list(), texts, people) == ["court", "racket"]  # a tie broken by name
-    assert focus_phrases(candidates, texts.to_list(), texts, people, previous_focus=["wimbledon"]) == [
+    # yesterday's focus stays whole while it holds; a phrase that no longer does is replaced, survivors first
+    assert focus_phrases(candidates, texts.to_list(), texts, people, previous_focus=["wimbledon"]) == ["wimbledon"]
+    assert focus_phrases(candidates, texts.to_list(), texts, people, previous_focus=["clay", "wimbledon"]) == [
         "racket", "wimbledon"]
     # memories per person and persona: quartiles 1 and 4; persona 1 has 4.5 per member
     counts = {1: [5, 4], 2: [1, 1, 1, 1], 3: [4, 4]}

@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 {# Valid event lines of the range whose id was already taken: by an event of an earlier-run day in
    fct_events, or by an earlier line of the range (earlier day, then landing file and line), whatever
    the source. Staging drops them and rejected_events keeps them as `duplicate` with the first
@@ -11,8 +10,6 @@
    copy competes here. Validating every line again costs a third parse of the range, so a cheap
    look-up of the raw ids runs first: when no id is in two entity-days of the range or in the
    history (the usual day), the table is empty without it. #}
-{% set event_entities = ['web__events', 'social__engagements', 'crm__orders', 'crm__tickets',
-                         'iot__readings', 'import__events'] %}
 {% set fct_events = adapter.get_relation(this.database, this.schema, 'fct_events') if execute else none %}
 {% set fct_columns = adapter.get_columns_in_relation(fct_events) | map(attribute='name') | list if fct_events else [] %}
 {# Each entity's record id as its base model reads it, from the raw line without validating it. #}
@@ -23,22 +20,24 @@
     'import__events': 'event_id',
 } %}
 {% set may_repeat_sql %}
-    with range_ids as materialized (
-    {% for entity, raw_id in raw_ids.items() %}
-        select distinct {{ raw_id }} as record_id, '{{ entity }}' as entity, event_date
-        from {{ source('raw', entity) }}
-        where {{ partition_filter('event_date') }} and nullif(trim({{ raw_id }}), '') is not null
-        {% if not loop.last %}union all{% endif %}
-    {% endfor %}
-    )
-    select exists (select record_id from range_ids group by record_id having count(*) > 1)
-    {%- if 'event_key' in fct_columns %}
-        or exists (select 1 from {{ fct_events }} where not ({{ partition_filter('event_date') }})
-                   and event_key in (select {{ event_key('record_id') }} from range_ids))
-    {%- elif fct_events %}
-        or exists (select 1 from {{ fct_events }} where not ({{ partition_filter('event_date') }})
-                   and event_id in (select record_id from range_ids))
-    {%- endif %}
+with range_ids as materialized (
+    {% for entity in var('event_entities') %}
+    {% set raw_id = raw_ids.get(entity) or exceptions.raise_compiler_error(
+        "int_resent_records: no raw id expression for event entity " ~ entity) %}
+    select distinct {{ raw_id }} as record_id, '{{ entity }}' as entity, event_date
+    from {{ source('raw', entity) }}
+    where {{ partition_filter('event_date') }} and nullif(trim({{ raw_id }}), '') is not null
+    {{ 'union all' if not loop.last }}{% endfor %}
+)
+
+select exists (select record_id from range_ids group by record_id having count(*) > 1)
+    {% if 'event_key' in fct_columns %}
+    or exists (select 1 from {{ fct_events }} where not ({{ partition_filter('event_date') }})
+               and event_key in (select {{ event_key('record_id') }} from range_ids))
+    {% elif fct_events %}
+    or exists (select 1 from {{ fct_events }} where not ({{ partition_filter('event_date') }})
+               and event_id in (select record_id from range_ids))
+    {% endif %}
 {% endset %}
 {% set may_repeat = run_query(may_repeat_sql).columns[0].values()[0] if execute else true %}
 {% if not may_repeat %}
@@ -47,12 +46,12 @@ select null::varchar as landing_file, null::bigint as line_no, null::varchar as 
 where false
 {% else %}
 with range_lines as materialized (
-{% for entity in event_entities %}
+    {% for entity in var('event_entities') %}
     select record_id, event_date, landing_file, line_no
     from {{ ref('base_' ~ entity) }}
     where reject_reason is null
     {% if not loop.last %}union all{% endif %}
-{% endfor %}
+    {% endfor %}
 ),
 
 {% if 'event_key' in fct_columns %}
@@ -65,21 +64,22 @@ earlier_matches as materialized (
 {% endif %}
 
 earlier_days as (
-{% if 'event_key' in fct_columns %}
+    {% if 'event_key' in fct_columns %}
     select event_id as record_id, event_date, landing_file, line_no
     from {{ fct_events }}
     where rowid in (select row_id from earlier_matches)  {#- a key collision finds no copy in `repeated` #}
-{% elif fct_events %}
+    {% elif fct_events %}
     {# a warehouse built before fct_events kept keys and landing lines: its first run compares ids #}
     select event_id as record_id, event_date, null::varchar as landing_file, null::bigint as line_no
     from {{ fct_events }}
     where not ({{ partition_filter('event_date') }})
       and event_id in (select record_id from range_lines)
-{% else %}
-    select null::varchar as record_id, null::date as event_date, null::varchar as landing_file,
-           null::bigint as line_no
+    {% else %}
+    select
+        null::varchar as record_id, null::date as event_date, null::varchar as landing_file,
+        null::bigint as line_no
     where false
-{% endif %}
+    {% endif %}
 ),
 
 sightings as (
@@ -90,7 +90,9 @@ sightings as (
 
 repeated as (
     select * from sightings
-    where record_id in (select record_id from sightings group by record_id having count(*) > 1)
+    where record_id in (
+        select copies.record_id from sightings as copies group by copies.record_id having count(*) > 1
+    )
 ),
 
 ranked as (

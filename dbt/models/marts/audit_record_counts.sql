@@ -1,27 +1,17 @@
 {{ config(pre_hook="{{ delete_partition_range() }}") }}
 {# Reconciliation per source entity and day: raw lines in, staged rows and rejected rows out.
    The test assert_every_raw_line_accounted_for fails any row where they do not add up. #}
-{% set entities = {
-    'web__events': 'stg_web__events',
-    'social__engagements': 'stg_social__engagements',
-    'crm__customers': 'stg_crm__customers',
-    'crm__orders': 'stg_crm__orders',
-    'crm__tickets': 'stg_crm__tickets',
-    'iot__devices': 'stg_iot__devices',
-    'iot__readings': 'stg_iot__readings',
-    'import__events': 'stg_import__events',
-} %}
 with counts as (
-{% for entity, staging in entities.items() %}
+    {% for entity in var('source_entities') %}
     select '{{ entity }}' as source_entity, event_date, count(*) as raw_lines, 0 as staged, 0 as rejected
     from {{ source('raw', entity) }} where {{ partition_filter('event_date') }} group by all
     union all
-    select '{{ entity }}', event_date, 0, count(*), 0 from {{ ref(staging) }} group by all
+    select '{{ entity }}', event_date, 0, count(*), 0 from {{ ref('stg_' ~ entity) }} group by all
     union all
     select '{{ entity }}', event_date, 0, 0, count(*) from {{ ref('rejected_events') }}
     where source || '__' || entity = '{{ entity }}' and {{ partition_filter('event_date') }} group by all
     {% if not loop.last %}union all{% endif %}
-{% endfor %}
+    {% endfor %}
 )
 
 select

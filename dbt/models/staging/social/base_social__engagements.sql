@@ -20,7 +20,7 @@ parsed as (
         event_date, landing_file, line_no, raw, bad_encoding, oversized,
         {{- unpack_fields('field_values', fields) }},
         {{ parse_utc_ts('ts_text') }} as ts,
-        try_cast(doc->'$.tags' as varchar[]) as tags,
+        try_cast(doc -> '$.tags' as varchar[]) as tags,
         not {{ is_json_object('doc') }} as is_malformed
     from extracted
 ),
@@ -29,7 +29,7 @@ checked as (
     select
         *,
         {{ common_reject_reason('is_malformed', ['record_id', 'handle'], 'ts', 'ts_text',
-            action='action', accepted_actions=['like', 'share', 'comment'],
+            action='action', accepted_actions=var('social_actions'),
             text_fields=fields.keys()) }} as pre_dedup_reason
     from parsed
 )

@@ -29,7 +29,7 @@ checked as (
     select
         *,
         {{ common_reject_reason('is_malformed', ['record_id', 'cookie_id'], 'ts', 'ts_text',
-            action='event_type', accepted_actions=['page_view', 'search', 'click', 'add_to_cart'],
+            action='event_type', accepted_actions=var('web_actions'),
             text_fields=fields.keys()) }} as pre_dedup_reason
     from parsed
 )

@@ -1,4 +1,5 @@
-{# Valid web events, deduplicated across days and sources, with their landing file:line; the IP is hashed and the user agent reduced to a browser family. #}
+{# Valid web events, deduplicated across days and sources, with their landing file:line; the IP is hashed
+   and the user agent reduced to a browser family. #}
 select
     record_id as event_id,
     event_date,

@@ -1,0 +1,25 @@
+"""Stopping a child process the same way everywhere: ask, wait, then insist."""
+
+import os
+import signal
+import subprocess
+
+
+def stop_process(process: subprocess.Popen, group: bool = False, timeout: float = 15) -> None:
+    """Terminate `process` (and its process group when it was started with start_new_session); kill it if it
+    has not ended after `timeout` seconds."""
+    def send(sig: int) -> None:
+        try:
+            os.killpg(process.pid, sig) if group else process.send_signal(sig)
+        except ProcessLookupError:
+            pass
+
+    if process.poll() is None:
+        send(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            send(signal.SIGKILL)
+            process.wait(timeout=5)
+    elif group:
+        send(signal.SIGTERM)  # a child (the webserver's code server) may outlive its parent

@@ -1,0 +1,89 @@
+"""The warehouse file, plainly: connect while another process holds it, replace a range's rows, read frames.
+
+No Dagster here, so the API, the review commands and `personas evaluate` use it without loading
+the orchestrator; `resources/duckdb.py` is the thin Dagster resource over it.
+"""
+
+import time
+from collections.abc import Sequence
+from datetime import date
+
+import duckdb
+import polars as pl
+
+
+def connect_waiting_for_lock(database: str, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyConnection:
+    """Open the file, waiting while another process (`personas serve` reloading, `personas forget`) holds it.
+
+    The pool serialises Dagster's own writers; outside processes only hold the file for
+    moments, so a short wait turns their overlap into a delay instead of a failed step.
+    """
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return duckdb.connect(database, read_only=read_only)
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def replace_partition_rows(
+    connection: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pl.DataFrame,
+    start: date,
+    end: date,
+    zstd_columns: Sequence[str] = (),
+) -> None:
+    """Idempotent write: the rows of [start, end] are replaced by `frame` in one transaction.
+
+    `zstd_columns`: long text columns (raw lines, memory texts) a new table stores with zstd.
+    DuckDB's default string compression tries several codecs per segment; on a 1M-event day
+    zstd writes the raw web lines 2.6x faster (0.8 s instead of 2.0 s) into a 3.5x smaller
+    file, for 0.2 s more when dbt reads them back.
+    """
+    schema = table.split(".")[0] if "." in table else "main"
+    connection.execute(f"create schema if not exists {schema}")
+    connection.register("incoming_rows", frame.to_arrow())
+    try:
+        columns = connection.execute("describe select * from incoming_rows").fetchall()
+        definitions = ", ".join(
+            f'"{name}" {column_type}' + (" using compression zstd" if name in zstd_columns else "")
+            for name, column_type, *_ in columns
+        )
+        connection.execute(f"create table if not exists {table} ({definitions})")
+        add_new_columns(connection, table, "incoming_rows")
+        connection.execute("begin transaction")
+        try:
+            connection.execute(f"delete from {table} where event_date between ? and ?", [start, end])
+            connection.execute(f"insert into {table} by name select * from incoming_rows")
+            connection.execute("commit")
+        except Exception:
+            connection.execute("rollback")
+            raise
+    finally:
+        connection.unregister("incoming_rows")
+
+
+def add_new_columns(connection: duckdb.DuckDBPyConnection, table: str, incoming: str) -> None:
+    """Columns a newer code version writes are added to the existing table (older rows get NULL)."""
+    existing = {row[0] for row in connection.execute(f"describe {table}").fetchall()}
+    for name, column_type, *_ in connection.execute(f"describe select * from {incoming}").fetchall():
+        if name not in existing:
+            connection.execute(f'alter table {table} add column "{name}" {column_type}')
+
+
+def scalar(connection: duckdb.DuckDBPyConnection, sql: str, parameters: list | None = None):
+    """The single value of a query, fully fetched so the connection is free for the next statement."""
+    return connection.execute(sql, parameters or []).fetchall()[0][0]
+
+
+def read_frame(connection: duckdb.DuckDBPyConnection, sql: str, parameters: list | None = None) -> pl.DataFrame:
+    """A query's result as a Polars frame, through Arrow, without a pandas detour."""
+    return connection.sql(sql, params=parameters or []).pl()
+
+
+def table_exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether a table exists yet: the first run of a python asset has no history to read."""
+    return scalar(connection, "select count(*) from information_schema.tables where table_name = ?", [table]) > 0

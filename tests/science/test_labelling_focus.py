@@ -1,0 +1,40 @@
+"""Focus phrases a marketer would write: owned by the persona, no units, broad and owned ranked first."""
+
+import polars as pl
+import pytest
+
+from dagster_project.science.labelling import TermScore, ctfidf_table, focus_phrases
+
+TEXTS = pl.Series(["65 inch tv remote", "55 inch sony tv", "tv wall mount projector", "screening tonight projector",
+                   "imax screening"])
+PEOPLE = pl.Series(["a", "b", "c", "d", "e"])
+
+
+def test_exclusivity_is_the_share_of_a_terms_documents_in_the_cluster():
+    table = ctfidf_table({1: ["tv film", "film"], 2: ["tv", "news"]}, min_docs=1)
+    exclusivity = {term.term: term.exclusivity for term in table[1]}
+    assert exclusivity["film"] == 1.0 and exclusivity["tv"] == pytest.approx(0.5)
+
+
+def test_units_and_phrases_everyone_shares_are_not_a_focus():
+    evidence = TEXTS.to_list()
+    # "inch" follows a number wherever it occurs (a unit); most memories with "tv" belong to other personas
+    shared_tv = [TermScore("inch", 1.0, 5.0, 0.9), TermScore("tv", 1.0, 5.0, 0.3),
+                 TermScore("screening", 1.0, 5.0, 0.9)]
+    assert focus_phrases(shared_tv, evidence, TEXTS, PEOPLE) == ["screening"]
+    owned_tv = [TermScore("inch", 1.0, 5.0, 0.9), TermScore("tv", 1.0, 5.0, 0.9),
+                TermScore("screening", 1.0, 5.0, 0.9)]
+    assert focus_phrases(owned_tv, evidence, TEXTS, PEOPLE) == ["screening", "tv"]
+    # yesterday's phrase keeps a relaxed exclusivity bar (0.75 of it), and yesterday's focus stays whole
+    held = [TermScore("tv", 1.0, 5.0, 0.4), TermScore("screening", 1.0, 5.0, 0.9)]
+    assert focus_phrases(held, evidence, TEXTS, PEOPLE, previous_focus=["tv"]) == ["tv"]
+    assert focus_phrases(held, evidence, TEXTS, PEOPLE) == ["screening"]
+
+
+def test_phrases_are_ranked_by_coverage_times_exclusivity():
+    evidence = TEXTS.to_list()
+    # tv speaks for 3 of 5 people but only half its memories are the persona's (0.3); projector and
+    # screening speak for 2 and are the persona's (0.36 each)
+    candidates = [TermScore("tv", 1.0, 5.0, 0.5), TermScore("projector", 1.0, 5.0, 0.9),
+                  TermScore("screening", 1.0, 5.0, 0.9)]
+    assert focus_phrases(candidates, evidence, TEXTS, PEOPLE) == ["projector", "screening"]
