@@ -10,7 +10,6 @@ backfills (the Backfills tab).
 
 import json
 import os
-import subprocess
 import sys
 import urllib.request
 from datetime import date
@@ -20,12 +19,11 @@ import pytest
 from dagster import AssetKey, DagsterInstance, RunsFilter
 from dagster._core.execution.backfill import BulkActionStatus
 
-from browser_support import free_port, wait_for_http
+from browser_support import free_port, serving
 from dagster_project.cli import main, run_partitions
 from dagster_project.generator import generate
 from dagster_project.jobs import BUILD_JOB_NAME
 from dagster_project.operations.launching import REPOSITORY_NAME, WORKSPACE_FILE, location_origin, repository_label
-from dagster_project.processes import stop_process
 from pipeline_helpers import using_home
 
 START, LAST = date(2026, 10, 1), date(2026, 10, 2)
@@ -84,18 +82,13 @@ def _graphql(url: str, query: str, variables: dict | None = None) -> dict:
     return answer["data"]
 
 
-def test_the_ui_lists_the_run_under_the_job_re_executes_it_without_warning_and_lists_the_backfill(launched):
+def test_the_ui_lists_the_run_under_the_job_re_executes_it_without_warning_and_lists_the_backfill(launched, browser):
     home, run_id = launched
     port = free_port()
-    log_path = home / "webserver.log"
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            [str(WEBSERVER), "-w", str(WORKSPACE_FILE), "-h", "127.0.0.1", "-p", str(port)], cwd=WORKSPACE_FILE.parent,
-            env={**os.environ, "PERSONAS_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")},
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for_http(f"{url}/server_info", 90, server)
+    url = f"http://127.0.0.1:{port}"
+    command = [str(WEBSERVER), "-w", str(WORKSPACE_FILE), "-h", "127.0.0.1", "-p", str(port)]
+    env = {**os.environ, "PERSONAS_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+    with serving(command, home / "webserver.log", f"{url}/server_info", 90, env, cwd=WORKSPACE_FILE.parent):
         repository_tag = {"key": ".dagster/repository", "value": repository_label()}
         job_filter = {"pipelineName": BUILD_JOB_NAME, "tags": [repository_tag]}
         runs = _graphql(url, RUNS_QUERY, {"filter": job_filter})["runsOrError"]["results"]
@@ -107,5 +100,12 @@ def test_the_ui_lists_the_run_under_the_job_re_executes_it_without_warning_and_l
         assert (run["parentPipelineSnapshotId"] or run["pipelineSnapshotId"]) == loaded["pipelineSnapshotId"]
         backfills = _graphql(url, BACKFILLS_QUERY)["partitionBackfillsOrError"]["results"]
         assert [(backfill["status"], backfill["numPartitions"]) for backfill in backfills] == [("COMPLETED_SUCCESS", 2)]
-    finally:
-        stop_process(server, group=True)
+
+        # What a person sees: the run in the job's Runs tab, the backfill in the Backfills list.
+        browser.get(f"{url}/server_info")
+        browser.execute("localStorage.setItem('communityNux', JSON.stringify('1'));")
+        browser.get(f"{url}/locations/{repository_label()}/jobs/{BUILD_JOB_NAME}/runs")
+        browser.wait_until(lambda b: run_id[:8] in b.text(), 60, f"run {run_id[:8]} in the job's Runs tab")
+        browser.get(f"{url}/overview/backfills")
+        backfill_id = backfills[0]["id"]
+        browser.wait_until(lambda b: backfill_id in b.text(), 60, f"backfill {backfill_id} in the Backfills list")
