@@ -352,7 +352,8 @@ def command_demo(args: argparse.Namespace) -> int:
 
 
 def command_backfill(args: argparse.Namespace) -> int:
-    """A Dagster asset backfill of every asset over [start, end], the one the UI's "Launch backfill" makes.
+    """A Dagster asset backfill of every asset over exactly the days [start, end] (the UI's "Launch backfill"
+    would also add every later persona fit whose window holds those days).
 
     The daemon executes it: every asset has `BackfillPolicy.single_run()`, so the days go in one
     run per step of the graph (one dbt build, one DuckDB write per table) rather than a run per
