@@ -6,7 +6,7 @@ PERSONAS_HOME ?= $(CURDIR)/.personas
 export PERSONAS_HOME
 export DAGSTER_HOME := $(PERSONAS_HOME)/dagster
 
-.PHONY: install demo lint test validate ui mlflow-ui docs screenshots serve bench-api bench clean
+.PHONY: install demo lint test validate ui mlflow-ui docs screenshots serve bench-api bench bench-histories clean
 
 # The venv is rebuilt from scratch when it is missing or pyproject.toml changed.
 $(BIN)/.installed: pyproject.toml
@@ -59,11 +59,17 @@ bench-api: install
 	$(BIN)/personas bench-api
 
 # One generated day of 1M events materialised end to end three times (the median run detailed), per-stage time and
-# memory, references; writes BENCHMARKS.md. BENCH_ARGS: e.g. --sizes 100000,1000000 for the growth sweep,
-# --repeat 5, --scale 10m for ten million events.
+# memory, references, then histories of many small days (--histories, default 200x500,30x30000, three runs each) and
+# the fixed cost per day; writes BENCHMARKS.md. BENCH_ARGS: e.g. --sizes 100000,1000000 for the growth sweep,
+# --repeat 5, --scale 10m for ten million events, --histories '' to leave the histories out.
 BENCH_ARGS ?= --sizes 100000
 bench: install
 	$(BIN)/python -m dagster_project.bench $(BENCH_ARGS)
+
+# Only the many-small-days histories, rewriting only that section of BENCHMARKS.md.
+HISTORIES ?= 30x500,60x500,30x2000
+bench-histories: install
+	$(BIN)/python -m dagster_project.bench --histories-only --histories $(HISTORIES) --repeat 1
 
 clean:
 	rm -rf $(PERSONAS_HOME) dbt/target dbt/logs

@@ -28,6 +28,7 @@ def command_generate(args: argparse.Namespace) -> int:
         start_date=args.start_date,
         underrepresent=args.underrepresent,
         world=args.world,
+        new_persona_at_drift=args.new_persona_at_drift,
     )
     print(f"Generated {args.days} days ({args.world} world) for {args.people} people under {home / 'landing'} "
           f"in {time.perf_counter() - started:.1f}s (truth in {home / 'truth'}).")
@@ -75,7 +76,7 @@ def _run_partitions_logged(home: Path, start: date, end: date, tags: dict[str, s
     from dagster import DagsterInstance
 
     from dagster_project.definitions import defs
-    from dagster_project.jobs import BUILD_JOB_NAME
+    from dagster_project.defs.operations.jobs import BUILD_JOB_NAME
     from dagster_project.operations.launching import execute_location_run
     from dagster_project.operations.ranges import (
         RangeOutcome,
@@ -133,7 +134,7 @@ def _run_partitions_logged(home: Path, start: date, end: date, tags: dict[str, s
 
 def blocked_summary(outcome) -> str:
     """The blocked days, the gates that blocked them, and the command that reruns each; '' when none."""
-    from dagster_project.quality.checks import rerun_commands
+    from dagster_project.summary import rerun_commands
 
     if not outcome.blocked:
         return ""
@@ -166,14 +167,15 @@ def check_summary(result) -> str:
         keys = ("warned_expectations", "warned_partitions") if status(evaluation) == "WARNING" else (
             "failed_expectations", "failed_partitions")
         shown = [str(evaluation.metadata[key].value)[:300] for key in keys if key in evaluation.metadata]
-        for key in ("breached_days", "gaps"):
-            if not shown and key in evaluation.metadata:
-                shown.append(str(evaluation.metadata[key].value)[:300])
+        if not shown and "breached_days" in evaluation.metadata:  # drift, KPIs, fairness: the days and what breached
+            shown.append(str(evaluation.metadata["breached_days"].value)[:300])
         return f" ({'; '.join(shown)})" if shown and not evaluation.passed else ""
 
-    from dagster_project.quality.checks import gate_verdicts  # a gate records each day: one line per gate
+    # gates, drift, KPIs and fairness record each day: one line per check
+    from dagster_project.summary import day_check_verdicts, gate_verdicts
 
-    evaluations = sorted(gate_verdicts(result.get_asset_check_evaluations()), key=lambda e: (e.passed, e.check_name))
+    evaluations = sorted(day_check_verdicts(gate_verdicts(result.get_asset_check_evaluations())),
+                         key=lambda e: (e.passed, e.check_name))
     named = [e for e in evaluations if not e.passed or e.check_name.startswith("gx_")]
     dbt_tests = [e for e in evaluations if e.passed and not e.check_name.startswith("gx_")]
     counts = {label: sum(status(e) == label for e in evaluations) for label in ("passed", "WARNING", "FAILED")}
@@ -253,6 +255,13 @@ def _print_evaluation(report: dict) -> None:
         print(f"  persona ids over days: stability {number(report['id_stability'])} over {report['id_stability_pairs']} "
               f"(planted persona, day) pairs, {report['distinct_persona_ids']} distinct ids; lineage {events or 'none'}; "
               f"births {report['spurious_births']} and retirements {report['spurious_retirements']} outside the drift days")
+    if report.get("new_persona_id") is not None:
+        on_time = "on time" if report["new_persona_born_on_time"] else "NOT born within 2 days"
+        print(f"  planted new persona {report['new_persona']} (drift day {report['new_persona_planted_on']}): persona "
+              f"{report['new_persona_id']} \"{report['new_persona_label']}\", {report['new_persona_birth_event']} on "
+              f"{report['new_persona_born_on']} ({report['new_persona_birth_lag_days']:+d} days): {on_time}; holds "
+              f"{number(report['new_persona_recall'])} of its memories; other births near the drift "
+              f"{report['other_births_near_drift']}")
     if report.get("hierarchy_parents") is not None:
         print(f"  hierarchy: {report['hierarchy_parents']} parent personas, planted nesting recall "
               f"{number(report.get('hierarchy_nesting_recall'))}, "
@@ -527,6 +536,9 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--world", choices=("realistic", "easy"), default="realistic",
                              help="realistic (default: shared categories, noise, intent switches, light users) "
                                   "or easy (every category names its persona: a fast test fixture)")
+        command.add_argument("--new-persona-at-drift", action="store_true",
+                             help="plant a persona nobody holds before the drift day, taken up on it "
+                                  "(truth/manifest.json names it and its birth day)")
 
     def add_verbose(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
         command.add_argument("--verbose", action="store_true",

@@ -19,6 +19,7 @@ from dagster_project.science.metrics import (
     label_term_precision,
     map_personas_to_planted,
     persona_f1,
+    planted_persona_birth,
 )
 from dagster_project.science.partition_baselines import memory_truth, partition_baselines
 from dagster_project.science.recommenders import paired_bootstrap_ci
@@ -187,7 +188,8 @@ BIRTH_GRACE_DAYS = 2
 
 def identity_scores_over_time(home: Path, connection: duckdb.DuckDBPyConnection, as_of: date) -> dict:
     """Persona ids over every model date up to `as_of` against the planted truth: id stability,
-    distinct ids, and lineage births and retirements outside the planted drift days (spurious)."""
+    distinct ids, lineage births and retirements outside the planted drift days (spurious), and
+    when the truth plants a new persona at the drift, when and how the model found it."""
     records = pl.read_parquet(truth_dir(home) / "records.parquet", columns=["record_id", "persona"]).drop_nulls("record_id")
     memory_events = connection.sql(
         """select memory_id, unnest(event_ids) as record_id from intent_memories
@@ -197,10 +199,12 @@ def identity_scores_over_time(home: Path, connection: duckdb.DuckDBPyConnection,
     assignments = connection.sql(
         "select event_date, memory_id, persona_id from memory_assignments where event_date <= ?", params=[as_of]
     ).pl()
-    scores = id_stability(assignments.join(memory_truth(records, memory_events), on="memory_id"))
+    memory_personas = assignments.join(memory_truth(records, memory_events), on="memory_id")
+    scores = id_stability(memory_personas)
     scores["distinct_persona_ids"] = assignments["persona_id"].n_unique()
-    manifest = truth_dir(home) / "manifest.json"
-    drift = json.loads(manifest.read_text()).get("drift_date") if manifest.exists() else None
+    manifest_file = truth_dir(home) / "manifest.json"
+    manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
+    drift = manifest.get("drift_date")
     drift_days = {date.fromisoformat(drift) + timedelta(days=offset) for offset in range(BIRTH_GRACE_DAYS + 1)} \
         if drift else set()
     if table_exists(connection, "persona_lineage"):
@@ -210,13 +214,48 @@ def identity_scores_over_time(home: Path, connection: duckdb.DuckDBPyConnection,
         ).pl()
         events = lineage.group_by("event").len()
         scores["lineage_events"] = dict(sorted(events.iter_rows()))
-        spurious = lineage_events_outside(lineage, drift_days, ("born", "retired"))
+        if manifest.get("new_persona"):
+            scores.update(new_persona_scores(connection, memory_personas, lineage, manifest["new_persona"], as_of))
+        # The planted new persona's birth is not spurious, however late: its lag from the drift day measures it.
+        # An id born before the drift is not its birth (the new persona took over an older id).
+        lag = scores.get("new_persona_birth_lag_days")
+        planted_id = scores["new_persona_id"] if lag is not None and lag >= 0 else None
+        planted_birth = (pl.col("event") == "born") & pl.col("persona_id").eq_missing(planted_id)
+        unplanted = lineage.filter(~planted_birth)
+        spurious = lineage_events_outside(unplanted, drift_days, ("born", "retired"))
         scores["spurious_births"] = int(spurious.filter(pl.col("event") == "born")["len"].sum())
         scores["spurious_retirements"] = int(spurious.filter(pl.col("event") == "retired")["len"].sum())
         scores["spurious_days"] = [f"{day} {event} {count}" for day, event, count in spurious.iter_rows()]
-        scores["births_near_drift"] = lineage.filter(
-            (pl.col("event") == "born") & pl.col("event_date").is_in(sorted(drift_days))).height
+        near_drift = (pl.col("event") == "born") & pl.col("event_date").is_in(sorted(drift_days))
+        scores["births_near_drift"] = lineage.filter(near_drift).height
+        if manifest.get("new_persona"):
+            scores["other_births_near_drift"] = unplanted.filter(near_drift).height
     return scores
+
+
+def new_persona_scores(connection: duckdb.DuckDBPyConnection, memory_personas: pl.DataFrame, lineage: pl.DataFrame,
+                       planted: dict, as_of: date) -> dict:
+    """The persona planted on the drift day: the id holding most of its memories on `as_of`, that id's
+    first lineage event and day, the lag from the planted birth and whether it is a birth within
+    BIRTH_GRACE_DAYS of it, the id's label and the share of the planted persona's memories it holds."""
+    birth = planted_persona_birth(memory_personas, lineage, planted["persona"])
+    planted_on = date.fromisoformat(planted["born"])
+    lag = (birth["born_on"] - planted_on).days if birth["born_on"] else None
+    label = scalar(connection, "select label from personas where event_date = ? and persona_id = ?",
+                   [as_of, birth["persona_id"]]) if birth["persona_id"] is not None else None
+    return {
+        "new_persona": planted["persona"],
+        "new_persona_planted_on": planted_on.isoformat(),
+        "new_persona_id": birth["persona_id"],
+        "new_persona_label": label,
+        "new_persona_birth_event": birth["birth_event"],
+        "new_persona_born_on": birth["born_on"].isoformat() if birth["born_on"] else None,
+        "new_persona_birth_lag_days": lag,
+        "new_persona_born_on_time": birth["birth_event"] == "born" and lag is not None
+        and 0 <= lag <= BIRTH_GRACE_DAYS,
+        "new_persona_recall": birth["recall"],
+        "new_persona_ids_by_day": {day.isoformat(): persona_id for day, persona_id in birth["ids_by_day"].items()},
+    }
 
 
 def utility_summary(connection: duckdb.DuckDBPyConnection, start: date | None, end: date | None) -> dict:

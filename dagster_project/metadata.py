@@ -7,14 +7,14 @@ so each day would show the whole range's values (dagster issues 18123, 21072, 29
 materialisation instead: `day_metadata` hands each day its own values (rounded: a UI
 field, not a float dump). A check result (`AssetCheckResult`) of a ranged step has no
 partition; `day_check_evaluations` records one evaluation per day, tied to that day's
-materialisation, so every day of a partitioned check shows Passed or Failed on its own.
+materialisation, so every day of a partitioned check (the GX gates; the drift, KPI and fairness
+checks, whose specs carry `partitions_def`) shows Passed or Failed on its own.
 """
 
 from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any
 
-import duckdb
 import polars as pl
 from dagster import (
     AssetCheckEvaluation,
@@ -33,6 +33,8 @@ from dagster import (
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
+
+from dagster_project.warehouse import column_types
 
 SIGNIFICANT_DIGITS = 4
 
@@ -61,13 +63,10 @@ def rounded_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def column_schema(frame: pl.DataFrame) -> TableSchema:
-    """`dagster/column_schema` of a table written from `frame`: DuckDB's own names for the column types
-    (`replace_partition_rows` creates the table from the same Arrow types), so Python-written and dbt
-    tables read alike."""
-    with duckdb.connect() as connection:
-        connection.register("frame", frame.head(0).to_arrow())
-        described = connection.execute("describe select * from frame").fetchall()
-    return TableSchema(columns=[TableColumn(name=name, type=column_type) for name, column_type, *_ in described])
+    """`dagster/column_schema` of a table written from `frame`: the DuckDB types `replace_partition_rows` creates
+    it with, so Python-written and dbt tables read alike."""
+    return TableSchema(columns=[TableColumn(name=name, type=column_type)
+                                for name, column_type in column_types(frame).items()])
 
 
 def day_metadata(
@@ -78,8 +77,9 @@ def day_metadata(
         context.add_asset_metadata(rounded_metadata(metadata), asset_key=asset_key, partition_key=day.isoformat())
 
 
-def _latest_materializations(instance, asset_key: AssetKey, days: list[date]) -> dict[str, Any]:
-    """Each day's latest materialisation record of `asset_key` (days never materialised are absent)."""
+def latest_materializations(instance, asset_key: AssetKey, days: list[date]) -> dict[str, Any]:
+    """Each day's latest materialisation record of `asset_key` (days never materialised are absent), paging on
+    until every day is found: a day materialised many times cannot push the other days off the first page."""
     wanted = {day.isoformat() for day in days}
     latest: dict[str, Any] = {}
     cursor = None
@@ -107,7 +107,7 @@ def day_check_evaluations(
     """
     assets_def = context.op_execution_context.assets_def
     yield Output(None, output_name=assets_def.get_output_name_for_asset_check_key(check_key))
-    targets = _latest_materializations(context.instance, check_key.asset_key, list(verdicts))
+    targets = latest_materializations(context.instance, check_key.asset_key, list(verdicts))
     for day, (passed, severity, metadata) in sorted(verdicts.items()):
         target = targets.get(day.isoformat())
         yield AssetCheckEvaluation(

@@ -65,10 +65,12 @@ def record_first_data_day(home: Path, day: date) -> date:
 
 
 def activate_home(home: Path | None = None) -> Path:
-    """Point Dagster, dbt and the PII salt at one home, creating its folders.
+    """Point this process's Dagster, dbt and MLflow at one home, creating its folders: what every command
+    does first (`commands.home_of`). Importing the code location does none of it.
 
     dbt reads these variables from the environment of its subprocess, so they are set
-    in `os.environ` rather than passed around.
+    in `os.environ` rather than passed around. (Dagster's SQLite event log is lightened by the
+    storage the home's dagster.yaml names, in every process that loads the instance.)
     """
     home = (home or personas_home()).resolve()
     for folder in (home, landing_dir(home), dagster_home(home), mlflow_dir(home)):

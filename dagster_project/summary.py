@@ -1,8 +1,9 @@
-"""What a run produced, read back from the warehouse for the terminal."""
+"""What a run produced, read back from the warehouse, and its check verdicts folded over its days, for the terminal."""
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -114,4 +115,104 @@ def persona_catalogue(home: Path) -> str:
         + "\n".join(
             f"{persona_id:>4}  {explanation_text(explanation, n_terms=3)}" for persona_id, explanation in explanations
         )
+    )
+
+
+def rerun_commands(days: list[date]) -> list[str]:
+    """One `personas run` per run of consecutive days."""
+    commands, block = [], []
+    for day in sorted(days):
+        if block and day != block[-1] + timedelta(days=1):
+            commands.append(_run_command(block))
+            block = []
+        block.append(day)
+    return commands + ([_run_command(block)] if block else [])
+
+
+def _run_command(days: list[date]) -> str:
+    return f"personas run --start {days[0]}" + (f" --end {days[-1]}" if len(days) > 1 else "")
+
+
+# Checks record one evaluation per day (see metadata.day_check_evaluations); the command line reports one line per
+# check over a run's days. Dagster is imported only here, when a run's evaluations are folded: the rest of the
+# summary reads the warehouse without it.
+
+def gate_verdicts(evaluations: Iterable) -> list:
+    """A run's evaluations with each GX gate's days folded into one over them, as the command line reports a run:
+    passed if every day passed, ERROR if a day was blocked, the blocked and warned days listed."""
+    days_of: dict = {}
+    others = []
+    for evaluation in evaluations:
+        if evaluation.check_name.startswith("gx_") and evaluation.partition:
+            days_of.setdefault(evaluation.asset_check_key, []).append(evaluation)
+        else:
+            others.append(evaluation)
+    return others + [_folded_gate(sorted(days, key=lambda e: e.partition)) for days in days_of.values()]
+
+
+def _folded_gate(days: list):
+    from dagster import AssetCheckEvaluation, AssetCheckSeverity, MetadataValue
+
+    def values(key: str) -> list:
+        return [day.metadata[key].value for day in days]
+
+    def listed(key: str) -> str:
+        return ", ".join(name for name in values(key) if name != "none") or "none"
+
+    blocked = [date.fromisoformat(day.partition) for day in days if day.metadata["failed_partitions"].value != "none"]
+    return AssetCheckEvaluation(
+        asset_key=days[0].asset_key,
+        check_name=days[0].check_name,
+        passed=all(day.passed for day in days),
+        severity=AssetCheckSeverity.ERROR if blocked else AssetCheckSeverity.WARN,
+        blocking=days[0].blocking,
+        partition=days[0].partition if len(days) == 1 else None,
+        metadata={
+            "partition": days[0].partition if len(days) == 1 else f"{days[0].partition}..{days[-1].partition}",
+            "evaluated": sum(values("evaluated")),
+            "gx_validated_partitions": sum(values("gx_validated_partitions")),
+            "failed": sum(values("failed")),
+            "failed_partitions": listed("failed_partitions"),
+            "warned_partitions": listed("warned_partitions"),
+            "failed_expectations": sorted({name for names in values("failed_expectations") for name in names}),
+            "warned_expectations": sorted({name for names in values("warned_expectations") for name in names}),
+            "rerun": "; ".join(rerun_commands(blocked)) or "none",
+            "unexpected_examples": MetadataValue.json(
+                {name: examples for day in values("unexpected_examples") for name, examples in day.items()}),
+        },
+    )
+
+
+def day_check_verdicts(evaluations: Iterable) -> list:
+    """A run's evaluations with each day-by-day check other than the GX gates (drift, KPIs, fairness: one evaluation
+    per day) folded into one over the run's days, as the command line reports a run: passed if every day passed,
+    the days that did not listed with what breached on each. `gate_verdicts` folds the gates."""
+    days_of: dict = {}
+    others = []
+    for evaluation in evaluations:
+        if evaluation.partition and not evaluation.check_name.startswith("gx_"):
+            days_of.setdefault(evaluation.asset_check_key, []).append(evaluation)
+        else:
+            others.append(evaluation)
+    return others + [_folded_days(sorted(days, key=lambda e: e.partition)) for days in days_of.values()]
+
+
+def _folded_days(days: list):
+    from dagster import AssetCheckEvaluation, AssetCheckSeverity
+
+    failed = [day for day in days if not day.passed]
+    breached = [f"{day.partition}: {day.metadata['breached'].value if 'breached' in day.metadata else 'failed'}"
+                for day in failed]
+    return AssetCheckEvaluation(
+        asset_key=days[0].asset_key,
+        check_name=days[0].check_name,
+        passed=not failed,
+        severity=AssetCheckSeverity.ERROR if any(day.severity == AssetCheckSeverity.ERROR for day in failed)
+        else AssetCheckSeverity.WARN,
+        blocking=days[0].blocking,
+        partition=days[0].partition if len(days) == 1 else None,
+        metadata={
+            "partition": days[0].partition if len(days) == 1 else f"{days[0].partition}..{days[-1].partition}",
+            "breached_days": "; ".join(breached) or "none",
+        },
     )

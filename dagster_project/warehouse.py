@@ -45,15 +45,15 @@ def replace_partition_rows(
     """
     schema = table.split(".")[0] if "." in table else "main"
     connection.execute(f"create schema if not exists {schema}")
+    types = column_types(frame, connection)
+    definitions = ", ".join(
+        f'"{name}" {column_type}' + (" using compression zstd" if name in zstd_columns else "")
+        for name, column_type in types.items()
+    )
+    connection.execute(f"create table if not exists {table} ({definitions})")
+    add_new_columns(connection, table, types)
     connection.register("incoming_rows", frame.to_arrow())
     try:
-        columns = connection.execute("describe select * from incoming_rows").fetchall()
-        definitions = ", ".join(
-            f'"{name}" {column_type}' + (" using compression zstd" if name in zstd_columns else "")
-            for name, column_type, *_ in columns
-        )
-        connection.execute(f"create table if not exists {table} ({definitions})")
-        add_new_columns(connection, table, "incoming_rows")
         connection.execute("begin transaction")
         try:
             connection.execute(f"delete from {table} where event_date between ? and ?", [start, end])
@@ -66,10 +66,21 @@ def replace_partition_rows(
         connection.unregister("incoming_rows")
 
 
-def add_new_columns(connection: duckdb.DuckDBPyConnection, table: str, incoming: str) -> None:
-    """Columns a newer code version writes are added to the existing table (older rows get NULL)."""
+def column_types(frame: pl.DataFrame, connection: duckdb.DuckDBPyConnection | None = None) -> dict[str, str]:
+    """DuckDB's type of each column of `frame` ("VARCHAR[]", "STRUCT(...)"), as a table created from the frame's
+    Arrow types stores it: the one mapping behind the tables written here and their `dagster/column_schema`."""
+    if connection is None:
+        with duckdb.connect() as in_memory:
+            return column_types(frame, in_memory)
+    relation = connection.from_arrow(frame.head(0).to_arrow())
+    return {name: str(column_type) for name, column_type in zip(relation.columns, relation.dtypes, strict=True)}
+
+
+def add_new_columns(connection: duckdb.DuckDBPyConnection, table: str, incoming: dict[str, str]) -> None:
+    """Columns a newer code version writes (`incoming`: name to DuckDB type) are added to the existing table
+    (older rows get NULL)."""
     existing = {row[0] for row in connection.execute(f"describe {table}").fetchall()}
-    for name, column_type, *_ in connection.execute(f"describe select * from {incoming}").fetchall():
+    for name, column_type in incoming.items():
         if name not in existing:
             connection.execute(f'alter table {table} add column "{name}" {column_type}')
 

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
-# Importing the code location activates a home: point it at a throwaway one first.
-os.environ["PERSONAS_HOME"] = str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "import-home")
+# `make test` exports the developer's home; a test activates its own (`home`, `using_home`). Until then the code
+# location, whose partitions start at the home's first data day, loads against a home that holds nothing.
+os.environ["PERSONAS_HOME"] = str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "no-home")
+for inherited in ("DAGSTER_HOME", "PERSONAS_WAREHOUSE"):
+    os.environ.pop(inherited, None)
 
 from browser_support import Browser, ensure_chromium  # noqa: E402
 from generated_run import GeneratedRun, materialise_generated_home  # noqa: E402

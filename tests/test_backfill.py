@@ -21,8 +21,8 @@ from dagster._core.execution.backfill import BulkActionStatus
 
 from browser_support import free_port, serving
 from dagster_project.cli import main, run_partitions
+from dagster_project.defs.operations.jobs import BUILD_JOB_NAME
 from dagster_project.generator import generate
-from dagster_project.jobs import BUILD_JOB_NAME
 from dagster_project.operations.launching import REPOSITORY_NAME, WORKSPACE_FILE, location_origin, repository_label
 from pipeline_helpers import using_home
 

@@ -4,6 +4,7 @@ from datetime import date
 
 import duckdb
 import polars as pl
+import pytest
 
 from dagster_project.bench.references import floor_segment, floor_statements, pandas_segment, run_duckdb_floor
 from dagster_project.generator import generate
@@ -36,8 +37,6 @@ def _run(days: int, events: int, seconds: float) -> dict:
 
 
 def test_the_fixed_cost_per_day_is_the_days_term_of_the_shapes_fit():
-    import pytest
-
     from dagster_project.bench.__main__ import parse_histories, per_day_fixed_seconds
 
     assert parse_histories("200x500, 30x30000") == [(200, 500), (30, 30_000)]
@@ -61,3 +60,24 @@ def test_the_report_lists_each_history_beside_the_main_day():
     [row] = [line for line in report.splitlines() if line.startswith("| 200 x 500")]
     assert "| 150.0 | 0.75 |" in row and "| 15.0 |" in row and row.endswith("| 150 / 130 / 170 |")
     assert "Fixed cost per day: **0.41 s**" in report
+
+
+def test_histories_only_replaces_the_many_small_days_section_and_keeps_the_rest():
+    from dagster_project.bench.__main__ import median_run, per_day_fixed_seconds
+    from dagster_project.bench.report import machine_description, with_histories_section
+
+    event_log = {"seconds": 6.0, "calls": 500, "events": 3_300, "by_type": {"PIPELINE_START": 2}}
+    history_runs = {(30, 500): [_run(30, 15_000, 60.0) | {"event_log": event_log}],
+                    (60, 500): [_run(60, 30_000, 96.0)],
+                    (30, 2000): [_run(30, 60_000, 105.0)]}
+    fixed_s = per_day_fixed_seconds([median_run(runs) for runs in history_runs.values()])
+    # 45,000 more events in as many days: 45 s, 1 ms an event; 30 more days of 500 events: 36 s = 30 x (0.7 + 0.5).
+    assert fixed_s == pytest.approx(0.7)
+    previous = "# Benchmarks\n\n## 1,000,000 events in one day\n\nkept\n\n## Many small days\n\nold numbers\n"
+    report = with_histories_section(previous, history_runs, fixed_s, machine_description())
+    assert report.startswith("# Benchmarks\n\n## 1,000,000 events in one day\n\nkept\n\n## Many small days\n")
+    assert "old numbers" not in report and report.count("## Many small days") == 1
+    [row] = [line for line in report.splitlines() if line.startswith("| 30 x 500 ")]
+    assert "| 2 | 6.0 | 110 |" in row  # runs, seconds storing Dagster events, events stored per day
+    assert "30 → 60 days of 500 events: **1.20 s per added day**" in report
+    assert "Fixed cost per day: **0.70 s**" in report and "these shapes" in report

@@ -15,10 +15,11 @@ import pytest
 import yaml
 
 from dagster_project.dbt_vars import DBT_PROJECT_FILE, dbt_var
+from dagster_project.defs.quality.checks import STAGING_TABLES
+from dagster_project.ingest.importer import BUILT_IN_SOURCES
 from dagster_project.ingest.landing import LANDING_ENTITIES
 from dagster_project.privacy.pii import imported_person_hash_sql, pii_hash, pii_salt
 from dagster_project.privacy.suppression import LINE_NODES
-from dagster_project.quality.checks import STAGING_TABLES
 
 DBT_DIR = DBT_PROJECT_FILE.parent
 EXPECTATIONS_DIR = DBT_DIR.parent / "expectations"
@@ -86,21 +87,57 @@ def test_the_source_entities_are_declared_once_and_every_list_agrees():
     assert set(dbt_var("event_entities")) < set(source_entities)
 
 
-def _value_set(suite: str, column: str) -> list[str]:
-    expectations = json.loads((EXPECTATIONS_DIR / f"{suite}.json").read_text())["expectations"]
-    (found,) = [e["kwargs"]["value_set"] for e in expectations
+def _in_set(expectations: list[dict], column: str) -> dict:
+    (found,) = [e["kwargs"] for e in expectations
                 if e["type"] == "expect_column_values_to_be_in_set" and e["kwargs"]["column"] == column]
     return found
 
 
-def test_the_gx_suites_repeat_the_lists_of_the_dbt_vars():
-    """GX suites are static JSON read by gx_runner: they keep a copy of the lists, checked here."""
+def test_the_gx_suites_name_the_lists_of_the_dbt_vars_and_read_them_from_there(monkeypatch):
+    """The suite files hold no copy of a contract list, only its `$PARAMETER` name; loading fills in dbt's vars."""
+    from dagster_project.quality import gx_runner
+
+    named = {("audit_record_counts", "source"): "sources", ("stg_web__events", "event_type"): "web_actions",
+             ("stg_social__engagements", "action"): "social_actions", ("fct_events", "action"): "built_in_actions"}
+    for (suite, column), parameter in named.items():
+        as_written = json.loads((EXPECTATIONS_DIR / f"{suite}.json").read_text())["expectations"]
+        assert _in_set(as_written, column)["value_set"] == {"$PARAMETER": parameter}
     sources = list(dict.fromkeys(entity.split("__")[0] for entity in dbt_var("source_entities")))
-    assert _value_set("audit_record_counts", "source") == sources
     web, social = dbt_var("web_actions"), dbt_var("social_actions")
-    assert _value_set("stg_web__events", "event_type") == web
-    assert _value_set("stg_social__engagements", "action") == social
-    assert _value_set("fct_events", "action") == [*web, *social, "order", "ticket", "reading"]
+    assert _in_set(gx_runner.load_suite_expectations("audit_record_counts"), "source")["value_set"] == sources
+    assert _in_set(gx_runner.load_suite_expectations("stg_web__events"), "event_type")["value_set"] == web
+    assert _in_set(gx_runner.load_suite_expectations("stg_social__engagements"), "action")["value_set"] == social
+    actions = _in_set(gx_runner.load_suite_expectations("fct_events"), "action")
+    assert actions["value_set"] == [*web, *social, *dbt_var("record_actions")] == [
+        "page_view", "search", "click", "add_to_cart", "like", "share", "comment", "order", "ticket", "reading"]
+    assert actions["row_condition"]["parameter"] == dbt_var("built_in_sources")
+    assert sorted(dbt_var("built_in_sources")) == list(BUILT_IN_SOURCES)  # the importer refuses these names
+    # A changed var changes the gate; a name that is neither a contract list nor a day's value is refused.
+    monkeypatch.setattr(gx_runner, "dbt_var", lambda name: ["page_view"] if name == "web_actions" else dbt_var(name))
+    assert _in_set(gx_runner.load_suite_expectations("stg_web__events"), "event_type")["value_set"] == ["page_view"]
+    with pytest.raises(ValueError, match="unknown [$]PARAMETER 'web_action'"):
+        gx_runner._with_contracts({"value_set": {"$PARAMETER": "web_action"}}, gx_runner.contract_parameters(), "x")
+
+
+def test_every_suite_file_loads_and_a_bad_parameter_fails_at_load(tmp_path, monkeypatch):
+    """An unknown `$PARAMETER` name, or one with other keys beside it, fails here rather than in the next gate run."""
+    from dagster_project.quality import gx_runner
+
+    suites = sorted(path.stem for path in EXPECTATIONS_DIR.glob("*.json"))
+    assert len(suites) >= 13
+    for suite in suites:
+        assert gx_runner.load_suite_expectations(suite), f"{suite} has no expectations"
+
+    monkeypatch.setattr(gx_runner, "EXPECTATIONS_DIR", tmp_path)
+    bad_values = {"unknown": {"$PARAMETER": "web_action"},
+                  "beside": {"$PARAMETER": "web_actions", "$PARAMETER.web_actions": ["view"]}}
+    for suite, value_set in bad_values.items():
+        (tmp_path / f"{suite}.json").write_text(json.dumps({"name": suite, "expectations": [
+            {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "action", "value_set": value_set}}]}))
+    with pytest.raises(ValueError, match="unknown.json: unknown [$]PARAMETER 'web_action'"):
+        gx_runner.load_suite_expectations("unknown")
+    with pytest.raises(ValueError, match=r"beside.json: .*'web_actions'.* must stand alone, .*[$]PARAMETER.web_actions"):
+        gx_runner.load_suite_expectations("beside")
 
 
 def test_an_undeclared_dbt_var_is_a_clear_error():

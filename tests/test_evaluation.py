@@ -55,6 +55,7 @@ def test_evaluate_scores_ids_over_time_and_the_hierarchy(evaluated_home):
     births = query("select count(*) from persona_lineage where level = 'persona' and event = 'born'")[0][0]
     assert report["lineage_events"]["born"] == births
     assert report["spurious_births"] == report["spurious_retirements"] == 0  # no planted drift in 4 days
+    assert "new_persona" not in report  # nor a planted new persona: tests/test_new_persona.py has one
     # The hierarchy is scored against the planted nesting (tennis fan and runner under sports fan). This small
     # world does not carry it (centroid distances of those three 0.49-0.53, of unrelated personas 0.36-0.69);
     # the default world does (recall 1.0 from its fifth day), too large for the suite.

@@ -10,8 +10,9 @@ import polars as pl
 import pytest
 
 from dagster_project.generator import generate
-from dagster_project.generator.catalog import PERSONAS
+from dagster_project.generator.catalog import HOME_IMPROVER, PERSONAS
 from dagster_project.generator.difficulty import clean_lines, measure_difficulty
+from dagster_project.generator.population import EMERGING_TAKE_UP
 from dagster_project.generator.realistic import (
     GENERIC_CATEGORIES,
     GENERIC_POSTS,
@@ -114,9 +115,10 @@ def _landing_files(home: Path) -> dict[str, bytes]:
 
 def test_catalogue_has_enough_distinct_personas():
     assert len(PERSONAS) >= 12
-    categories = [category.name for persona in PERSONAS for category in persona.categories]
+    catalogue = PERSONAS + (HOME_IMPROVER,)  # the planted new persona is as distinct as the others
+    categories = [category.name for persona in catalogue for category in persona.categories]
     assert len(categories) == len(set(categories))
-    for persona in PERSONAS:
+    for persona in catalogue:
         assert re.fullmatch(r"[a-z_]+", persona.key)
         assert 2 <= len(persona.categories) <= 3
         assert all(len(category.items) >= 12 for category in persona.categories)
@@ -128,9 +130,9 @@ def test_catalogue_has_enough_distinct_personas():
             + list(persona.queries) + [post.text + " " + " ".join(post.tags) for post in persona.posts]
             + list(persona.device.contexts) + list(persona.ticket_subjects)
         ).lower()
-        for persona in PERSONAS
+        for persona in catalogue
     }
-    for persona in PERSONAS:
+    for persona in catalogue:
         for term in persona.terms:
             pattern = rf"(?<![a-z0-9]){re.escape(term)}(?![a-z0-9])"
             owners = [key for key, text in vocabulary.items() if re.search(pattern, text)]
@@ -138,8 +140,8 @@ def test_catalogue_has_enough_distinct_personas():
 
 
 def test_realistic_catalogue_shares_categories_and_texts_between_known_personas():
-    keys = {persona.key for persona in PERSONAS + (SPORTS_FAN,)}
-    names = [category.name for persona in PERSONAS + (SPORTS_FAN,) for category in persona.categories]
+    keys = {persona.key for persona in PERSONAS + (SPORTS_FAN, HOME_IMPROVER)}
+    names = [category.name for persona in PERSONAS + (SPORTS_FAN, HOME_IMPROVER) for category in persona.categories]
     names += [entry.category.name for entry in SHARED_CATEGORIES] + [category.name for category in GENERIC_CATEGORIES]
     assert len(names) == len(set(names))
     for entry in SHARED_CATEGORIES:
@@ -536,3 +538,40 @@ def test_nested_personas_are_planted_and_share_the_broad_persona_categories(smal
     records = pl.read_parquet(small_realistic / "truth" / "records.parquet").filter(pl.col("broken_kind").is_null())
     views = clean_lines(small_realistic, "web/events", records).filter(pl.col("category").is_in(shared))
     assert {"sports_fan", "tennis_fan", "runner"} <= set(views["persona"].drop_nulls())
+
+
+def test_new_persona_at_drift_is_held_by_nobody_before_and_taken_up_on_the_drift_day(tmp_path):
+    small = {"days": 4, "people": 400, "events_per_day": 1600, "seed": 3, "drift_day": 2}
+    off, on = tmp_path / "off", tmp_path / "on"
+    generate(off, **small)
+    drift_date = date.fromisoformat(generate(on, new_persona_at_drift=True, **small)["drift_date"])
+    manifest = json.loads((on / "truth" / "manifest.json").read_text())
+    assert manifest["parameters"]["new_persona_at_drift"] is True
+    assert manifest["personas"][-1] == "home_improver" and manifest["new_persona"]["born"] == drift_date.isoformat()
+    assert json.loads((off / "truth" / "manifest.json").read_text())["new_persona"] is None
+    personas = pl.read_parquet(on / "truth" / "personas.parquet")
+    assert dict(zip(personas["persona"], personas["born"], strict=True)) == {
+        **{key: date(2026, 10, 1) for key in manifest["personas"][:-1]}, "home_improver": drift_date}
+
+    weights = pl.read_parquet(on / "truth" / "persona_weights.parquet").filter(pl.col("persona") == "home_improver")
+    assert (weights["valid_from"] == drift_date).all() and weights["valid_to"].is_null().all()
+    assert weights.height == manifest["new_persona"]["people"] == round(EMERGING_TAKE_UP * manifest["drifted_people"])
+    records = pl.read_parquet(on / "truth" / "records.parquet")
+    assert records.filter(pl.col("intent") == "home_improver")["event_date"].min() == drift_date
+    # Nobody sees its items before the drift day, not even as another persona's noise; from then on they do.
+    own = [category.name for category in HOME_IMPROVER.categories]
+    views = clean_lines(on, "web/events", records.filter(pl.col("broken_kind").is_null()))
+    shown = views.filter(pl.col("category").is_in(own))
+    assert shown["event_date"].min() == drift_date and shown.filter(pl.col("persona").is_null()).height > 0
+
+    # Before the drift day every landing file is the one of the world without it, but device registrations:
+    # a device is registered the day before its first reading, which may come after the drift.
+    before, with_it = _landing_files(off), _landing_files(on)
+    changed = {name for name in before if name.startswith("landing/") and before[name] != with_it.get(name)}
+    assert changed and all(name >= f"{drift_date}" for name in (Path(name).stem for name in changed
+                                                               if "/iot/devices/" not in name))
+
+
+def test_new_persona_at_drift_needs_a_drift_day(tmp_path):
+    with pytest.raises(ValueError, match="needs a drift day"):
+        generate(tmp_path, days=1, people=50, events_per_day=100, new_persona_at_drift=True)

@@ -14,8 +14,8 @@ from dagster import (
 )
 
 from dagster_project.definitions import defs
+from dagster_project.defs.operations.sensors import landing_zone_sensor
 from dagster_project.generator import generate
-from dagster_project.operations.sensors import landing_zone_sensor
 
 START = date(2026, 10, 1)
 
@@ -92,8 +92,8 @@ def test_the_daemons_sensor_fails_a_run_whose_process_is_gone(home):
     from dagster import DagsterRunStatus
     from dagster._core.test_utils import create_run_for_test
 
+    from dagster_project.defs.operations.sensors import crashed_run_sensor
     from dagster_project.operations.recovery import PGID_TAG, PID_TAG, launch_tags
-    from dagster_project.operations.sensors import crashed_run_sensor
 
     child = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
     child.wait()

@@ -7,7 +7,7 @@ import pytest
 
 from dagster_project.evaluation import evaluate
 from dagster_project.generator import generate
-from dagster_project.personas.assets import utility_for_day
+from dagster_project.science.utility import utility_for_day
 from pipeline_helpers import materialize_day, materialize_range, query, using_home
 
 START = date(2026, 10, 1)

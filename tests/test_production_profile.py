@@ -51,7 +51,7 @@ def test_embedded_is_the_default_and_its_dagster_yaml_is_unchanged(tmp_path):
         assert active_profile(home).name == "embedded"
         written = (dagster_home(home) / "dagster.yaml").read_text()
     assert written == (TEMPLATES / "dagster.embedded.yaml").read_text()
-    assert "storage:" not in written and "default_limit: 1" in written
+    assert "\nstorage:" not in written and "default_limit: 1" in written
 
 
 def test_profile_comes_from_the_environment_or_the_home_file_and_bad_settings_fail_clearly(tmp_path, monkeypatch):

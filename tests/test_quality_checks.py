@@ -26,20 +26,16 @@ from dagster import (
     materialize,
 )
 
+from dagster_project.defs.ingest.assets import landing_specs, raw_landing_lines
+from dagster_project.defs.quality.checks import quality_checks
+from dagster_project.defs.transform.assets import dbt_warehouse
 from dagster_project.generator import generate
-from dagster_project.ingest.assets import landing_specs, raw_landing_lines
 from dagster_project.partitions import daily_partitions, single_run_backfill
 from dagster_project.paths import landing_dir, warehouse_path
-from dagster_project.quality.checks import gate_verdicts, quality_checks
-from dagster_project.quality.gx_runner import (
-    EXPECTATIONS_DIR,
-    QualityThresholds,
-    build_data_docs,
-    suite_parameters,
-    validate_frame,
-)
+from dagster_project.quality.gx_runner import EXPECTATIONS_DIR, build_data_docs, suite_parameters, validate_frame
+from dagster_project.quality.thresholds import QualityThresholds
 from dagster_project.resources.duckdb import DuckDBResource
-from dagster_project.transform.assets import dbt_warehouse
+from dagster_project.summary import gate_verdicts, rerun_commands
 from dagster_project.transform.project import dbt_cli_resource
 from pipeline_helpers import using_home
 
@@ -228,7 +224,7 @@ def audit_history(path: Path, rows: list[tuple]) -> None:
 def test_volume_gates_warn_on_bursts_allow_sparse_empty_days_and_block_a_silent_dense_source(home):
     """The gate probes of the issue: a 10x burst and an empty day of a sparse source only warn or pass;
     a dense source going silent, or rejecting too much, blocks its day alone."""
-    from dagster_project.quality.checks import AUDIT_TABLE, validate_days
+    from dagster_project.defs.quality.checks import AUDIT_TABLE, validate_days
 
     first = date(2026, 9, 1)
     days = [first + timedelta(days=offset) for offset in range(16)]
@@ -264,31 +260,58 @@ def test_volume_gates_warn_on_bursts_allow_sparse_empty_days_and_block_a_silent_
         assert validate_days(connection, AUDIT_TABLE, [empty], dense_shop)[empty].blocking
 
 
-def test_the_quality_gates_resource_overrides_the_environment(monkeypatch):
-    from dagster_project.quality.checks import QualityGates
-
-    monkeypatch.setenv("PERSONAS_GX_MAX_REJECT_RATE", "0.2")
-    monkeypatch.setenv("PERSONAS_GX_DENSE_SOURCES", "web")
-    assert QualityGates().thresholds().max_reject_rate == 0.2
-    assert QualityGates().thresholds().is_sparse("iot") and not QualityGates().thresholds().is_sparse("web")
-    configured = QualityGates(max_reject_rate=0.01, source_reject_rates={"crm": 0.3}).thresholds()
-    assert configured.reject_rate_of("web") == 0.01 and configured.reject_rate_of("crm") == 0.3
-
-
-def test_every_threshold_is_settable_by_the_environment_and_by_the_resource(monkeypatch):
+def test_the_gate_thresholds_are_dagster_config_made_from_the_one_dataclass(monkeypatch):
+    """Every field of `QualityThresholds` is a described config field of the `quality_gates` resource,
+    with the dataclass's default, and has its environment variable; bad values are refused by name."""
     from dataclasses import fields
 
-    from dagster_project.quality.checks import QualityGates
+    from dagster_project.defs.quality.checks import QualityGates
+    from dagster_project.run_config import settings_from_config
 
-    assert {field.name for field in fields(QualityThresholds)} == set(QualityGates.model_fields)
-    monkeypatch.setenv("PERSONAS_GX_WARN_MIN_SPREAD", "0.25")
-    assert QualityGates().thresholds().warn_min_spread == 0.25
-    assert QualityGates(warn_min_spread=0.5).thresholds().warn_min_spread == 0.5
+    knobs = fields(QualityThresholds)
+    schema = QualityGates.to_config_schema().as_field().config_type.fields
+    assert {knob.name for knob in knobs} == set(schema) and all(schema[knob.name].description for knob in knobs)
+    assert settings_from_config(QualityGates(), QualityThresholds) == QualityThresholds()
+    configured = settings_from_config(
+        QualityGates(max_reject_rate=0.01, source_reject_rates={"crm": 0.3}, dense_sources=["web"]), QualityThresholds)
+    assert configured.reject_rate_of("web") == 0.01 and configured.reject_rate_of("crm") == 0.3
+    assert configured.is_sparse("iot") and not configured.is_sparse("web")
+
+    written = {"max_reject_rate": "0.2", "source_reject_rates": "import=0.4, crm=0.1", "dense_sources": "web, iot",
+               "baseline_days": "14", "min_history_days": "3", "warn_mads": "2.5", "warn_min_spread": "0.25",
+               "error_floor_ratio": "0.1", "sample_rows": "500"}
+    assert set(written) == {knob.name for knob in knobs}
+    for knob in knobs:
+        monkeypatch.setenv(knob.metadata["env"], written[knob.name])
+    assert QualityThresholds.from_env() == QualityThresholds(
+        max_reject_rate=0.2, source_reject_rates=(("crm", 0.1), ("import", 0.4)), dense_sources=("web", "iot"),
+        baseline_days=14, min_history_days=3, warn_mads=2.5, warn_min_spread=0.25, error_floor_ratio=0.1,
+        sample_rows=500)
+    monkeypatch.setenv("PERSONAS_GX_BASELINE_DAYS", "two weeks")
+    with pytest.raises(ValueError, match="PERSONAS_GX_BASELINE_DAYS='two weeks'"):
+        QualityThresholds.from_env()
+    with pytest.raises(ValueError, match=r"source_reject_rates\[crm\] = 1.5 is not a share"):
+        QualityThresholds(source_reject_rates=(("crm", 1.5),))
+
+
+def test_run_config_of_the_quality_gates_resource_reaches_the_gate(gated_runs):
+    """The corrupted day's web reject rate blocks it at the default 5%; a run configured to allow 90% passes it."""
+    audit_gate = [check for check in quality_checks if check.check_keys == {
+        AssetCheckKey(AssetKey("audit_record_counts"), "gx_audit_record_counts")}]
+    lenient = {"resources": {"quality_gates": {"config": {"source_reject_rates": {"web": 0.9}}}}}
+    results = {
+        name: materialize(GATED_GRAPH, resources=RESOURCES, selection=AssetSelection.checks(*audit_gate),
+                          run_config=config, raise_on_error=False,
+                          tags={"dagster/asset_partition_range_start": CORRUPTED_DAY.isoformat(),
+                                "dagster/asset_partition_range_end": CORRUPTED_DAY.isoformat()})
+        for name, config in (("default", None), ("lenient", lenient))
+    }
+    verdicts = {name: gx_evaluations(result)["audit_record_counts"] for name, result in results.items()}
+    assert not verdicts["default"].passed and verdicts["default"].severity == AssetCheckSeverity.ERROR
+    assert verdicts["lenient"].passed
 
 
 def test_rerun_commands_name_each_run_of_blocked_days():
-    from dagster_project.quality.checks import rerun_commands
-
     days = [date(2026, 9, 3), date(2026, 9, 1), date(2026, 9, 4), date(2026, 9, 9)]
     assert rerun_commands(days) == ["personas run --start 2026-09-01",
                                     "personas run --start 2026-09-03 --end 2026-09-04",

@@ -20,7 +20,7 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance
 
 from dagster_project.cli import main
-from dagster_project.quality.checks import gate_verdicts
+from dagster_project.summary import gate_verdicts
 from pipeline_helpers import query
 
 FIRST = date(2026, 9, 1)

@@ -18,6 +18,7 @@ import mlflow
 import polars as pl
 import pytest
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetKey,
@@ -29,9 +30,9 @@ from dagster import (
 from mlflow.entities.model_registry import ModelVersion, ModelVersionTag
 
 from dagster_project.api.service import PersonaService
-from dagster_project.cli import main
+from dagster_project.cli import check_summary, main
 from dagster_project.definitions import defs
-from dagster_project.drift.assets import DRIFT_CHECK_NAME
+from dagster_project.defs.monitoring.drift import DRIFT_CHECK_NAME
 from dagster_project.generator import generate
 from dagster_project.partitions import daily_partitions
 from dagster_project.review.actions import champion_status
@@ -118,14 +119,36 @@ def test_the_champion_assigns_new_memories_as_the_asset_did(tracked):
     assert predicted["distance"].to_numpy() == pytest.approx(assigned["distance"].to_numpy(), abs=1e-5)
 
 
+def _drift_verdicts(result) -> dict[str, AssetCheckEvaluation]:
+    """The run's drift check evaluations by partition day: one per day."""
+    evaluations = [e for e in result.get_asset_check_evaluations() if e.asset_check_key.name == DRIFT_CHECK_NAME]
+    by_day = {evaluation.partition: evaluation for evaluation in evaluations}
+    assert len(by_day) == len(evaluations)
+    return by_day
+
+
 def test_the_drift_day_raises_the_drift_warning_and_the_days_before_do_not(tracked):
     _, result, _, _ = tracked
-    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.asset_check_key.name == DRIFT_CHECK_NAME]
-    assert not evaluation.passed
-    assert evaluation.severity == AssetCheckSeverity.WARN
-    assert evaluation.metadata["breached_days"].value == DRIFT_DAY.isoformat()
-    moved = evaluation.metadata["moved_personas"].value[DRIFT_DAY.isoformat()]
-    assert "people new to it" in moved[0]
+    verdicts = _drift_verdicts(result)
+    assert sorted(verdicts) == [day.isoformat() for day in DAYS]
+    assert [day for day, evaluation in verdicts.items() if not evaluation.passed] == [DRIFT_DAY.isoformat()]
+    assert {evaluation.severity for evaluation in verdicts.values()} == {AssetCheckSeverity.WARN}
+    assert not any(evaluation.blocking for evaluation in verdicts.values())
+    evaluation = verdicts[DRIFT_DAY.isoformat()]
+    assert evaluation.metadata["breached"].value.startswith("new_persona_uptake ")
+    assert "new_persona_uptake" in evaluation.metadata["breaches"].value
+    assert "people new to it" in evaluation.metadata["moved_personas"].value[0]
+    assert verdicts[DAYS[1].isoformat()].metadata["breached"].value == "none"
+    assert verdicts[DAYS[0].isoformat()].metadata["measured"].value.startswith("no")  # no model date the day before
+    # Each day's verdict is tied to that day's materialisation of persona_drift in this run.
+    drift_days = {event.partition for event in result.get_asset_materialization_events()
+                  if event.asset_key == AssetKey("persona_drift")}
+    assert drift_days == set(verdicts)
+    assert {evaluation.target_materialization_data.run_id for evaluation in verdicts.values()} == {result.run_id}
+    # The command line folds the days back into one line per check, naming the breached day.
+    drift_lines = [line for line in check_summary(result).splitlines() if DRIFT_CHECK_NAME in line]
+    assert len(drift_lines) == 1
+    assert drift_lines[0].split()[0] == "WARNING" and f"({DRIFT_DAY}: new_persona_uptake " in drift_lines[0]
 
     rows = query("select event_date, metric, breached from persona_drift")
     assert {day for day, _, _ in rows} == set(DAYS[1:])
@@ -150,8 +173,7 @@ def test_the_drift_day_holds_the_champion_with_a_pending_review(tracked):
     assert reason.startswith("new_persona_uptake ") and " > " in reason
     assert drift_version.tags[REVIEW_TAG] == PENDING and drift_version.tags[DECISION_TAG] == "held"
 
-    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.asset_check_key.name == DRIFT_CHECK_NAME]
-    assert "pending review" in evaluation.metadata["reviews"].value[DRIFT_DAY.isoformat()]
+    assert "pending review" in _drift_verdicts(result)[DRIFT_DAY.isoformat()].metadata["review"].value
     champion_events = [event for event in result.get_asset_materialization_events()
                        if event.asset_key == AssetKey("champion_model")]
     assert {event.materialization.metadata["held_days"].value for event in champion_events} == {DRIFT_DAY.isoformat()}

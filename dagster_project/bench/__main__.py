@@ -8,6 +8,7 @@ run. Writes BENCHMARKS.md (machine, the median run's per-stage wall time and pea
 its references, every repeat, the sweep, the histories and the fixed cost per day) and prints
 each history's median run, then the main size's, as one JSON object a line: events, days,
 end_to_end_s, peak_rss_mb, memory_stage_s, duckdb_floor_s, pandas_s (null for histories), per_day_fixed_s.
+`--histories-only` runs the histories alone and rewrites only BENCHMARKS.md's many-small-days section.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from dagster_project.bench.report import machine_description, markdown_report
+from dagster_project.bench.report import machine_description, markdown_report, with_histories_section
 
 SCALES = {"1m": 1_000_000, "10m": 10_000_000}
 SUMMARY_KEYS = ("events", "days", "end_to_end_s", "peak_rss_mb", "memory_stage_s", "duckdb_floor_s", "pandas_s")
@@ -43,7 +45,10 @@ def run_size(events: int, workdir: Path, days: int = 1) -> dict:
         sys.stderr.write(completed.stderr[-4000:])
         raise SystemExit(f"benchmark of {days} x {events} events failed (exit {completed.returncode})")
     shutil.rmtree(home, ignore_errors=True)
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    # Every run's full measurement stays beside the homes, for a look at what the report leaves out.
+    (workdir / f"{days}x{events}-{datetime.now(UTC):%Y%m%dT%H%M%S}.json").write_text(json.dumps(result, indent=1))
+    return result
 
 
 def median_run(runs: list[dict]) -> dict:
@@ -74,6 +79,19 @@ def per_day_fixed_seconds(runs: list[dict]) -> float | None:
     return float(coefficients[1])
 
 
+def run_histories(histories: list[tuple[int, int]], repeat: int, workdir: Path) -> dict[tuple[int, int], list[dict]]:
+    """Every run of each many-small-days shape."""
+    history_runs = {}
+    for days, per_day in histories:
+        runs = []
+        for attempt in range(1, repeat + 1):
+            print(f"benchmarking {days} days of {per_day:,} events, run {attempt} of {repeat} ...",
+                  file=sys.stderr, flush=True)
+            runs.append(run_size(per_day, workdir, days))
+        history_runs[(days, per_day)] = runs
+    return history_runs
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=SCALES["1m"], help="events in the benchmarked day (default 1,000,000)")
@@ -82,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--histories", default=DEFAULT_HISTORIES,
                         help="many-small-days shapes, DAYSxEVENTS a day, comma-separated "
                              f"(default {DEFAULT_HISTORIES}; '' for none)")
+    parser.add_argument("--histories-only", action="store_true",
+                        help="run only the --histories shapes and replace the many-small-days section of --output, "
+                             "keeping its other sections")
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of the main size and of each history; the report details the median run")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "personas-bench")
@@ -93,23 +114,27 @@ def main(argv: list[str] | None = None) -> int:
         histories = parse_histories(args.histories)
     except ValueError as error:
         parser.error(str(error))
+    if args.histories_only and not (histories and args.output.exists()):
+        parser.error("--histories-only needs --histories and an existing --output to update")
 
     events = SCALES[args.scale] if args.scale else args.events
     sizes = sorted({int(size) for size in args.sizes.split(",") if size.strip()} - {events})
     args.workdir.mkdir(parents=True, exist_ok=True)
     before = machine_description()
+    if args.histories_only:
+        history_runs = run_histories(histories, args.repeat, args.workdir)
+        history_medians = {shape: median_run(runs) for shape, runs in history_runs.items()}
+        fixed_s = per_day_fixed_seconds(list(history_medians.values()))
+        args.output.write_text(with_histories_section(args.output.read_text(), history_runs, fixed_s, before))
+        print(f"updated the many-small-days section of {args.output}", file=sys.stderr)
+        for run in history_medians.values():
+            print(json.dumps({key: run[key] for key in SUMMARY_KEYS} | {"per_day_fixed_s": fixed_s}))
+        return 0
     results = {}
     for size in sizes:
         print(f"benchmarking {size:,} events ...", file=sys.stderr, flush=True)
         results[size] = run_size(size, args.workdir)
-    history_runs = {}
-    for days, per_day in histories:
-        runs = []
-        for attempt in range(1, args.repeat + 1):
-            print(f"benchmarking {days} days of {per_day:,} events, run {attempt} of {args.repeat} ...",
-                  file=sys.stderr, flush=True)
-            runs.append(run_size(per_day, args.workdir, days))
-        history_runs[(days, per_day)] = runs
+    history_runs = run_histories(histories, args.repeat, args.workdir)
     repeats = []
     for attempt in range(1, args.repeat + 1):
         print(f"benchmarking {events:,} events, run {attempt} of {args.repeat} ...", file=sys.stderr, flush=True)

@@ -73,6 +73,7 @@ def measure(home: Path, events: int, seed: int = 7, days: int = 1) -> dict:
     started = time.perf_counter()
     from dagster import DagsterInstance
 
+    from dagster_project.bench.event_log_meter import EventLogMeter
     from dagster_project.cli import run_partitions
     from dagster_project.definitions import defs  # noqa: F401  (load the code location before the clock starts)
     from dagster_project.tracking.store import MlflowStore
@@ -86,7 +87,7 @@ def measure(home: Path, events: int, seed: int = 7, days: int = 1) -> dict:
     dbt_cli_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
     MlflowStore().activate()
     deploy_s = time.perf_counter() - started
-    with TreeMemorySampler() as sampler:
+    with TreeMemorySampler() as sampler, EventLogMeter().measuring() as event_log:
         run_started = time.time()
         result = run_partitions(home, first_day, DAY)
         run_ended = time.time()
@@ -124,6 +125,7 @@ def measure(home: Path, events: int, seed: int = 7, days: int = 1) -> dict:
         "peak_rss_mb": sampler.peak_mb(),
         "memory_stage_s": stages.get("memories", {}).get("seconds", float("nan")),
         "stages": stages,
+        "event_log": event_log.summary(),
     }
     return summary | (references(home, DAY) if days == 1 else {"duckdb_floor_s": None, "pandas_s": None})
 

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from dagster_project.markdown import markdown_table
+
 PACKAGES = (
     "dagster", "dbt-core", "dbt-duckdb", "duckdb", "polars", "pandas", "scikit-learn", "great-expectations", "mlflow",
 )
@@ -62,7 +64,7 @@ def _ratio(numerator: float, denominator: float) -> str:
     return f"{numerator / denominator:.2f}x" if denominator else "-"
 
 
-# The performance goals for a 1M-event day (README, Performance), checked on every run of that size.
+# The performance goals for a 1M-event day (docs/performance.md), checked on every run of that size.
 TARGET_SIZE = 1_000_000
 TARGETS = (
     ("end to end ≤ 60 s", lambda run: run["end_to_end_s"] <= 60),
@@ -74,24 +76,21 @@ TARGETS = (
 
 def _repeats_section(repeats: list[dict], main: dict, main_size: int) -> list[str]:
     """Every run of the main size, the targets each met, and which one the report details."""
-    lines = [
-        "## Every run of the main size",
-        "",
-        "| run | end to end (s) | peak RSS (MiB) | memories step (s) | DuckDB floor (s) | pandas (s) "
-        "| vs floor | vs pandas | targets met |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
     has_targets = main_size == TARGET_SIZE
-    for number, run in enumerate(repeats, start=1):
-        met = f"{sum(check(run) for _, check in TARGETS)} of {len(TARGETS)}" if has_targets else "-"
-        marker = " (detailed above)" if run is main else ""
-        lines.append(
-            f"| {number}{marker} | {run['end_to_end_s']:.1f} | {run['peak_rss_mb']:,.0f} | {run['memory_stage_s']:.1f} "
-            f"| {run['duckdb_floor_s']:.1f} | {run['pandas_s']:.1f} "
-            f"| {_ratio(run['memory_stage_s'], run['duckdb_floor_s'])} "
-            f"| {_ratio(run['pandas_s'], run['memory_stage_s'])} | {met} |"
-        )
-    lines.append("")
+    table = markdown_table(
+        ["run", "end to end (s)", "peak RSS (MiB)", "memories step (s)", "DuckDB floor (s)", "pandas (s)", "vs floor",
+         "vs pandas", "targets met"],
+        [
+            [f"{number}{' (detailed above)' if run is main else ''}", f"{run['end_to_end_s']:.1f}",
+             f"{run['peak_rss_mb']:,.0f}", f"{run['memory_stage_s']:.1f}", f"{run['duckdb_floor_s']:.1f}",
+             f"{run['pandas_s']:.1f}", _ratio(run["memory_stage_s"], run["duckdb_floor_s"]),
+             _ratio(run["pandas_s"], run["memory_stage_s"]),
+             f"{sum(check(run) for _, check in TARGETS)} of {len(TARGETS)}" if has_targets else "-"]
+            for number, run in enumerate(repeats, start=1)
+        ],
+        align="rrrrrrrrl",
+    )
+    lines = ["## Every run of the main size", "", table, ""]
     if has_targets:
         lines += ["Targets: " + "; ".join(
             f"{name}: {sum(check(run) for run in repeats)} of {len(repeats)} runs" for name, check in TARGETS
@@ -111,38 +110,77 @@ HISTORY_STAGES = (
 )
 
 
-def _histories_section(history_runs: dict[tuple[int, int], list[dict]], fixed_s: float | None) -> list[str]:
+HISTORIES_HEADING = "## Many small days"
+
+
+def _event_log_cells(run: dict, days: int) -> list[str]:
+    """Dagster runs (the first, then one per stretch between blocked days), seconds spent storing Dagster's
+    events and events stored per day; '-' for a run measured without the event log meter."""
+    event_log = run.get("event_log")
+    if not event_log:
+        return ["-", "-", "-"]
+    return [str(event_log["by_type"].get("PIPELINE_START", "-")), f"{event_log['seconds']:.1f}",
+            f"{event_log['events'] / days:,.0f}"]
+
+
+def _growth_per_day(medians: dict[tuple[int, int], dict]) -> list[str]:
+    """What one more day adds, between shapes of the same events a day: the fixed cost plus that day's data."""
+    lines = []
+    for (days, per_day), run in medians.items():
+        longer = [(other_days, other) for (other_days, other_per_day), other in medians.items()
+                  if other_per_day == per_day and other_days > days]
+        for other_days, other in longer:
+            added = (other["end_to_end_s"] - run["end_to_end_s"]) / (other_days - days)
+            lines.append(f"- {days} → {other_days} days of {per_day:,} events: **{added:.2f} s per added day**")
+    return lines
+
+
+def _histories_section(history_runs: dict[tuple[int, int], list[dict]], fixed_s: float | None,
+                       fitted_over: str = "the median runs of every shape, the 1M-event day included") -> list[str]:
     """Each many-small-days shape's median run by stage, every run's end-to-end time, and the fixed cost per day."""
     lines = [
-        "## Many small days",
+        HISTORIES_HEADING,
         "",
         "A history of small days, as a new user's log is: one `personas run` over every day, so what a day",
         "costs whatever its data (Dagster's events per asset and day, gate steps, dbt start-up) shows here.",
-        "Stage times of the median run, in seconds:",
+        "Stage times of the median run, in seconds; `runs` counts the first run and the persona reruns",
+        "around days a gate blocked, `event log` is the time spent storing Dagster's events (inside the",
+        "stages, not beside them) and `events/day` how many it stored per day:",
         "",
-        "| days x events a day | end to end | per day | " + " | ".join(name for name, _ in HISTORY_STAGES)
-        + " | peak RSS (MiB) | every run (s) |",
-        "|---|---:|---:|" + "---:|" * len(HISTORY_STAGES) + "---:|---|",
     ]
+    rows, medians = [], {}
     for (days, per_day), runs in history_runs.items():
-        run = sorted(runs, key=lambda item: item["end_to_end_s"])[len(runs) // 2]
-        stages = "".join(
-            f" {run['stages'][stage]['seconds']:.1f} |" if stage in run["stages"] else " - |" for _, stage in HISTORY_STAGES
-        )
-        every_run = " / ".join(f"{item['end_to_end_s']:.0f}" for item in runs)
-        lines.append(
-            f"| {days} x {per_day:,} ({run['events']:,} events){'' if run['success'] else ' FAILED'} "
-            f"| {run['end_to_end_s']:.1f} | {run['end_to_end_s'] / days:.2f} |{stages} {run['peak_rss_mb']:,.0f} "
-            f"| {every_run} |"
-        )
-    lines.append("")
+        run = medians[(days, per_day)] = sorted(runs, key=lambda item: item["end_to_end_s"])[len(runs) // 2]
+        rows.append([
+            f"{days} x {per_day:,} ({run['events']:,} events){'' if run['success'] else ' FAILED'}",
+            f"{run['end_to_end_s']:.1f}", f"{run['end_to_end_s'] / days:.2f}",
+            *(f"{run['stages'][stage]['seconds']:.1f}" if stage in run["stages"] else "-" for _, stage in HISTORY_STAGES),
+            *_event_log_cells(run, days),
+            f"{run['peak_rss_mb']:,.0f}", " / ".join(f"{item['end_to_end_s']:.0f}" for item in runs),
+        ])
+    header = ["days x events a day", "end to end", "per day", *(name for name, _ in HISTORY_STAGES), "runs",
+              "event log", "events/day", "peak RSS (MiB)", "every run (s)"]
+    lines += [markdown_table(header, rows, align="l" + "r" * (len(header) - 2) + "l"), ""]
+    growth = _growth_per_day(medians)
+    if growth:
+        lines += ["Growth with the number of days (median runs):", "", *growth, ""]
     if fixed_s is not None:
         lines += [
-            f"Fixed cost per day: **{fixed_s:.2f} s** (the days term of a + b·days + c·events fitted to the median",
-            "runs of every shape, the 1M-event day included).",
+            f"Fixed cost per day: **{fixed_s:.2f} s** (the days term of a + b·days + c·events fitted to {fitted_over}).",
             "",
         ]
     return lines
+
+
+def with_histories_section(report: str, history_runs: dict[tuple[int, int], list[dict]], fixed_s: float | None,
+                           machine: dict) -> str:
+    """`report` with its many-small-days section (the last one) replaced by these runs' (`--histories-only`)."""
+    kept = report.split(f"\n{HISTORIES_HEADING}", 1)[0].rstrip("\n")
+    section = _histories_section(history_runs, fixed_s, fitted_over="the median runs of these shapes")
+    section[2:2] = [f"Measured by `python -m dagster_project.bench --histories-only` on {machine['at']}, load average "
+                    f"(1, 5, 15 min) {machine['load_average']} at the start; the sections above are from another run.",
+                    ""]
+    return kept + "\n\n" + "\n".join(section) + "\n"
 
 
 def markdown_report(
@@ -185,30 +223,34 @@ def markdown_report(
         f"({main['import_s']:.1f} s) and the deployment's set-up of the new home: one `dbt parse` and "
         f"the MLflow store's tables ({main['deploy_s']:.1f} s).",
         "",
-        "| stage | wall time (s) | share | peak RSS (MiB) |",
-        "|---|---:|---:|---:|",
-    ]
-    for stage, numbers in main["stages"].items():
-        lines.append(
-            f"| {stage} | {numbers['seconds']:.1f} | {numbers['seconds'] / main['end_to_end_s']:.0%} "
-            f"| {numbers['peak_rss_mb']:,.0f} |"
-        )
-    lines += [
-        f"| **end to end** | **{main['end_to_end_s']:.1f}** | 100% | **{main['peak_rss_mb']:,.0f}** |",
+        markdown_table(
+            ["stage", "wall time (s)", "share", "peak RSS (MiB)"],
+            [
+                *([stage, f"{numbers['seconds']:.1f}", f"{numbers['seconds'] / main['end_to_end_s']:.0%}",
+                   f"{numbers['peak_rss_mb']:,.0f}"] for stage, numbers in main["stages"].items()),
+                ["**end to end**", f"**{main['end_to_end_s']:.1f}**", "100%", f"**{main['peak_rss_mb']:,.0f}**"],
+            ],
+            align="lrrr",
+        ),
         "",
         "`identity (dbt models)` is the dbt time of the identity models inside the dbt build step, whose",
         "peak memory it shares; the dbt build line is the rest of that step (staging, marts, dbt tests, startup).",
         "",
         "## Memory stage against the references (same run, same day)",
         "",
-        "| implementation | wall time (s) | memories | our memory stage vs it |",
-        "|---|---:|---:|---:|",
-        f"| our `intent_memories` step (read fct_events, intent model, families, segmentation, summaries, write) "
-        f"| {main['memory_stage_s']:.1f} | {main['memories']['ours']:,} | - |",
-        f"| DuckDB floor: `duckdb_floor.sql`, staging from the landing files + segmentation | {main['duckdb_floor_s']:.1f} "
-        f"| {main['memories']['duckdb_floor']:,} | {_ratio(main['memory_stage_s'], main['duckdb_floor_s'])} |",
-        f"| pandas segmentation (read fct_events + segment) | {main['pandas_s']:.1f} | {main['memories']['pandas']:,} "
-        f"| {_ratio(main['pandas_s'], main['memory_stage_s'])} faster |",
+        markdown_table(
+            ["implementation", "wall time (s)", "memories", "our memory stage vs it"],
+            [
+                ["our `intent_memories` step (read fct_events, intent model, families, segmentation, summaries, write)",
+                 f"{main['memory_stage_s']:.1f}", f"{main['memories']['ours']:,}", "-"],
+                ["DuckDB floor: `duckdb_floor.sql`, staging from the landing files + segmentation",
+                 f"{main['duckdb_floor_s']:.1f}", f"{main['memories']['duckdb_floor']:,}",
+                 _ratio(main["memory_stage_s"], main["duckdb_floor_s"])],
+                ["pandas segmentation (read fct_events + segment)", f"{main['pandas_s']:.1f}",
+                 f"{main['memories']['pandas']:,}", f"{_ratio(main['pandas_s'], main['memory_stage_s'])} faster"],
+            ],
+            align="lrrr",
+        ),
         "",
         "The references take the category as the intent (no text model, no intent families, no person",
         "stitching in the floor), so their memory counts differ from ours; on the same events with the",
@@ -217,18 +259,20 @@ def markdown_report(
         *_repeats_section(repeats, main, main_size),
         "## Growth with the day's size",
         "",
-        "| events | end to end (s) | events/s | peak RSS (MiB) | memories step (s) | clustering and labelling (s) "
-        "| dbt build (s) | GX gates (s) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for size in sorted(results):
-        result = results[size]
-        seconds = {stage: f"{numbers['seconds']:.1f}" for stage, numbers in result["stages"].items()}
-        lines.append(
-            f"| {size:,} | {result['end_to_end_s']:.1f} | {result['events_per_s']:,.0f} | {result['peak_rss_mb']:,.0f} "
-            f"| {seconds.get('memories', '-')} | {seconds.get('clustering and labelling', '-')} "
-            f"| {seconds.get('staging and marts (dbt build)', '-')} | {seconds.get('checks (GX gates)', '-')} |"
-        )
+    growth_stages = ("memories", "clustering and labelling", "staging and marts (dbt build)", "checks (GX gates)")
+    lines.append(markdown_table(
+        ["events", "end to end (s)", "events/s", "peak RSS (MiB)", "memories step (s)", "clustering and labelling (s)",
+         "dbt build (s)", "GX gates (s)"],
+        [
+            [f"{size:,}", f"{result['end_to_end_s']:.1f}", f"{result['events_per_s']:,.0f}",
+             f"{result['peak_rss_mb']:,.0f}",
+             *(f"{result['stages'][stage]['seconds']:.1f}" if stage in result["stages"] else "-"
+               for stage in growth_stages)]
+            for size, result in sorted(results.items())
+        ],
+        align="r" * 8,
+    ))
     if len(results) > 1:
         smallest, largest = min(results), max(results)
         growth = results[largest]["end_to_end_s"] / results[smallest]["end_to_end_s"]

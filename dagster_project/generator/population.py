@@ -25,6 +25,7 @@ IP_COUNT_SHARES = (0.6, 0.4)  # one or two IPs
 ACTIVITY_SHAPE = 0.5  # gamma shape: most people are seen rarely, a few very often
 PERSONA_PREVALENCE_CONCENTRATION = 8.0  # Dirichlet: personas differ in size, none is negligible
 DRIFT_WEIGHT = 0.5
+EMERGING_TAKE_UP = 0.5  # of the drifting people, when the world has an emerging persona: they take that one up
 LIGHT_SHARE = 0.45  # realistic world: people who visit once, with 1-3 events, on one day of LIGHT_SPAN_DAYS
 LIGHT_SPAN_DAYS = 28  # a light visit falls on a uniform day of max(days, 28): many light people never show up
 LIGHT_EVENT_SHARES = (0.45, 0.35, 0.2)  # one, two or three events in that visit
@@ -126,23 +127,27 @@ def build_population(
 
     `underrepresent=(region, persona key)` plants a fairness problem: nobody of that region
     holds that persona (see `_underrepresented`); its draws come from a child stream, so
-    everything else is generated exactly as without it.
+    everything else is generated exactly as without it. A world with an emerging persona
+    (`world.emerging`) plants it on nobody; at the drift an EMERGING_TAKE_UP of the drifting
+    people take it up (drawn from a child stream of the drift: all else stays as without it).
     """
-    persona_count = len(world.personas)
-    slot_persona, slot_weight = _planted_personas(rng, size, persona_count)
+    persona_count, established = len(world.personas), world.established
+    slot_persona, slot_weight = _planted_personas(rng, size, established)
     is_customer, customer_number = _customers(rng, size)
     has_handle = is_customer & (rng.random(size) < HANDLE_SHARE)
     region = rng.integers(len(REGIONS), size=size)
     barred = np.zeros((size, persona_count), dtype=bool)
     if underrepresent is not None:
         barred = _barred_persona(region, world, *underrepresent)
-        slot_persona = _underrepresented(rng.spawn(1)[0], slot_persona, barred)
+        slot_persona = _underrepresented(rng.spawn(1)[0], slot_persona, barred[:, :established])
     people = _people_frame(rng, region, is_customer, customer_number, has_handle)
     cookie_counts = np.where(is_customer, rng.choice(len(COOKIE_COUNT_SHARES), size, p=COOKIE_COUNT_SHARES) + 1, 1)
     ip_counts = rng.choice(len(IP_COUNT_SHARES), size, p=IP_COUNT_SHARES) + 1
     home = REGION_CENTRES[region] + rng.normal(0.0, HOME_SPREAD_DEGREES, (size, 2))
     devices, device_of = _devices(rng, world, is_customer, slot_persona)
-    drifted, new_persona = _drift(drift_rng, slot_persona, persona_count, drift_share)
+    drifted, new_persona = _drift(drift_rng, slot_persona, established, drift_share)
+    if world.emerging is not None:
+        new_persona = _take_up_emerging(drift_rng.spawn(1)[0], drifted, new_persona, world.emerging)
     drifted &= ~barred[np.arange(size), new_persona]  # nobody takes a barred persona up at the drift either
     new_persona = np.where(drifted, new_persona, -1)
     weights_before = _weight_matrix(slot_persona, slot_weight, persona_count)
@@ -344,6 +349,16 @@ def _drift(
     rows, slots = np.nonzero(slot_persona >= 0)
     scores[rows, slot_persona[rows, slots]] = -np.inf
     return drifted, np.where(drifted, scores.argmax(axis=1), -1)
+
+
+def _take_up_emerging(
+    rng: np.random.Generator, drifted: np.ndarray, new_persona: np.ndarray, emerging: int
+) -> np.ndarray:
+    """`new_persona` with an EMERGING_TAKE_UP of the drifting people taking up the emerging persona instead."""
+    movers = np.flatnonzero(drifted)
+    taken_up = new_persona.copy()
+    taken_up[rng.choice(movers, round(EMERGING_TAKE_UP * len(movers)), replace=False)] = emerging
+    return taken_up
 
 
 def _weight_matrix(slot_persona: np.ndarray, slot_weight: np.ndarray, persona_count: int) -> np.ndarray:

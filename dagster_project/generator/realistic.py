@@ -209,7 +209,7 @@ SHARED_CATEGORIES: tuple[SharedCategory, ...] = (
         "Microfibre cleaning cloths",
         "Baby gate and pet gate",
         "Humidifier for bedroom",
-    )), ("new_parent", "pet_owner", "home_cook")),
+    )), ("new_parent", "pet_owner", "home_cook", "home_improver")),
     SharedCategory(Category("bags", 90.0, (
         "Leather weekender bag",
         "Canvas tote bag",
@@ -279,7 +279,7 @@ SHARED_CATEGORIES: tuple[SharedCategory, ...] = (
         "Round wall mirror gold",
         "Jute area rug",
         "Vase set glass",
-    )), ("fashionista", "gardener", "book_lover")),
+    )), ("fashionista", "gardener", "book_lover", "home_improver")),
     SharedCategory(Category("cameras", 500.0, (
         "Sony Alpha 7 IV mirrorless camera",
         "Fujifilm X100VI compact camera",
@@ -393,7 +393,10 @@ SHARED_POSTS: tuple[SharedText, ...] = (
     SharedText(
         "Rain jacket and boots, ready for anything outdoors", ("traveller", "gardener", "runner"), ("outdoors",)
     ),
-    SharedText("Cleaning the whole house before the weekend, again", ("new_parent", "pet_owner"), ("cleaning",)),
+    SharedText(
+        "Cleaning the whole house before the weekend, again", ("new_parent", "pet_owner", "home_improver"),
+        ("cleaning",),
+    ),
     SharedText("New bag, new season, feeling good", ("fashionista", "traveller"), ("style",)),
     SharedText(
         "The new phone camera is better than my old DSLR", ("tech_enthusiast", "traveller", "fashionista"), ("photo",)

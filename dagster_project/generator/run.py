@@ -31,6 +31,7 @@ def generate(
     broken_share: float = 0.01,
     underrepresent: tuple[str, str] | None = None,
     world: str = "realistic",
+    new_persona_at_drift: bool = False,
 ) -> dict:
     """Write `days` days of landing files and the planted truth under `home`; return a summary.
 
@@ -41,11 +42,18 @@ def generate(
     `world="realistic"` (shared categories, generic items, noise, intent switches, nested personas,
     light users; see realistic.py and simulate.py) or `"easy"` (every category and word names its
     persona, one intent per session, sessions hours apart: a fast test fixture).
+    `new_persona_at_drift` plants a persona nobody holds before the drift day (catalog.HOME_IMPROVER),
+    taken up on it by part of the drifting people (population.EMERGING_TAKE_UP). Off, the default,
+    the landing files are byte-identical to a run without the option; on, so is every landing file
+    before the drift day but the device registrations (dated from a device's first reading, which
+    may come after the drift).
     """
     kind = world
     drift_day = _check_arguments(days, people, events_per_day, drift_day, drift_share, broken_share, kind)
+    if new_persona_at_drift and drift_day is None:
+        raise ValueError("new_persona_at_drift needs a drift day: generate at least 2 days")
     home = Path(home)
-    world = build_world(seed, kind)
+    world = build_world(seed, kind, new_persona_at_drift)
     population = build_population(
         stream(seed, "population"), stream(seed, "drift"), world, people, drift_share, underrepresent
     )
@@ -65,7 +73,7 @@ def generate(
             "days": days, "people": people, "events_per_day": events_per_day, "seed": seed,
             "start_date": start_date.isoformat(), "drift_day": drift_day, "drift_share": drift_share,
             "broken_share": broken_share, "underrepresent": list(underrepresent) if underrepresent else None,
-            "world": kind,
+            "world": kind, "new_persona_at_drift": new_persona_at_drift,
         },
         "world": kind,
         "seed": seed,
@@ -73,6 +81,7 @@ def generate(
         "end_date": calendar[-1].date.isoformat(),
         "drift_date": drift_date.isoformat() if drift_date else None,
         "drifted_people": int(population.drifted.sum()) if drift_date else 0,
+        "new_persona": _new_persona(world, population, drift_date),
         "personas": world.persona_keys,
         "notes": "persona_weights.valid_to is the last day a weight holds (inclusive); null = still open.",
     }
@@ -81,7 +90,7 @@ def generate(
         home / "truth",
         manifest,
         {
-            "personas": personas_frame(world),
+            "personas": personas_frame(world, start_date, drift_date),
             "people": people_frame(population, customers),
             "identifiers": identifiers_frame(population),
             "persona_weights": persona_weights_frame(population, world, start_date, drift_date),
@@ -107,6 +116,15 @@ def generate(
     }
 
 
+def _new_persona(world: World, population: Population, drift_date: date | None) -> dict | None:
+    """The planted new persona of the manifest: its key, label, birth day and how many people take it up."""
+    if world.emerging is None:
+        return None
+    persona = world.personas[world.emerging]
+    return {"persona": persona.key, "label": persona.label, "born": drift_date.isoformat(),
+            "people": int((population.drifted & (population.new_persona == world.emerging)).sum())}
+
+
 def _simulate_and_write(
     writer: "_LandingWriter",
     seed: int,
@@ -123,8 +141,10 @@ def _simulate_and_write(
     for day in calendar:
         drifted = drift_day is not None and day.index >= drift_day
         weights = population.weights_after if drifted else population.weights_before
+        present = len(world.personas) if drifted else world.established
         frames = simulate_day(
-            stream(seed, "day", day.index), world, population, day, events_per_day, weights, cookie_seen, customers
+            stream(seed, "day", day.index), world, population, day, events_per_day, weights, cookie_seen, customers,
+            present,
         )
         _note_first_readings(first_reading_ms, population.devices, frames["iot/readings"])
         for key, frame in frames.items():

@@ -230,11 +230,14 @@ def _draw_personas(rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
     return (cumulative > threshold[:, None]).argmax(axis=1)
 
 
-def place_events(rng: np.random.Generator, world: World, population: Population, sessions: Sessions) -> Events:
+def place_events(
+    rng: np.random.Generator, world: World, population: Population, sessions: Sessions, present: int
+) -> Events:
     """Events 10 s to 5 min apart from the session start; each picks web, social or IoT.
 
     In the realistic world some sessions follow the person's previous one within 30 minutes, and
-    web and social events may show generic or another persona's content (see `_noise`).
+    web and social events may show generic or another persona's content (see `_noise`), of the
+    first `present` personas (an emerging persona's content is not shown before the drift day).
     """
     session = np.repeat(np.arange(len(sessions)), sessions.length)
     first = np.cumsum(sessions.length) - sessions.length
@@ -254,7 +257,7 @@ def place_events(rng: np.random.Generator, world: World, population: Population,
     source = np.where(social, SOCIAL, np.where(iot, IOT, WEB))
     content, noise = persona, np.zeros(len(session), dtype=np.int64)
     if world.realistic:
-        content, noise = _noise(rng, world, persona, source)
+        content, noise = _noise(rng, world, persona, source, present)
     return Events(
         session=session,
         ts_ms=start_ms[session] + elapsed,
@@ -284,10 +287,10 @@ def _follow_on_starts(rng: np.random.Generator, sessions: Sessions, duration_ms:
 
 
 def _noise(
-    rng: np.random.Generator, world: World, persona: np.ndarray, source: np.ndarray
+    rng: np.random.Generator, world: World, persona: np.ndarray, source: np.ndarray, persona_count: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Whose content each event shows: web and social events are GENERIC or OFF_PERSONA at their shares."""
-    persona_count = len(world.personas)
+    """Whose content each event shows: web and social events are GENERIC or OFF_PERSONA at their shares,
+    the other persona one of the first `persona_count` (those present on the day)."""
     draw = rng.random(len(persona))
     noise = np.select(
         [draw < GENERIC_SHARE, draw < GENERIC_SHARE + OFF_PERSONA_SHARE], [GENERIC, OFF_PERSONA], ON_INTENT
@@ -583,10 +586,12 @@ def simulate_day(
     weights: np.ndarray,
     cookie_seen: np.ndarray,
     customers: CustomerBook,
+    present: int,
 ) -> dict[str, pl.DataFrame]:
-    """All records of one day keyed `source/entity` (device registrations are decided after the last day)."""
+    """All records of one day keyed `source/entity` (device registrations are decided after the last day);
+    the first `present` personas exist on the day."""
     sessions = plan_sessions(rng, world, population, day, events_per_day, weights)
-    events = place_events(rng, world, population, sessions)
+    events = place_events(rng, world, population, sessions, present)
     web, carts = web_events(rng, world, population, day, sessions, events, cookie_seen)
     return {
         "web/events": web,

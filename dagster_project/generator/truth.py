@@ -16,9 +16,11 @@ from .simulate import NOISE_KINDS, CustomerBook
 from .world import World
 
 
-def personas_frame(world: World) -> pl.DataFrame:
+def personas_frame(world: World, start: date, drift_date: date | None) -> pl.DataFrame:
     """The planted personas; `categories` lists every category a persona browses, shared ones included,
-    and `parent` names the broad persona a narrower one is nested under (null at the top)."""
+    `parent` names the broad persona a narrower one is nested under (null at the top) and `born`
+    the first day anyone holds it: the start, or the drift day for the planted new persona."""
+    born = [start if index < world.established else drift_date for index in range(len(world.personas))]
     return pl.DataFrame(
         {
             "persona": world.persona_keys,
@@ -26,6 +28,7 @@ def personas_frame(world: World) -> pl.DataFrame:
             "categories": [list(categories) for categories in world.categories],
             "terms": [list(persona.terms) for persona in world.personas],
             "parent": pl.Series(world.parents, dtype=pl.String),
+            "born": pl.Series(born, dtype=pl.Date),
         }
     )
 

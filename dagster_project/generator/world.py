@@ -4,6 +4,11 @@ Two worlds: "easy" (catalog.PERSONAS, every category and word owned by one perso
 fixture) and "realistic" (the default: shared categories and brands, generic items, ambiguous
 posts, a broad persona with narrower ones nested under it; see realistic.py). In the realistic
 world every per-persona table has one extra last entry, the generic content everyone sees.
+
+With `new_persona_at_drift` the world also holds catalog.HOME_IMPROVER, last among the personas:
+nobody holds it before the drift day (population.py). Its items come after every other item and
+draw from their own random stream, so every other item, price, popularity and post id is the same
+as in the world without it.
 """
 
 import re
@@ -15,7 +20,7 @@ from urllib.parse import quote_plus
 import numpy as np
 import polars as pl
 
-from .catalog import PERSONAS, Category, Persona, Post
+from .catalog import HOME_IMPROVER, PERSONAS, Category, Persona, Post
 from .formats import numbered_ids
 from .randomness import stream
 from .realistic import (
@@ -61,6 +66,7 @@ class Vocabulary:
 class World:
     kind: str
     personas: tuple[Persona, ...]
+    established: int  # personas held from the first day: the first `established` of `personas`
     parents: tuple[str | None, ...]  # per persona: the broad persona it is nested under
     categories: tuple[tuple[str, ...], ...]  # per persona: every category it browses (own and shared)
     items: pl.DataFrame  # item_id, category, title, url, price_cents
@@ -86,6 +92,11 @@ class World:
         return self.kind == "realistic"
 
     @property
+    def emerging(self) -> int | None:
+        """The index of the persona nobody holds before the drift day (None without one)."""
+        return self.established if len(self.personas) > self.established else None
+
+    @property
     def generic(self) -> int | None:
         """The content index of generic items, posts and searches (None in the easy world)."""
         return len(self.personas) if self.realistic else None
@@ -96,16 +107,19 @@ def slugify(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_title.lower().replace("'", "")).strip("-")
 
 
-def build_world(seed: int, kind: str = "realistic") -> World:
+def build_world(seed: int, kind: str = "realistic", new_persona_at_drift: bool = False) -> World:
+    """The catalogue laid out for `kind`; `new_persona_at_drift` adds HOME_IMPROVER as the last persona."""
     if kind not in WORLDS:
         raise ValueError(f"world must be one of {WORLDS}, got {kind!r}")
-    personas = PERSONAS + (SPORTS_FAN,) if kind == "realistic" else PERSONAS
-    rng = stream(seed, "world")
+    established = PERSONAS + (SPORTS_FAN,) if kind == "realistic" else PERSONAS
+    emerging = (HOME_IMPROVER,) if new_persona_at_drift else ()
+    personas = established + emerging
+    rngs = (stream(seed, "world"), stream(seed, "world", "emerging"))
     if kind == "realistic":
-        items, pools, weights, categories = _realistic_items(personas, rng)
+        items, pools, weights, categories = _realistic_items(established, emerging, *rngs)
         posts_per_persona, queries_per_persona = _realistic_texts(personas)
     else:
-        items, pools, weights = _easy_items(personas, rng)
+        items, pools, weights = _easy_items(established, emerging, *rngs)
         categories = [tuple(category.name for category in persona.categories) for persona in personas]
         posts_per_persona = [list(persona.posts) for persona in personas]
         queries_per_persona = [list(persona.queries) for persona in personas]
@@ -113,12 +127,13 @@ def build_world(seed: int, kind: str = "realistic") -> World:
     return World(
         kind=kind,
         personas=personas,
+        established=len(established),
         parents=tuple(PARENT_PERSONA.get(persona.key) if kind == "realistic" else None for persona in personas),
         categories=tuple(categories),
         items=items,
         item_pools=tuple(pools),
         item_weights=tuple(weights),
-        posts=_posts_table(posts_per_persona),
+        posts=_posts_table(posts_per_persona, numbered_last=range(len(established), len(personas))),
         post_texts=Vocabulary.of([[post.text for post in posts] for posts in posts_per_persona]),
         queries=queries,
         query_urls=pl.Series(["/search?q=" + quote_plus(query) for query in queries.values]),
@@ -131,45 +146,65 @@ def build_world(seed: int, kind: str = "realistic") -> World:
     )
 
 
-def _easy_items(personas: Sequence[Persona], rng: np.random.Generator):
-    """Each persona owns its categories; Zipf-like popularity over the persona's whole pool."""
-    owned = [(index, category) for index, persona in enumerate(personas) for category in persona.categories]
-    items = _items_table([category for _, category in owned], rng)
-    owner = np.repeat([index for index, _ in owned], [len(category.items) for _, category in owned])
-    pools, weights = [], []
-    for persona_index in range(len(personas)):
-        rows = np.flatnonzero(owner == persona_index)
-        popularity = 1.0 / (rng.permutation(len(rows)) + 1.0) ** ITEM_POPULARITY_EXPONENT
-        pools.append(rows)
+def _easy_items(
+    established: Sequence[Persona], emerging: Sequence[Persona], rng: np.random.Generator,
+    emerging_rng: np.random.Generator,
+):
+    """Each persona owns its categories; Zipf-like popularity over the persona's whole pool.
+
+    The `emerging` personas' items come last and draw from `emerging_rng`: the rest stays as without them.
+    """
+    items = _items_table([category for persona in established for category in persona.categories], rng)
+    late = [category for persona in emerging for category in persona.categories]
+    if late:
+        items = pl.concat([items, _items_table(late, emerging_rng, first_number=items.height + 1)])
+    pools, weights, start = [], [], 0
+    for persona_index, persona in enumerate((*established, *emerging)):
+        generator = rng if persona_index < len(established) else emerging_rng
+        size = sum(len(category.items) for category in persona.categories)
+        popularity = 1.0 / (generator.permutation(size) + 1.0) ** ITEM_POPULARITY_EXPONENT
+        pools.append(np.arange(start, start + size))
         weights.append(popularity / popularity.sum())
+        start += size
     return items, pools, weights
 
 
-def _realistic_items(personas: Sequence[Persona], rng: np.random.Generator):
-    """Own, shared and generic categories; Zipf within each category; in a shared one, part own taste."""
-    own = [category for persona in personas for category in persona.categories]
-    shared = [entry.category for entry in SHARED_CATEGORIES]
-    all_categories = own + shared + list(GENERIC_CATEGORIES)
+def _realistic_items(
+    established: Sequence[Persona], emerging: Sequence[Persona], rng: np.random.Generator,
+    emerging_rng: np.random.Generator,
+):
+    """Own, shared and generic categories; Zipf within each category; in a shared one, part own taste.
+
+    The `emerging` personas' own items come last and all their draws come from `emerging_rng`:
+    every other item, price and popularity stays as without them.
+    """
+    own = [category for persona in established for category in persona.categories]
+    all_categories = own + [entry.category for entry in SHARED_CATEGORIES] + list(GENERIC_CATEGORIES)
+    late = [category for persona in emerging for category in persona.categories]
     items = _items_table(all_categories, rng)
-    sizes = [len(category.items) for category in all_categories]
+    if late:
+        items = pl.concat([items, _items_table(late, emerging_rng, first_number=items.height + 1)])
+    sizes = [len(category.items) for category in all_categories + late]
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     rows_of = {
         category.name: np.arange(start, start + size)
-        for category, start, size in zip(all_categories, starts, sizes, strict=True)
+        for category, start, size in zip(all_categories + late, starts, sizes, strict=True)
     }
 
-    def zipf(size: int) -> np.ndarray:
-        popularity = 1.0 / (rng.permutation(size) + 1.0) ** CATEGORY_ZIPF_EXPONENT
+    def zipf(size: int, generator: np.random.Generator) -> np.ndarray:
+        popularity = 1.0 / (generator.permutation(size) + 1.0) ** CATEGORY_ZIPF_EXPONENT
         return popularity / popularity.sum()
 
-    everyone = {name: zipf(len(rows)) for name, rows in rows_of.items()}
+    everyone = {category.name: zipf(len(category.items), rng) for category in all_categories}
+    everyone |= {category.name: zipf(len(category.items), emerging_rng) for category in late}
     pools, weights, categories = [], [], []
-    for persona in personas:
+    for persona_index, persona in enumerate((*established, *emerging)):
+        generator = rng if persona_index < len(established) else emerging_rng
         browsed = [entry.category.name for entry in SHARED_CATEGORIES if persona.key in entry.personas]
         parts = [(category.name, (1.0 - SHARED_CATEGORY_SHARE) / len(persona.categories), everyone[category.name])
                  for category in persona.categories]
         parts += [(name, SHARED_CATEGORY_SHARE / len(browsed),
-                   (1.0 - OWN_TASTE_SHARE) * everyone[name] + OWN_TASTE_SHARE * zipf(len(rows_of[name])))
+                   (1.0 - OWN_TASTE_SHARE) * everyone[name] + OWN_TASTE_SHARE * zipf(len(rows_of[name]), generator))
                   for name in browsed]
         pools.append(np.concatenate([rows_of[name] for name, _, _ in parts]))
         weights.append(np.concatenate([share * popularity for _, share, popularity in parts]))
@@ -191,13 +226,13 @@ def _realistic_texts(personas: Sequence[Persona]) -> tuple[list[list[Post]], lis
     return posts + [list(GENERIC_POSTS)], queries + [list(GENERIC_QUERIES)]
 
 
-def _items_table(categories: Sequence[Category], rng: np.random.Generator) -> pl.DataFrame:
+def _items_table(categories: Sequence[Category], rng: np.random.Generator, first_number: int = 1) -> pl.DataFrame:
     rows = [(category.name, title, category.base_price) for category in categories for title in category.items]
     category, title, base_price = (list(column) for column in zip(*rows, strict=True))
     price_euros = np.maximum(np.round(np.array(base_price) * rng.lognormal(0.0, 0.4, len(rows))), 1)
     return pl.DataFrame(
         {
-            "item_id": numbered_ids("I", np.arange(1, len(rows) + 1), 5),
+            "item_id": numbered_ids("I", np.arange(first_number, first_number + len(rows)), 5),
             "category": category,
             "title": title,
             "url": [f"/c/{name}/{slugify(text)}" for name, text in zip(category, title, strict=True)],
@@ -206,10 +241,16 @@ def _items_table(categories: Sequence[Category], rng: np.random.Generator) -> pl
     )
 
 
-def _posts_table(per_persona: Sequence[Sequence[Post]]) -> pl.DataFrame:
-    """One row per (persona, post); a post shared by several personas keeps one post_id."""
+def _posts_table(per_persona: Sequence[Sequence[Post]], numbered_last: Sequence[int] = ()) -> pl.DataFrame:
+    """One row per (persona, post); a post shared by several personas keeps one post_id.
+
+    Ids follow first appearance, the posts of the `numbered_last` entries after all others': a persona
+    added to the world keeps every other post's id.
+    """
     flat = [post for posts in per_persona for post in posts]
-    first_seen = {text: number for number, text in enumerate(dict.fromkeys(post.text for post in flat), start=1)}
+    numbering = [index for index in range(len(per_persona)) if index not in numbered_last] + list(numbered_last)
+    in_order = (post.text for index in numbering for post in per_persona[index])
+    first_seen = {text: number for number, text in enumerate(dict.fromkeys(in_order), start=1)}
     return pl.DataFrame(
         {
             "post_id": numbered_ids("P", np.array([first_seen[post.text] for post in flat]), 5),

@@ -2,7 +2,15 @@
 
 Pure: imports neither Dagster nor DuckDB. The suites are GX 1.x JSON files, one per gated
 table, read from `expectations/` at every validation, so editing a file changes the gate.
-They are parameterised with `$PARAMETER` values that only exist at validation time:
+They are parameterised with `$PARAMETER` values of two kinds. The value sets they share with
+dbt are filled in when a suite is read, from dbt's vars (`contract_parameters`), so each list
+is declared once, in dbt/dbt_project.yml:
+
+    sources                                  the sources of var `source_entities`
+    built_in_sources, web_actions, social_actions   the vars of those names
+    built_in_actions                         vars `web_actions` + `social_actions` + `record_actions`
+
+The day's values only exist at validation time:
 
     partition_start, partition_end           the day being validated: [start, end)
     warn_min_row_count, warn_max_row_count   the robust band around the trailing baseline (severity warning)
@@ -15,17 +23,9 @@ Volume baseline: the median and MAD of the table's non-empty days among the
 `baseline_days` before the day, once at least `min_history_days` of them exist. A day
 outside median ± `warn_mads` x max(1.4826 MAD, `warn_min_spread` x median) warns; a day
 below `error_floor_ratio` x median fails, unless its source is sparse (known to have empty
-or near-empty days). Per-source limits (`SourceGate`) are declared once in `QualityThresholds`
-and read from the environment, or set as Dagster config (`checks.QualityGates`):
-
-    PERSONAS_GX_MAX_REJECT_RATE     share of a source's raw lines of a day that may be rejected (default 0.05)
-    PERSONAS_GX_SOURCE_REJECT_RATES per-source overrides, e.g. "crm=0.1,import=0.2"
-    PERSONAS_GX_DENSE_SOURCES       sources that must not go (nearly) silent (default "web,social,iot");
-                                    every other source, imported logs included, is sparse
-    PERSONAS_GX_BASELINE_DAYS       trailing days of the baseline (default 28)
-    PERSONAS_GX_MIN_HISTORY_DAYS    non-empty days needed before volume checks apply (default 7)
-    PERSONAS_GX_WARN_MADS           width of the warning band in robust deviations (default 3)
-    PERSONAS_GX_ERROR_FLOOR         share of the baseline below which a dense source's day fails (default 0.05)
+or near-empty days). Every threshold, per-source ones included, is declared once in
+`thresholds.QualityThresholds` (default, environment variable, meaning) and set per run as
+the Dagster config of the `quality_gates` resource.
 
 Validations run through a file Data Context under `$PERSONAS_HOME/gx/`, which keeps every
 result, so `build_data_docs` can render the suites and their history as a static site.
@@ -48,6 +48,9 @@ from great_expectations.core.expectation_validation_result import ExpectationVal
 from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from scipy.stats import median_abs_deviation
+
+from dagster_project.dbt_vars import dbt_var
+from dagster_project.quality.thresholds import QualityThresholds
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
 DATA_SOURCE = "warehouse"
@@ -85,53 +88,6 @@ SRI_ATTRIBUTES = re.compile(r'\s+(?:integrity="[^"]*"|crossorigin="anonymous")')
 REMOTE_LOGO = re.compile(r"https://great-expectations-web-assets\.s3[^\"')\s]*\.png[^\"')\s]*")
 
 
-def _pairs(text: str) -> dict[str, float]:
-    """"crm=0.1,import=0.2" -> {"crm": 0.1, "import": 0.2}."""
-    pairs = (item.split("=", 1) for item in text.split(",") if item.strip())
-    return {name.strip(): float(value) for name, value in pairs}
-
-
-@dataclass(frozen=True)
-class QualityThresholds:
-    """Every gate threshold, declared once; per-source ones keyed by the audit's source name."""
-
-    max_reject_rate: float = 0.05
-    source_reject_rates: tuple[tuple[str, float], ...] = ()
-    dense_sources: tuple[str, ...] = ("web", "social", "iot")
-    baseline_days: int = 28
-    min_history_days: int = 7
-    warn_mads: float = 3.0
-    warn_min_spread: float = 0.1
-    error_floor_ratio: float = 0.05
-
-    @classmethod
-    def from_env(cls, **overrides) -> "QualityThresholds":
-        """Read at validation time, so a changed variable applies to the next run without a reload."""
-        defaults = cls()
-        env = os.environ.get
-        values = {
-            "max_reject_rate": float(env("PERSONAS_GX_MAX_REJECT_RATE", defaults.max_reject_rate)),
-            "source_reject_rates": tuple(sorted(_pairs(env("PERSONAS_GX_SOURCE_REJECT_RATES", "")).items())),
-            "dense_sources": tuple(
-                name.strip() for name in env("PERSONAS_GX_DENSE_SOURCES", ",".join(defaults.dense_sources)).split(",")
-                if name.strip()
-            ),
-            "baseline_days": int(env("PERSONAS_GX_BASELINE_DAYS", defaults.baseline_days)),
-            "min_history_days": int(env("PERSONAS_GX_MIN_HISTORY_DAYS", defaults.min_history_days)),
-            "warn_mads": float(env("PERSONAS_GX_WARN_MADS", defaults.warn_mads)),
-            "warn_min_spread": float(env("PERSONAS_GX_WARN_MIN_SPREAD", defaults.warn_min_spread)),
-            "error_floor_ratio": float(env("PERSONAS_GX_ERROR_FLOOR", defaults.error_floor_ratio)),
-        }
-        return cls(**{**values, **{key: value for key, value in overrides.items() if value is not None}})
-
-    def reject_rate_of(self, source: str) -> float:
-        return dict(self.source_reject_rates).get(source, self.max_reject_rate)
-
-    def is_sparse(self, source: str | None) -> bool:
-        """Tables of several sources (source None) count as sparse: their sources are gated one by one."""
-        return source not in self.dense_sources
-
-
 @dataclass(frozen=True)
 class VolumeBaseline:
     """The robust centre and spread of a table's trailing non-empty days."""
@@ -166,7 +122,6 @@ def suite_parameters(
         "min_row_count": 0,
         "warn_min_row_count": 0,
         "warn_max_row_count": None,
-        "max_reject_rate": thresholds.max_reject_rate,
     }
     baseline = volume_baseline(history or [], thresholds)
     if baseline is None:
@@ -208,13 +163,52 @@ def passed(suite_name: str, expectations: int) -> ValidationOutcome:
     return ValidationOutcome(suite_name, True, expectations, 0, [], by_gx=False)
 
 
+DAY_PARAMETERS = frozenset(suite_parameters(date(2000, 1, 1), None, QualityThresholds()))
+
+
+def contract_parameters() -> dict[str, list[str]]:
+    """The value sets a suite shares with dbt, by the `$PARAMETER` name it uses, read from dbt's vars."""
+    web, social = dbt_var("web_actions"), dbt_var("social_actions")
+    return {
+        "sources": list(dict.fromkeys(entity.split("__")[0] for entity in dbt_var("source_entities"))),
+        "built_in_sources": dbt_var("built_in_sources"),
+        "web_actions": web,
+        "social_actions": social,
+        "built_in_actions": [*web, *social, *dbt_var("record_actions")],
+    }
+
+
+def _with_contracts(node, contracts: dict[str, list[str]], suite: str):
+    """`node` with each contract `$PARAMETER` replaced by its list; a name neither a contract nor a day value is refused,
+    and so is a `$PARAMETER` with other keys beside it (GX would take the dict for the parameter, dropping the keys)."""
+    if isinstance(node, list):
+        return [_with_contracts(item, contracts, suite) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$PARAMETER" in node and len(node) > 1:
+        raise ValueError(f"expectations/{suite}.json: {{\"$PARAMETER\": {node['$PARAMETER']!r}}} must stand alone, "
+                         f"found beside it: {', '.join(sorted(set(node) - {'$PARAMETER'}))}")
+    if set(node) == {"$PARAMETER"}:
+        name = node["$PARAMETER"]
+        if name not in contracts and name not in DAY_PARAMETERS:
+            raise ValueError(f"expectations/{suite}.json: unknown $PARAMETER {name!r}; contract lists: "
+                             f"{', '.join(sorted(contracts))}; per day: {', '.join(sorted(DAY_PARAMETERS))}")
+        return contracts.get(name, node)
+    return {key: _with_contracts(value, contracts, suite) for key, value in node.items()}
+
+
+def _suite_json(name: str) -> dict:
+    """The suite file with its contract lists filled in; the day's `$PARAMETER`s are left for validation."""
+    return _with_contracts(json.loads((EXPECTATIONS_DIR / f"{name}.json").read_text()), contract_parameters(), name)
+
+
 def load_suite_expectations(name: str) -> list[dict]:
-    """The suite's expectations as written in its JSON file (type, kwargs, meta)."""
-    return json.loads((EXPECTATIONS_DIR / f"{name}.json").read_text())["expectations"]
+    """The suite's expectations (type, kwargs, meta), its contract lists filled in."""
+    return _suite_json(name)["expectations"]
 
 
 def load_suite(name: str) -> gx.ExpectationSuite:
-    return gx.ExpectationSuite(**json.loads((EXPECTATIONS_DIR / f"{name}.json").read_text()))
+    return gx.ExpectationSuite(**_suite_json(name))
 
 
 @functools.cache

@@ -14,18 +14,12 @@ exact for integers. So each gate passes or fails as it would on the full day (Du
 Python's `re` agree on the suites' patterns); only the unexpected percentages in the Data Docs
 refer to the screened frame. An expectation type without a SQL screen raises, rather than pass
 unseen. The sample's size decides no verdict, only how many typical rows the Data Docs show,
-so it is small: 2,000 rows cost the 13 gates of a 1M-event day 1.6 s less than 10,000.
+so it is small (`QualityThresholds.sample_rows`, default 2,000): 2,000 rows cost the 13 gates
+of a 1M-event day 1.6 s less than 10,000.
 Pure: builds SQL text, imports no DuckDB.
 """
 
-import os
 from datetime import datetime
-
-DEFAULT_SAMPLE_ROWS = 2_000
-
-
-def sample_rows() -> int:
-    return int(os.environ.get("PERSONAS_GX_SAMPLE_ROWS", DEFAULT_SAMPLE_ROWS))
 
 
 class SqlExpression(str):

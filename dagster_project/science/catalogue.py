@@ -12,13 +12,17 @@ from dagster_project.science.labelling import (
     CLAIM_DTYPE,
     PersonaLabel,
     check_label_grounded,
-    ctfidf_table,
+    ctfidf_from_presence,
+    distinctive_phrases,
     fact_shares,
     frequency_qualifiers,
     held_out_memories,
     label_persona,
+    persona_domains,
     persona_explanations,
+    phrase_statistics,
     select_evidence,
+    term_presence,
 )
 from dagster_project.science.metrics import cohesion, coverage, evidence_alignment, quality, truthfulness
 
@@ -43,6 +47,7 @@ def label_personas(
     weights: np.ndarray,
     settings: PersonaSettings,
     previous_labels: pl.DataFrame | None = None,
+    presence: tuple[sp.csr_matrix, np.ndarray] | None = None,
 ) -> pl.DataFrame:
     """c-TF-IDF terms, evidence, label, description and quality per persona (a loop per persona).
 
@@ -52,15 +57,21 @@ def label_personas(
     held-out set (``n_held_out`` or half of them, whichever is more) that scores alignment and
     truthfulness; coverage counts all its people. ``previous_labels`` (yesterday's rows of this frame:
     persona_id, role, domain, focus, qualifier) keep a persona's wording while it still holds, so labels do not
-    churn from day to day (``labelling.label_persona``).
+    churn from day to day (``labelling.label_persona``). ``presence``: the ``labelling.term_presence`` of the
+    assignments' texts, row for row, when the caller counted it already (the parents reuse the personas').
     """
-    weighted = assignments.filter(pl.col("weight") > 0).with_columns(
+    is_weighted = (assignments["weight"] > 0).to_numpy()
+    weighted = assignments.filter(pl.Series(is_weighted)).with_columns(
         pl.lit([], dtype=pl.List(pl.String)).alias(column) for column in FACT_LIST_COLUMNS
         if column not in assignments.columns
     )
-    docs = weighted.group_by("persona_id").agg(pl.col("text").fill_null(""))
-    candidates = ctfidf_table(dict(zip(docs["persona_id"], docs["text"], strict=True)),
-                              top_n=max(FOCUS_CANDIDATES, settings.n_terms))
+    terms_of_rows, vocabulary = presence if presence is not None else term_presence(assignments["text"])
+    clusters = weighted["persona_id"].unique().sort()
+    candidates = ctfidf_from_presence(
+        terms_of_rows[np.flatnonzero(is_weighted)], vocabulary,
+        weighted["persona_id"].rank("dense").cast(pl.Int64).to_numpy() - 1, clusters.to_list(),
+        top_n=max(FOCUS_CANDIDATES, settings.n_terms),
+    )
     term_weights = {persona_id: [(term.term, term.weight) for term in terms[:settings.n_terms]]
                     for persona_id, terms in candidates.items()}
     evidence = select_evidence(weighted.select("memory_id", "persona_id", "distance"), n=settings.n_evidence)
@@ -68,8 +79,10 @@ def label_personas(
     held_out = held_out_memories(weighted.select(memory_columns), evidence, settings.n_held_out, settings.seed,
                                  share=HELD_OUT_SHARE)
     writing = weighted.select(memory_columns).join(held_out.select("memory_id"), on="memory_id", how="anti")
-    shares = fact_shares(writing).partition_by("persona_id", as_dict=True)
+    shares = fact_shares(writing)
     population = fact_shares(weighted.with_columns(_all=pl.lit(0)), by="_all")
+    domains = persona_domains(shares, population)
+    shares = shares.partition_by("persona_id", as_dict=True)
     yesterday = {
         row["persona_id"]: PersonaLabel("", "", [], role=row["role"], domain=row["domain"], focus=row["focus"] or [],
                                         qualifier=row["qualifier"])
@@ -78,9 +91,22 @@ def label_personas(
     }
     qualifiers = frequency_qualifiers(weighted.select("persona_id", "person_id"),
                                       {persona_id: label.qualifier for persona_id, label in yesterday.items()})
+    members = weighted.select(memory_columns)
+    evidence_rows = members.join(
+        evidence.explode("evidence_memory_ids").select("persona_id", memory_id="evidence_memory_ids"),
+        on=["persona_id", "memory_id"], maintain_order="left",
+    )
+    # The focus phrases' counts over the evidence and the writing memories, every persona in one pass.
+    phrases = pl.DataFrame(
+        [(persona_id, candidate.term) for persona_id, terms in candidates.items()
+         for candidate in distinctive_phrases(terms, yesterday[persona_id].focus if persona_id in yesterday else ())],
+        schema={"persona_id": weighted.schema["persona_id"], "term": pl.String}, orient="row",
+    )
+    focus_statistics = phrase_statistics(phrases, evidence_rows, writing)
     held_out = held_out.partition_by("persona_id", as_dict=True)
     writing = writing.partition_by("persona_id", as_dict=True)
-    members = weighted.select(memory_columns).partition_by("persona_id", as_dict=True)
+    evidence_rows = evidence_rows.partition_by("persona_id", as_dict=True)
+    members = members.partition_by("persona_id", as_dict=True)
     sizes = weighted.group_by("persona_id").agg(
         pl.len().alias("n_memories"),
         pl.col("person_id").n_unique().alias("n_users"),
@@ -88,24 +114,26 @@ def label_personas(
     )
     cohesion_by_label = cohesion(X, labels, centroids, weights)
     no_rows = weighted.select(memory_columns).clear()
+    evidence_ids_of = dict(evidence.select("persona_id", "evidence_memory_ids").iter_rows())
     rows = []
     for label_index, persona_id in enumerate(persona_ids.tolist()):
-        evidence_ids = evidence.filter(pl.col("persona_id") == persona_id)["evidence_memory_ids"]
-        evidence_ids = evidence_ids.item() if evidence_ids.len() else []
+        evidence_ids = evidence_ids_of.get(persona_id, [])
         persona_members = members.get((persona_id,), no_rows)
-        evidence_rows = persona_members.filter(pl.col("memory_id").is_in(evidence_ids))
+        persona_evidence = evidence_rows.get((persona_id,), no_rows)
         persona_label = label_persona(
             candidates.get(persona_id, []),
             writing.get((persona_id,), no_rows),
-            evidence_rows,
+            persona_evidence,
             shares.get((persona_id,), population.clear()),
             population,
             qualifiers.get(persona_id),
             held_out.get((persona_id,), no_rows).height,
             yesterday.get(persona_id),
+            focus_statistics.get(persona_id, {}),
+            domains.get(persona_id, []),
         )
-        check_label_grounded(persona_label, evidence_rows["text"].fill_null("").to_list(),
-                             evidence_rows["categories"].to_list())
+        check_label_grounded(persona_label, persona_evidence["text"].fill_null("").to_list(),
+                             persona_evidence["categories"].to_list())
         persona_held_out = held_out.get((persona_id,), no_rows)
         scores = (
             float(cohesion_by_label[label_index]),

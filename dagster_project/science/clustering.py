@@ -162,6 +162,52 @@ def fit_personas(
     )
 
 
+def add_novel_persona(
+    X: sp.spmatrix,
+    weights: np.ndarray,
+    centroids: np.ndarray,
+    new_rows: np.ndarray,
+    person_codes: np.ndarray,
+    cut: float,
+    min_people: int,
+    refine_steps: int = 10,
+    max_seeds: int = 2000,
+    seed: int = 0,
+) -> np.ndarray:
+    """`centroids`, or k+1 centroids when the newest memories (`new_rows`) hold a persona none explains.
+
+    The silhouette barely moves for a group of a few dozen memories among thousands, so k alone
+    finds a new interest only days after it appears. A new persona shows first as new memories
+    farther than `cut` (the identity match cut: beyond it a cluster is another persona) from every
+    centroid and within `cut` of each other. The densest such neighbourhood, re-centred on its
+    members, seeds a k+1 spherical refit; it is a persona when its cluster survives the refit beyond
+    `cut` from every other centroid and its members come from at least `min_people` people
+    (scattered outliers and one person's repeats are not). Neighbours are counted among at most
+    `max_seeds` of those memories, so the cost stays bounded.
+    """
+    X = sp.csr_matrix(X)
+    floor = 1.0 - cut
+    new_rows = np.asarray(new_rows)
+    far = new_rows[similarities(X[new_rows], centroids).max(axis=1, initial=-1.0) < floor]
+    if np.unique(person_codes[far]).size < min_people:
+        return centroids
+    seeds = far if far.size <= max_seeds else np.random.default_rng(seed).choice(far, max_seeds, replace=False)
+    neighbours = np.asarray((X[seeds] @ X[seeds].T).todense()) >= floor
+    members = seeds[neighbours[neighbours.sum(axis=1).argmax()]]
+    for _ in range(2):  # the densest neighbourhood, then the far memories near its centre
+        centre = weighted_centroids(X[members], np.zeros(members.size, dtype=int), weights[members], 1)
+        members = far[similarities(X[far], centre)[:, 0] >= floor]
+        if np.unique(person_codes[members]).size < min_people:
+            return centroids
+    centre = weighted_centroids(X[members], np.zeros(members.size, dtype=int), weights[members], 1)
+    active = np.flatnonzero(weights > 0)
+    seeded, _ = assign(X[active], np.vstack([centroids, centre]))
+    refitted = _spherical_refine(X[active], seeded, weights[active], refine_steps)
+    if len(refitted) != len(centroids) + 1 or (refitted[:-1] @ refitted[-1]).max() >= floor:
+        return centroids
+    return refitted
+
+
 def weighted_centroids(
     X: sp.spmatrix, labels: np.ndarray, weights: np.ndarray, k: int
 ) -> np.ndarray:
@@ -231,8 +277,9 @@ def _silhouette(points: np.ndarray, labels: np.ndarray) -> float:
     if not 1 < k < len(labels):
         return 0.0
     sizes = np.bincount(labels, minlength=k).astype(float)
-    cluster_sums = np.zeros((k, points.shape[1]))
-    np.add.at(cluster_sums, labels, points)
+    # A one-hot product adds each cluster's points in row order, like np.add.at, at a seventh of its cost.
+    one_hot = sp.csr_matrix((np.ones(labels.size), (labels, np.arange(labels.size))), shape=(k, labels.size))
+    cluster_sums = np.asarray(one_hot @ points)
     similarity_sums = points @ cluster_sums.T
     rows = np.arange(labels.size)
     own_size = sizes[labels]

@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from dagster_project.science.catalogue import FACT_LIST_COLUMNS, label_personas
 from dagster_project.science.clustering import (
+    add_novel_persona,
     assign_with_person_prior,
     fit_personas,
     recency_weights,
@@ -34,14 +35,14 @@ from dagster_project.science.identity import (
     recent_candidates,
 )
 from dagster_project.science.intent_families import apply_intent_families, fit_intent_families
-from dagster_project.science.labelling import person_personas
+from dagster_project.science.labelling import person_personas, term_presence
 from dagster_project.science.segmentation import assign_intents, segment_intent_memories
 from dagster_project.science.vectorize import MemoryVectorizer
 
 
 @dataclass(frozen=True)
 class PersonaSettings:
-    """Knobs of the persona model; DESIGN.md gives the defaults."""
+    """Knobs of the persona model; docs/design.md describes them."""
 
     window_days: int = 28
     recent_days: int = 7
@@ -135,26 +136,60 @@ def _identity(
     moves in `recent_lineage` (persona_id, event, similarity of the same level) unless
     `learn_cut_from_moves` is off (parents: a child joining moves a parent by design)."""
     candidates = recent_candidates(X, window["memory_id"], history)
-    moves, closed = np.zeros(0), frozenset()
+    moves = _recorded_moves(recent_lineage) if learn_cut_from_moves else np.zeros(0)
+    closed = frozenset()
     if recent_lineage is not None and not recent_lineage.is_empty():
-        if learn_cut_from_moves:
-            moves = 1.0 - recent_lineage.filter(pl.col("event") == "continued")["similarity"].drop_nulls().to_numpy()
         last_events = recent_lineage.sort("event_date").group_by("persona_id").agg(pl.col("event").last())
         closed = frozenset(last_events.filter(pl.col("event") == "merged_into")["persona_id"].to_list())
     # Rows outside every cluster (memories of personas without a parent) neither split nor merge anything.
     memberships = window.select("memory_id").with_columns(cluster=pl.Series(labels, dtype=pl.Int64))
+    return_clusters = {}
     if history is not None and not history.is_empty():
         previous_day = history.filter(pl.col("event_date") == pl.col("event_date").max())
         memberships = memberships.join(
             previous_day.select("memory_id", previous_persona_id="persona_id"), on="memory_id", how="left"
         )
+        return_clusters = _return_clusters(history, memberships.filter(pl.col("cluster") >= 0), len(centroids))
     else:
         memberships = memberships.with_columns(previous_persona_id=pl.lit(None, dtype=pl.Int64))
     return carry_identity(
         centroids, candidates, memberships.filter(pl.col("cluster") >= 0), as_of, next_persona_id,
         learned_match_cut(moves, centroids, settings.max_match_distance),
         memory_days=settings.identity_memory_days, closed_ids=closed, split_share=settings.split_share,
+        return_clusters=return_clusters,
     )
+
+
+def _return_clusters(history: pl.DataFrame, memberships: pl.DataFrame, k: int) -> dict[int, frozenset[int]]:
+    """Per persona of `history`, today's clusters holding at least 1/k of the memories of its latest day."""
+    latest = history.filter(pl.col("event_date") == pl.col("event_date").max().over("persona_id"))
+    shares = (
+        latest.select("memory_id", "persona_id").join(memberships.select("memory_id", "cluster"), on="memory_id")
+        .group_by("persona_id", "cluster").len()
+        .with_columns(share=pl.col("len") / pl.col("len").sum().over("persona_id"))
+    )
+    held = shares.group_by("persona_id").agg(pl.col("cluster").filter(pl.col("share") >= 1.0 / k))
+    return {persona_id: frozenset(clusters) for persona_id, clusters in held.iter_rows()}
+
+
+def _recorded_moves(recent_lineage: pl.DataFrame | None) -> np.ndarray:
+    """The day-to-day moves (cosine distances) of the `continued` rows of `recent_lineage`."""
+    if recent_lineage is None or recent_lineage.is_empty():
+        return np.zeros(0)
+    return 1.0 - recent_lineage.filter(pl.col("event") == "continued")["similarity"].drop_nulls().to_numpy()
+
+
+def _with_novel_persona(
+    X: sp.csr_matrix, window: pl.DataFrame, weights: np.ndarray, centroids: np.ndarray, as_of: dt.date,
+    person_codes: np.ndarray, recent_lineage: pl.DataFrame | None, settings: PersonaSettings,
+) -> np.ndarray:
+    """`centroids`, refitted with one more when the memories of the last `recent_days` hold a persona none of
+    them explains (`clustering.add_novel_persona`: beyond the identity match cut, from at least `n_evidence`
+    people, the support a persona's evidence needs). A week, not a day: the new persona keeps its cluster
+    on the days after its birth until the silhouette's k takes it in."""
+    cut = learned_match_cut(_recorded_moves(recent_lineage), centroids, settings.max_match_distance)
+    new_rows = np.flatnonzero((window["event_date"] > as_of - dt.timedelta(days=settings.recent_days)).to_numpy())
+    return add_novel_persona(X, weights, centroids, new_rows, person_codes, cut, settings.n_evidence, seed=settings.seed)
 
 
 def _at_level(frame: pl.DataFrame | None, level: str, id_column: str) -> pl.DataFrame | None:
@@ -197,12 +232,14 @@ def fit_day(
     if history is not None and not history.is_empty():
         previous_k = history.filter(pl.col("event_date") == pl.col("event_date").max())["persona_id"].n_unique()
     fit = fit_personas(X, weights, k_range=_k_candidates(previous_k, settings), seed=settings.seed)
-    similarity = similarities(X, fit.centroids)
     person_codes = window["person_id"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    persona_lineage = _at_level(recent_lineage, "persona", "persona_id")
+    centroids = _with_novel_persona(X, window, weights, fit.centroids, as_of, person_codes, persona_lineage, settings)
+    similarity = similarities(X, centroids)
     labels = assign_with_person_prior(similarity, person_codes, settings.person_prior)
     identity = _identity(
-        X, window, labels, fit.centroids, _at_level(history, "persona", "persona_id"),
-        _at_level(recent_lineage, "persona", "persona_id"), as_of, next_persona_id, settings,
+        X, window, labels, centroids, _at_level(history, "persona", "persona_id"),
+        persona_lineage, as_of, next_persona_id, settings,
     )
     persona_ids = identity.persona_ids
     distance = np.clip(1.0 - similarity[np.arange(labels.size), labels], 0.0, 2.0)
@@ -212,9 +249,11 @@ def fit_day(
         distance=pl.Series(distance),
         weight=pl.Series(weights),
     )
-    personas = label_personas(assignments, X, labels, fit.centroids, persona_ids, weights, settings, previous_personas)
+    presence = term_presence(window["text"])  # the c-TF-IDF words of every memory, for personas and parents
+    personas = label_personas(assignments, X, labels, centroids, persona_ids, weights, settings, previous_personas,
+                              presence)
     # Parents: agglomerated personas, matched over the recent days like them (ids from the same sequence).
-    group, parent_centroids = _parent_centroids(X, labels, fit.centroids, weights, settings)
+    group, parent_centroids = _parent_centroids(X, labels, centroids, weights, settings)
     parent_identity = _identity(
         X, window, group[labels], parent_centroids, _at_level(history, "parent", "parent_persona_id"),
         _at_level(recent_lineage, "parent", "persona_id"), as_of, identity.next_persona_id, settings,
@@ -222,7 +261,7 @@ def fit_day(
     )
     parents, parent_of_persona = _labelled_parents(
         assignments, X, group[labels], parent_centroids, parent_identity.persona_ids, group, persona_ids, weights,
-        settings, previous_personas,
+        settings, previous_personas, presence,
     )
     personas = personas.join(parent_of_persona, on="persona_id", how="left")
     if parents.is_empty():  # no parent today: an empty table of the parents' columns
@@ -242,13 +281,13 @@ def fit_day(
         personas=personas.with_columns(date_column),
         user_personas=users.with_columns(date_column),
         vectorizer=vectorizer,
-        centroids=fit.centroids,
+        centroids=centroids,
         persona_ids=persona_ids,
         next_persona_id=parent_identity.next_persona_id,
         parents=parents.with_columns(date_column),
         lineage=lineage,
         metrics={
-            "n_personas": float(fit.k),
+            "n_personas": float(len(centroids)),
             "n_parents": float(parents.height),
             "silhouette": float(fit.silhouette),
             "n_memories": float(window.height),
@@ -289,10 +328,12 @@ def _labelled_parents(
     weights: np.ndarray,
     settings: PersonaSettings,
     previous_labels: pl.DataFrame | None = None,
+    presence: tuple[sp.csr_matrix, np.ndarray] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The parents labelled like personas from their children's memories (`row_group`: parent index
     per memory, -1 none) with their `child_persona_ids`, and (persona_id, parent_persona_id).
-    `previous_labels` (yesterday's rows, parents among them) keep a parent's wording while it holds."""
+    `previous_labels` (yesterday's rows, parents among them) keep a parent's wording while it holds;
+    `presence` is the personas' `term_presence` of the assignments, reused for the parents' rows."""
     parent_of_persona = pl.DataFrame({
         "persona_id": persona_ids,
         "parent_persona_id": [int(parent_ids[index]) if index >= 0 else None for index in group.tolist()],
@@ -307,7 +348,7 @@ def _labelled_parents(
     )
     parents = label_personas(
         parent_assignments, X[in_parent], rows, parent_centroids, parent_ids, weights[in_parent], settings,
-        previous_labels,
+        previous_labels, None if presence is None else (presence[0][in_parent], presence[1]),
     )
     children = parent_of_persona.drop_nulls("parent_persona_id").group_by("parent_persona_id").agg(
         pl.col("persona_id").sort().alias("child_persona_ids")

@@ -13,7 +13,8 @@ lineage) are larger, as they are on thin, noisy days.
 What matching does not explain, membership does: an unmatched cluster whose members mostly
 (`split_share`) sat in one persona yesterday continues that persona if no cluster matched it
 (it moved far: k shrank and merged its halves, or a thin day), is `split_from` it if another
-cluster did, and is `born` otherwise; a persona
+cluster did, and is `born` otherwise or when most of its members are memories new since the previous
+model date; a persona
 of yesterday left unmatched whose members mostly moved to one cluster is `merged_into`
 that cluster's persona, otherwise it is dormant (no row) until it comes back or drops out of
 the memory unmerged (`retired`). Pure: arrays and frames in and out.
@@ -128,12 +129,17 @@ def carry_identity(
     memory_days: int = 7,
     closed_ids: frozenset[int] = frozenset(),
     split_share: float = 0.5,
+    return_clusters: dict[int, frozenset[int]] | None = None,
 ) -> Identity:
     """Ids for today's `centroids` and what happened to every persona of the recent days.
 
     memberships: one row per memory of today's window: `cluster` (today's row of centroids)
     and `previous_persona_id` (its persona on the previous model date, null if it had none).
     closed_ids: personas already merged into another (they retire without a second row).
+    return_clusters: per recent persona, today's clusters that hold at least an even share (1/k) of the
+    memories of its latest day. A persona missing on the previous model date comes back only in one of
+    them: a centroid near a dormant persona that took (almost) none of its memories is another persona
+    (a new one near an old catch-all). A persona not listed is not constrained.
     """
     persona_ids = np.full(len(centroids), -1, dtype=np.int64)
     similarity = np.full(len(centroids), np.nan)
@@ -141,6 +147,10 @@ def carry_identity(
         distance = 1.0 - np.asarray(centroids) @ candidates.centroids.T
         age_days = (np.datetime64(as_of, "D") - candidates.last_seen).astype(int)
         cost = np.where(distance <= match_cut, distance + AGE_PENALTY * (age_days - 1), _UNREACHABLE)
+        for column in np.flatnonzero(candidates.last_seen < candidates.last_seen.max()):  # the dormant ones
+            allowed = (return_clusters or {}).get(int(candidates.ids[column]))
+            if allowed is not None:
+                cost[np.setdiff1d(np.arange(len(centroids)), list(allowed)), column] = _UNREACHABLE
         rows, columns = linear_sum_assignment(cost)
         kept = cost[rows, columns] < _UNREACHABLE
         persona_ids[rows[kept]] = candidates.ids[columns[kept]]
@@ -167,11 +177,13 @@ def carry_identity(
 
     continued = np.flatnonzero(persona_ids >= 0)
     rows_out = [(int(persona_ids[row]), "continued", [], float(similarity[row])) for row in continued]
+    # A cluster made mostly of memories no persona held on the previous date is new content: born, not split.
+    new_share = dict(memberships.group_by("cluster").agg(pl.col("previous_persona_id").is_null().mean()).iter_rows())
     for row in np.flatnonzero(persona_ids < 0):
         persona_ids[row] = next_persona_id
         next_persona_id += 1
         source = sources.get(int(row))
-        if source is not None and source[1] >= split_share:
+        if source is not None and source[1] >= split_share and new_share.get(int(row), 0.0) < split_share:
             rows_out.append((int(persona_ids[row]), "split_from", [source[0]], source[1]))
         else:
             rows_out.append((int(persona_ids[row]), "born", [], _or_none(nearest_similarity[row])))

@@ -24,7 +24,7 @@ KPI_SCHEMA = {"event_date": pl.Date, "kpi": pl.String, "value": pl.Float64, "thr
 
 @dataclass(frozen=True)
 class KpiThresholds:
-    """Limits of the WARN check, calibrated on the 14-day demo (README "Persona KPIs").
+    """Limits of the WARN check, calibrated on the 14-day demo (docs/monitoring.md, "Persona KPIs").
 
     Latency: a day's personas should be visible within an hour of its files landing (the
     demo's run takes minutes). Consistency: the demo's days lie between 0.89 and 0.98;

@@ -20,7 +20,6 @@ lower-casing and treating every run of non-alphanumeric characters as a space.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -99,19 +98,40 @@ def ctfidf_table(
     clusters = list(docs_per_cluster)
     # One column of every cluster's documents: a Python list of 100k+ strings costs more than the counting.
     docs = pl.concat([pl.Series([], dtype=pl.String), *(pl.Series(docs_per_cluster[c], dtype=pl.String) for c in clusters)])
-    sizes = np.array([len(docs_per_cluster[c]) for c in clusters])
-    owners = np.repeat(np.arange(len(clusters)), sizes)
-    presence, vocabulary = ngram_counts(docs, ngram_range, _TOKEN_PATTERN, binary=True)
+    owners = np.repeat(np.arange(len(clusters)), [len(docs_per_cluster[c]) for c in clusters])
+    return ctfidf_from_presence(*term_presence(docs, ngram_range), owners, clusters, top_n, min_docs)
+
+
+def term_presence(
+    texts: pl.Series | Sequence[str], ngram_range: tuple[int, int] = (1, 2)
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """(texts x terms, 1 where a text has the term; the sorted vocabulary) in c-TF-IDF's words.
+
+    Counted once for a window, it serves the personas' and their parents' ``ctfidf_from_presence``.
+    """
+    return ngram_counts(texts, ngram_range, _TOKEN_PATTERN, binary=True)
+
+
+def ctfidf_from_presence(
+    presence: sp.csr_matrix,
+    vocabulary: np.ndarray,
+    owners: np.ndarray,
+    clusters: Sequence[Hashable],
+    top_n: int = 10,
+    min_docs: int = MIN_SUPPORT,
+) -> dict[Hashable, list[TermScore]]:
+    """``ctfidf_table`` from a ``term_presence`` matrix: one row per document, ``owners`` the index in
+    ``clusters`` of each row's cluster. Terms no row has score 0 and change nothing."""
     if vocabulary.size == 0:  # no document has a single word
         return {cluster: [] for cluster in clusters}
-    membership = sp.csr_matrix(
-        (np.ones(len(docs)), (owners, np.arange(len(docs)))), shape=(len(clusters), len(docs))
-    )
+    n_docs = presence.shape[0]
+    sizes = np.bincount(owners, minlength=len(clusters))
+    membership = sp.csr_matrix((np.ones(n_docs), (owners, np.arange(n_docs))), shape=(len(clusters), n_docs))
     counts = np.asarray((membership @ presence).todense())
     tf = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     idf = np.log(1 + counts.sum() / len(clusters) / np.maximum(counts.sum(axis=0), 1))
     scores = np.where(counts >= min_docs, tf * idf, 0.0)
-    lifts = (counts / np.maximum(sizes, 1)[:, None]) / np.maximum(counts.sum(axis=0) / max(len(docs), 1), 1e-12)
+    lifts = (counts / np.maximum(sizes, 1)[:, None]) / np.maximum(counts.sum(axis=0) / max(n_docs, 1), 1e-12)
     exclusivity = counts / np.maximum(counts.sum(axis=0), 1)
     ranked = np.argsort(-scores, axis=1, kind="stable")[:, :top_n]
     return {
@@ -287,20 +307,32 @@ def persona_domain(shares: pl.DataFrame, population: pl.DataFrame) -> list[tuple
 
     ``shares``/``population``: ``fact_shares`` rows (statistic, kind, value, share) of the persona and of everyone.
     """
+    return persona_domains(shares.with_columns(_persona=pl.lit(0)), population, by="_persona").get(0, [])
+
+
+def persona_domains(
+    shares: pl.DataFrame, population: pl.DataFrame, by: str = "persona_id"
+) -> dict[Hashable, list[tuple[str, list[str]]]]:
+    """``persona_domain`` of every ``by`` group of ``shares`` at once (``fact_shares`` rows of many personas)."""
     categories = (
         shares.filter(pl.col("kind") == "category")
         .join(population.select("statistic", population_share="share"), on="statistic", how="left")
         .filter((pl.col("share") >= MIN_DOMAIN_SHARE)
                 & (pl.col("share") >= DOMAIN_LIFT * pl.col("population_share").fill_null(0.0)))
-        .with_columns(pl.col("value").map_elements(domain_of, return_dtype=pl.String).alias("domain"))
-        .drop_nulls("domain")
     )
+    names = categories["value"].unique()
+    domains = dict(zip(names.to_list(), map(domain_of, names.to_list()), strict=True))
     ranked = (
-        categories.group_by("domain")
+        categories.with_columns(pl.col("value").replace_strict(domains, return_dtype=pl.String).alias("domain"))
+        .drop_nulls("domain")
+        .group_by(by, "domain")
         .agg(pl.col("share").sum(), pl.col("value").sort().alias("categories"))
-        .sort("share", "domain", descending=[True, False])
+        .sort(by, "share", "domain", descending=[False, True, False])
     )
-    return list(zip(ranked["domain"].to_list(), ranked["categories"].to_list(), strict=True))
+    candidates: dict[Hashable, list[tuple[str, list[str]]]] = {}
+    for group, domain, values in ranked.select(by, "domain", "categories").iter_rows():
+        candidates.setdefault(group, []).append((domain, values))
+    return candidates
 
 
 def persona_role(shares: pl.DataFrame, population: pl.DataFrame, domain: str | None,
@@ -364,6 +396,100 @@ def persona_role(shares: pl.DataFrame, population: pl.DataFrame, domain: str | N
     return previous_role if still else role
 
 
+def distinctive_phrases(candidates: Sequence[TermScore], previous_focus: Sequence[str] = ()) -> list[TermScore]:
+    """The candidates distinctive enough for a focus: in ``FOCUS_LIFT`` times as many of the persona's
+    memories as of everyone's and mostly the persona's (``FOCUS_MIN_EXCLUSIVITY``); ``HOLD`` of both bars
+    for yesterday's phrases."""
+    return [candidate for candidate in candidates
+            if candidate.lift >= FOCUS_LIFT * _bar(candidate.term, previous_focus)
+            and candidate.exclusivity >= FOCUS_MIN_EXCLUSIVITY * _bar(candidate.term, previous_focus)]
+
+
+class PhraseStatistics(NamedTuple):
+    support: int  # evidence texts the phrase occurs in
+    coverage: float  # share of the persona's people with a writing memory that has it
+    # Measured only where the phrase could be a focus (support and coverage clear their lowest bars), else None:
+    after_number_share: float | None  # share of its occurrences right after a number ("65 inch")
+    fixed_neighbour_share: float | None  # share of its occurrences beside its commonest neighbour, on the likelier side
+
+
+def phrase_statistics(
+    phrases: pl.DataFrame, evidence: pl.DataFrame, writing: pl.DataFrame
+) -> dict[Hashable, dict[str, PhraseStatistics]]:
+    """What ``focus_phrases`` asks of each candidate phrase, for every persona at once (no loop per
+    persona or phrase): per persona_id and term, its ``PhraseStatistics``.
+
+    ``phrases``: persona_id, term; ``evidence``: persona_id, text (the persona's evidence memories);
+    ``writing``: persona_id, person_id, text (the memories its label is written from). A phrase
+    "occurs" as whole words in order (see the module docstring); its occurrences are the
+    non-overlapping matches of " phrase " in the normalised text.
+    """
+    phrases = phrases.select(pl.col("persona_id"), pl.col("term").cast(pl.String)).unique()
+    needle = " " + pl.col("term") + " "
+    support = (
+        phrases.join(evidence.select("persona_id", text=normalised(pl.col("text").fill_null(""))), on="persona_id",
+                     how="left")
+        .group_by("persona_id", "term")
+        .agg(support=pl.col("text").str.contains(needle, literal=True).sum().cast(pl.Int64))
+    )
+    haystack = writing.select("persona_id", "person_id", text=normalised(pl.col("text").fill_null("")))
+    people = haystack.group_by("persona_id").agg(people=pl.col("person_id").n_unique())
+    occurrences = (
+        support.filter(pl.col("support") >= MIN_SUPPORT).select("persona_id", "term")
+        .join(haystack, on="persona_id")
+        .filter(pl.col("text").str.contains(needle, literal=True))  # a third of the cost of counting everywhere
+        .with_columns(total=pl.col("text").str.count_matches(needle, literal=True))
+    )
+    coverage = (
+        occurrences.group_by("persona_id", "term")
+        .agg(pl.col("person_id").n_unique().alias("with_phrase"), pl.col("total").sum())
+        .join(people, on="persona_id")
+        .select("persona_id", "term", "total", coverage=pl.col("with_phrase") / pl.col("people"))
+    )
+    # Regular expressions only where they can matter, grouped by phrase: Polars compiles one per
+    # distinct pattern in a row, so interleaved phrases would recompile it on every row. In normalised
+    # text every non-space is a letter or a digit, so "[^ ]*" matches what "[\p{L}\p{N}]*" would, and
+    # compiles three times faster.
+    escaped = pl.col("term").str.escape_regex()
+    shaped = (
+        occurrences.join(coverage.filter(pl.col("coverage") >= FOCUS_MIN_COVERAGE * HOLD), on=["persona_id", "term"],
+                         how="semi")
+        .sort("term", "persona_id")
+        .select(
+            "persona_id", "term",
+            after_number=pl.col("text").str.count_matches(r" \d[^ ]* " + escaped + " "),
+            before=pl.col("text").str.extract_all(r"\S+ " + escaped + " "),
+            after=pl.col("text").str.extract_all(" " + escaped + r" \S+"),
+        )
+    )
+    commonest_neighbour = [
+        shaped.select("persona_id", "term", side).explode(side).drop_nulls(side)
+        .group_by("persona_id", "term", side).len()
+        .group_by("persona_id", "term").agg(pl.col("len").max().alias(side))
+        for side in ("before", "after")
+    ]
+    shapes = (
+        shaped.group_by("persona_id", "term").agg(pl.col("after_number").sum())
+        .join(commonest_neighbour[0], on=["persona_id", "term"], how="left")
+        .join(commonest_neighbour[1], on=["persona_id", "term"], how="left")
+        .join(coverage.select("persona_id", "term", "total"), on=["persona_id", "term"])
+        .select(
+            "persona_id", "term",
+            after_number_share=pl.col("after_number") / pl.col("total"),
+            fixed_neighbour_share=pl.max_horizontal(pl.col("before", "after").fill_null(0)) / pl.col("total"),
+        )
+    )
+    table = (
+        support.join(coverage.drop("total"), on=["persona_id", "term"], how="left")
+        .join(shapes, on=["persona_id", "term"], how="left")
+        .with_columns(pl.col("coverage").fill_null(0.0))
+    )
+    statistics: dict[Hashable, dict[str, PhraseStatistics]] = {}
+    for persona_id, term, *values in table.select("persona_id", "term", *PhraseStatistics._fields).iter_rows():
+        statistics.setdefault(persona_id, {})[term] = PhraseStatistics(*values)
+    return statistics
+
+
 def focus_phrases(
     candidates: Sequence[TermScore],
     evidence_texts: Sequence[str],
@@ -371,13 +497,12 @@ def focus_phrases(
     person_ids: pl.Series,
     excluded_words: set[str] = frozenset(),
     previous_focus: Sequence[str] = (),
+    statistics: Mapping[str, PhraseStatistics] | None = None,
 ) -> list[str]:
     """Up to ``FOCUS_SIZE`` maximal distinctive phrases, alphabetical, that speak for many members.
 
     ``candidates``: the persona's c-TF-IDF terms; ``texts``/``person_ids``: the member memories the
-    label is written from. A phrase must be distinctive (in ``FOCUS_LIFT`` times as many of the
-    persona's memories as of everyone's, and mostly the persona's: ``FOCUS_MIN_EXCLUSIVITY`` of the
-    memories that mention it; ``HOLD`` of every bar below too, for yesterday's phrases),
+    label is written from. A phrase must be distinctive (``distinctive_phrases``),
     occur in ``MIN_SUPPORT`` evidence texts (grounded), add a word beyond ``excluded_words`` (the
     domain), not be a measure (right after a number in ``MEASURE_SHARE`` of its occurrences: "inch"
     of "65 inch", "qt" of "6 qt"), and occur in the memories of at least ``FOCUS_MIN_COVERAGE`` of
@@ -389,23 +514,28 @@ def focus_phrases(
     are broad and owned at once: highest coverage x exclusivity. Yesterday's focus (``previous_focus``)
     stays as it is while all its phrases still qualify, and its phrases that do come first otherwise,
     so near ties neither swap nor add wording from day to day.
+
+    ``statistics``: the persona's ``phrase_statistics`` when they were measured for many personas at
+    once; measured here from ``evidence_texts``, ``texts`` and ``person_ids`` otherwise.
     """
     def bar(term: str) -> float:
-        return HOLD if term in previous_focus else 1.0
+        return _bar(term, previous_focus)
 
-    distinctive = [candidate for candidate in candidates
-                   if candidate.lift >= FOCUS_LIFT * bar(candidate.term)
-                   and candidate.exclusivity >= FOCUS_MIN_EXCLUSIVITY * bar(candidate.term)]
-    support = term_support([c.term for c in distinctive], evidence_texts) if distinctive else np.zeros(0)
-    grounded = {candidate.term: candidate.exclusivity for candidate, count in zip(distinctive, support, strict=True)
-                if count >= MIN_SUPPORT and set(candidate.term.split()) - excluded_words}
+    distinctive = distinctive_phrases(candidates, previous_focus)
+    if statistics is None:
+        statistics = phrase_statistics(
+            pl.DataFrame({"term": [candidate.term for candidate in distinctive]}, schema={"term": pl.String})
+            .with_columns(persona_id=pl.lit(0)),
+            pl.DataFrame({"text": list(evidence_texts)}, schema={"text": pl.String}).with_columns(persona_id=pl.lit(0)),
+            pl.DataFrame({"person_id": person_ids, "text": texts}).with_columns(persona_id=pl.lit(0)),
+        ).get(0, {})
+    measured = {term: statistics[term] for term in (candidate.term for candidate in distinctive) if term in statistics}
+    grounded = {candidate.term: candidate.exclusivity for candidate in distinctive
+                if candidate.term in measured and measured[candidate.term].support >= MIN_SUPPORT
+                and set(candidate.term.split()) - excluded_words}
     if not grounded or texts.is_empty():
         return []
-    haystack = normalised(texts.fill_null(""))
-    coverage = {}
-    for term in grounded:
-        hit = haystack.str.contains(" " + term + " ", literal=True)
-        coverage[term] = person_ids.filter(hit).n_unique() / person_ids.n_unique()
+    coverage = {term: measured[term].coverage for term in grounded}
     maximal = [
         term for term in grounded
         if not any(f" {term} " in f" {longer} " and longer != term and coverage[longer] >= 0.8 * coverage[term]
@@ -414,9 +544,9 @@ def focus_phrases(
     kept = [
         term for term in maximal
         if coverage[term] >= FOCUS_MIN_COVERAGE * bar(term)
-        and _after_number_share(haystack, term) < MEASURE_SHARE
+        and measured[term].after_number_share < MEASURE_SHARE
         and (coverage[term] >= DOMINANT_COVERAGE * bar(term)
-             or _fixed_neighbour_share(haystack, term) <= SINGLE_ITEM_CONTEXT / bar(term))
+             or measured[term].fixed_neighbour_share <= SINGLE_ITEM_CONTEXT / bar(term))
     ]
     if previous_focus and set(previous_focus) <= set(kept):
         return sorted(previous_focus)  # yesterday's focus holds whole: no phrase added or swapped
@@ -425,28 +555,9 @@ def focus_phrases(
     return sorted(_distinct_words(ranked, FOCUS_SIZE))
 
 
-def _after_number_share(haystack: pl.Series, term: str) -> float:
-    """Share of a phrase's occurrences right after a number ("65 inch", "6 qt", "20000 mah"): near 1
-    for a unit of measure or the tail of a model number, never an interest."""
-    total = int(haystack.str.count_matches(" " + term + " ", literal=True).sum())
-    if total == 0:
-        return 0.0
-    after_number = int(haystack.str.count_matches(r" \d[\p{L}\p{N}]* " + re.escape(term) + " ").sum())
-    return after_number / total
-
-
-def _fixed_neighbour_share(haystack: pl.Series, term: str) -> float:
-    """Share of a phrase's occurrences next to its commonest neighbour, on the side where that is
-    highest: near 1 when the phrase is part of one longer fixed name ("pegasus" of "nike pegasus 41")."""
-    total = int(haystack.str.count_matches(" " + term + " ", literal=True).sum())
-    if total == 0:
-        return 1.0
-    escaped = re.escape(term)
-    shares = []
-    for pattern in (r"\S+ " + escaped + " ", " " + escaped + r" \S+"):
-        neighbours = haystack.str.extract_all(pattern).explode().drop_nulls()
-        shares.append(float(neighbours.value_counts(sort=True)["count"][0]) / total if neighbours.len() else 0.0)
-    return max(shares)
+def _bar(term: str, previous_focus: Sequence[str]) -> float:
+    """The share of a focus bar a phrase must clear: ``HOLD`` for yesterday's phrases, all of it otherwise."""
+    return HOLD if term in previous_focus else 1.0
 
 
 def label_persona(
@@ -458,6 +569,8 @@ def label_persona(
     qualifier: str | None = None,
     n_held_out: int = 0,
     previous: PersonaLabel | None = None,
+    focus_statistics: Mapping[str, PhraseStatistics] | None = None,
+    domains: Sequence[tuple[str, list[str]]] | None = None,
 ) -> PersonaLabel:
     """Role + domain + focus label and a description of claims, e.g. "Tennis spectator focused on
     court and racket"; "89% of its memories involve tennis apparel, tennis rackets or tennis
@@ -470,12 +583,15 @@ def label_persona(
     focus stay while they still hold (``persona_role``, ``focus_phrases``). The domain is the first
     candidate domain that ``MIN_SUPPORT`` evidence memories show; every number of the description is
     a claim (``PersonaLabel.claims``). Without domain and focus the persona is "unlabelled".
+    ``focus_statistics``/``domains``: the persona's ``phrase_statistics`` and ``persona_domains``, when
+    measured for all personas at once.
     """
     evidence_texts = evidence["text"].fill_null("").to_list()
     evidence_categories = evidence["categories"].to_list()
     domain, domain_categories = None, []
     grounded_domains = [
-        (candidate, categories) for candidate, categories in persona_domain(shares, population)
+        (candidate, categories)
+        for candidate, categories in (persona_domain(shares, population) if domains is None else domains)
         if sum(bool(set(shown or ()) & set(categories)) for shown in evidence_categories) >= MIN_SUPPORT
     ]
     if grounded_domains:
@@ -485,7 +601,7 @@ def label_persona(
         )
     domain_words = set(domain.lower().split()) if domain else set()
     focus = focus_phrases(candidates, evidence_texts, writing["text"], writing["person_id"], domain_words,
-                          previous.focus if previous is not None else ())
+                          previous.focus if previous is not None else (), focus_statistics)
     if domain is None and not focus:
         return PersonaLabel(UNLABELLED, "People with no recurring theme.", [])
     role = persona_role(shares, population, domain, domain_categories,
@@ -612,11 +728,14 @@ def person_personas(
         weighted.group_by("person_id", "persona_id")
         .agg(pl.col("weight").sum().alias("share"))
         .with_columns(pl.col("share") / pl.col("share").sum().over("person_id"))
-        .sort("person_id", "share", "persona_id", descending=[False, True, False])
+        # A group's float sum comes in any order: shares rounded to 12 places rank and meet the bar, so a
+        # share of exactly min_share, or two equal shares, are decided the same way on every run.
+        .with_columns(pl.col("share").round(12).alias("share_key"))
+        .sort("person_id", "share_key", "persona_id", descending=[False, True, False])
         .with_columns(pl.int_range(pl.len()).over("person_id").alias("rank"))
         .filter(
             (pl.col("rank") < max_personas)
-            & ((pl.col("share") >= min_share) | (pl.col("rank") == 0))
+            & ((pl.col("share_key") >= min_share) | (pl.col("rank") == 0))
         )
         .with_columns((pl.col("share") / pl.col("share").sum().over("person_id")).alias("weight"))
         .select("person_id", "persona_id", "weight")

@@ -1,4 +1,4 @@
-"""Persona quality (DESIGN.md, all in [0, 1]) and evaluation.
+"""Persona quality (docs/design.md, all in [0, 1]) and evaluation.
 
 Quality, per persona, needs no judge: cohesion, and on member memories the label was
 not written from, evidence_alignment (memories that support the label's domain or focus)
@@ -218,3 +218,33 @@ def _singular_words(column: str) -> pl.Expr:
     """The column's words, each with a plural "s" dropped ("rackets" -> "racket")."""
     words = normalised(pl.col(column)).str.strip_chars().str.split(" ")
     return words.list.eval(pl.element().str.replace(r"([^s])s$", "$1")).alias("word")
+
+
+def planted_persona_birth(memory_personas: pl.DataFrame, lineage: pl.DataFrame, planted: str) -> dict:
+    """When the model found a persona planted mid-run: the persona id holding most of its memories on
+    the last model date, that id's first lineage row (born or split_from) and date, and the share of
+    the planted persona's memories that id holds then; the majority id of every model date too.
+
+    memory_personas: event_date, persona_id, planted_persona_id, one row per memory of each date's
+    window (as for `identity.id_stability`); lineage: event_date, persona_id, event. Ties go to the
+    smallest id. Keys are None while the planted persona has no memory in any window.
+    """
+    found = {"persona_id": None, "birth_event": None, "born_on": None, "recall": None, "ids_by_day": {}}
+    memories = memory_personas.filter(pl.col("planted_persona_id") == planted)
+    if memories.is_empty():
+        return found
+    majority = (
+        memories.group_by("event_date", "persona_id").len()
+        .with_columns(share=pl.col("len") / pl.col("len").sum().over("event_date"))
+        .sort("event_date", "len", "persona_id", descending=[False, True, False])
+        .group_by("event_date", maintain_order=True).first()
+    )
+    last = majority.row(-1, named=True)
+    first = lineage.filter(pl.col("persona_id") == last["persona_id"]).sort("event_date").head(1)
+    return {
+        "persona_id": last["persona_id"],
+        "birth_event": first["event"].item() if first.height else None,
+        "born_on": first["event_date"].item() if first.height else None,
+        "recall": last["share"],
+        "ids_by_day": dict(majority.select("event_date", "persona_id").iter_rows()),
+    }

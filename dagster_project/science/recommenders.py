@@ -162,8 +162,8 @@ def next_day_hits(
     ranked = (
         scores.join(people.select("person_id"), on="person_id")
         .join(seen, on=["person_id", "object_id"], how="anti")
-        .sort("method", "person_id", "score", "object_id", descending=[False, False, True, False])
-        .with_columns(pl.int_range(1, pl.len() + 1).over("method", "person_id").alias("rank"))
+        # Rank by score, then object_id, within each method and person: a fifth of the cost of sorting every row.
+        .with_columns(pl.struct(-pl.col("score"), "object_id").rank("ordinal").over("method", "person_id").alias("rank"))
         .filter(pl.col("rank") <= max(k_values))
         .join(targets, on=["person_id", "object_id"])
     )
@@ -391,46 +391,51 @@ def tune_blend(
     """
     seen, targets, people = _evaluation_targets(history, validation_day)
     names = [*OWN_EVIDENCE, *PERSONA_TERMS]
-    wide = (
-        pl.concat(
-            [
-                components[name]
-                .join(people.select("person_id"), on="person_id")
-                .select(
-                    "person_id",
-                    "object_id",
-                    pl.lit(name).alias("component"),
-                    (pl.col("score") / pl.col("score").max().over("person_id")).alias("score"),
-                )
-                .filter(pl.col("score").is_finite())
-                for name in names
-            ]
-        )
-        .pivot("component", index=["person_id", "object_id"], values="score")
-        .join(seen, on=["person_id", "object_id"], how="anti")
-        .join(targets.with_columns(pl.lit(True).alias("target")), on=["person_id", "object_id"], how="left")
-        .with_columns(pl.col("target").fill_null(False))
-        .join(people, on="person_id")
-    )
+    # One column per component, by outer joins (each component has one row per person and object):
+    # a third of the cost of a pivot of the long frame.
+    wide = None
     for name in names:
-        wide = wide.with_columns(pl.col(name).fill_null(0.0) if name in wide.columns else pl.lit(0.0).alias(name))
+        normalised = (
+            components[name]
+            .join(people.select("person_id"), on="person_id")
+            .select("person_id", "object_id", (pl.col("score") / pl.col("score").max().over("person_id")).alias(name))
+            .filter(pl.col(name).is_finite())
+        )
+        wide = normalised if wide is None else wide.join(
+            normalised, on=["person_id", "object_id"], how="full", coalesce=True)
+    wide = (
+        wide.join(seen, on=["person_id", "object_id"], how="anti")
+        .join(targets.with_columns(pl.lit(True).alias("target")), on=["person_id", "object_id"], how="left")
+        .join(people, on="person_id")
+        .select(
+            "person_id", "n_targets", pl.col("target").fill_null(False), *(pl.col(name).fill_null(0.0) for name in names),
+            # Ties go by object_id: its rank in sorted order sorts like it, at a fraction of a string sort's cost.
+            object_order=pl.col("object_id").rank("dense"),
+        )
+    )
     grid = list(product(persona_weights, knn_weights, persona_popularity_shares))
+    scored: dict[tuple[float, ...], tuple[float, float]] = {}
     results = []
     for index, pair in enumerate(grid):
-        blend = sum(weight * pl.col(name) for name, weight in ranker_weights(*pair).items())
-        top = (
-            wide.with_columns(blend.alias("blend"))
-            .group_by("person_id")
-            .agg(
-                pl.col("target").sort_by("blend", "object_id", descending=[True, False]).head(10).sum().alias("hits"),
-                pl.col("n_targets").first(),
+        weights = ranker_weights(*pair)
+        key = tuple(weights.values())  # without a persona weight, the popularity share changes nothing
+        if key not in scored:
+            blend = sum(weight * pl.col(name) for name, weight in weights.items())
+            top = (
+                wide.with_columns(blend.alias("blend"))
+                .group_by("person_id")
+                .agg(
+                    pl.col("target").sort_by("blend", "object_order", descending=[True, False]).head(10).sum()
+                    .alias("hits"),
+                    pl.col("n_targets").first(),
+                )
+                .sort("person_id")  # a fixed order of the recall sum: equal blends tie exactly
             )
-        )
-        results.append((
-            index,
-            float((top["hits"] > 0).sum()) / max(people.height, 1),
-            float((top["hits"] / top["n_targets"]).sum()) / max(people.height, 1),
-        ))
+            scored[key] = (
+                float((top["hits"] > 0).sum()) / max(people.height, 1),
+                float((top["hits"] / top["n_targets"]).sum()) / max(people.height, 1),
+            )
+        results.append((index, *scored[key]))
     best = min(results, key=lambda result: (-result[1], -result[2], result[0]))
     return grid[best[0]]
 

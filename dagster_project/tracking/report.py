@@ -12,6 +12,7 @@ import polars as pl  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import PercentFormatter  # noqa: E402
 
+from dagster_project.markdown import markdown_table  # noqa: E402
 from dagster_project.science.labelling import explanation_text  # noqa: E402
 
 EVIDENCE_PER_PERSONA = 3
@@ -23,18 +24,17 @@ def persona_report(day: str, personas: pl.DataFrame, memories: pl.DataFrame) -> 
     `personas` has the `personas` table's columns; `memories` maps memory_id to summary.
     """
     summaries = dict(zip(memories["memory_id"], memories["summary"], strict=True))
-    lines = [
-        f"# Personas as of {day}",
-        "",
-        "| id | label | share | people | quality | cohesion | held-out alignment | held-out truthfulness | coverage |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
     ranked = personas.sort("share", "persona_id", descending=[True, False])
-    lines += [
-        f"| {row['persona_id']} | {row['label']} | {row['share']:.1%} | {row['n_users']} | {row['quality']:.2f} "
-        f"| {row['cohesion']:.2f} | {row['evidence_alignment']:.2f} | {row['truthfulness']:.2f} | {row['coverage']:.2f} |"
-        for row in ranked.iter_rows(named=True)
-    ]
+    table = markdown_table(
+        ["id", "label", "share", "people", "quality", "cohesion", "held-out alignment", "held-out truthfulness",
+         "coverage"],
+        [
+            [row["persona_id"], row["label"], f"{row['share']:.1%}", row["n_users"],
+             *(f"{row[score]:.2f}" for score in ("quality", "cohesion", "evidence_alignment", "truthfulness", "coverage"))]
+            for row in ranked.iter_rows(named=True)
+        ],
+    )
+    lines = [f"# Personas as of {day}", "", table]
     for row in ranked.iter_rows(named=True):
         lines += ["", f"## {row['persona_id']}. {row['label']} ({row['share']:.1%})", "", row["description"], "",
                   f"Distinguished by: {explanation_text(row['explanation'])}", ""]

@@ -12,6 +12,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from dagster_dbt.asset_utils import DAGSTER_DBT_PROJECT_METADATA_KEY, default_description_fn
 from packaging import version
 
+from dagster_project.asset_defaults import DATA_PLATFORM
 from dagster_project.operations.automation import rerun_on_upstream_change
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
@@ -33,7 +34,7 @@ class LocalDbtCliResource(DbtCliResource):
     invocation it also builds a dbt adapter inside the Dagster process, importing dbt and loading
     the profile and every macro, only for `fetch_row_counts` and `fetch_column_metadata`. This
     project calls neither: it reads its row counts once dbt has released the warehouse
-    (transform/assets.py). The adapter delayed dbt's start by 1.2 s, or by 5 s while the dbt
+    (defs/transform/assets.py). The adapter delayed dbt's start by 1.2 s, or by 5 s while the dbt
     step's background imports competed with it for the interpreter.
     """
 
@@ -101,7 +102,7 @@ class PersonasDbtTranslator(DagsterDbtTranslator):
         return GROUP_BY_FOLDER.get(folder, "warehouse")
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]):
-        return ["team:data-platform"]
+        return DATA_PLATFORM
 
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> AutomationCondition | None:
         return rerun_on_upstream_change

@@ -7,6 +7,7 @@ import scipy.sparse as sp
 from sklearn.metrics import adjusted_rand_score
 
 from dagster_project.science.clustering import (
+    add_novel_persona,
     assign,
     assign_with_person_prior,
     fit_personas,
@@ -139,3 +140,31 @@ def test_the_person_prior_settles_ambiguous_memories_and_never_counts_a_memory_f
     # A clear memory of another interest keeps it: a prior of 0.2 cannot outweigh 0.9 vs 0.1.
     multi = np.array([[0.9, 0.1], [0.9, 0.1], [0.1, 0.9]])
     assert assign_with_person_prior(multi, np.zeros(3, dtype=int), 0.2).tolist() == [0, 0, 1]
+
+
+def _noisy_rows(rng, direction, n, dimensions=12, noise=0.15):
+    rows = np.zeros((n, dimensions))
+    rows[:, direction] = 1.0
+    return rows + noise * rng.random((n, dimensions))
+
+
+def test_add_novel_persona_gives_a_group_of_new_memories_from_many_people_its_own_centroid():
+    rng = np.random.default_rng(0)
+    old = np.vstack([_noisy_rows(rng, 0, 200), _noisy_rows(rng, 1, 200)])
+    X = sp.csr_matrix(normalize_rows(np.vstack([old, _noisy_rows(rng, 2, 30)])))
+    weights = np.full(X.shape[0], 1 / X.shape[0])
+    centroids = weighted_centroids(X[:400], np.repeat([0, 1], 200), weights[:400], 2)
+    new_rows = np.arange(400, 430)
+    people = np.arange(430)  # one memory per person
+    refitted = add_novel_persona(X, weights, centroids, new_rows, people, cut=0.4, min_people=10)
+    assert refitted.shape == (3, 12) and refitted[2].argmax() == 2
+    assert np.array_equal(assign(X, refitted)[0], np.repeat([0, 1, 2], [200, 200, 30]))
+    # The same memories from 5 people, or new memories each far on its own: no persona.
+    assert add_novel_persona(X, weights, centroids, new_rows, people % 5, cut=0.4, min_people=10) is centroids
+    scattered = sp.csr_matrix(normalize_rows(np.vstack([old, np.eye(12)[2:]])))
+    assert add_novel_persona(scattered, np.full(410, 1 / 410), centroids, np.arange(400, 410), np.arange(410),
+                             cut=0.4, min_people=5) is centroids
+
+
+def normalize_rows(rows):
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)

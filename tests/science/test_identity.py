@@ -124,6 +124,25 @@ def test_a_cluster_beyond_the_cut_holding_an_unmatched_personas_members_keeps_it
     assert identity.lineage.filter(pl.col("persona_id") == 4)["similarity"].item() == pytest.approx(0.6)
 
 
+def test_a_new_cluster_of_mostly_new_memories_is_born_and_a_dormant_persona_returns_only_with_its_memories():
+    as_of = dt.date(2026, 10, 10)
+    recent = Candidates(unit([[1, 0, 0], [0, 1, 0.3]]), np.array([3, 6]),
+                        np.array([as_of - dt.timedelta(days=1), as_of - dt.timedelta(days=4)], dtype="datetime64[D]"))
+    # Cluster 1 lies near dormant 6 but took none of its memories (they went to 0), and most of it is new today;
+    # its few older members sat in 3 yesterday: new content, not a split of 3.
+    today = unit([[1, 0.02, 0], [0, 1, 0.2]])
+    memberships = pl.DataFrame({"cluster": [0] * 8 + [1] * 6, "previous_persona_id": [3] * 8 + [3] * 2 + [None] * 4},
+                               schema={"cluster": pl.Int64, "previous_persona_id": pl.Int64})
+    identity = carry_identity(today, recent, memberships, as_of, next_persona_id=7, match_cut=0.2,
+                              return_clusters={6: frozenset({0})})
+    assert identity.persona_ids.tolist() == [3, 7]
+    assert dict(identity.lineage.select("persona_id", "event").iter_rows()) == {3: "continued", 7: "born"}
+    # Where its memories went, or with no membership on record, 6 comes back under its id.
+    back = carry_identity(today, recent, memberships, as_of, 7, 0.2, return_clusters={6: frozenset({0, 1})})
+    assert back.persona_ids.tolist() == [3, 6]
+    assert carry_identity(today, recent, memberships, as_of, 7, 0.2).persona_ids.tolist() == [3, 6]
+
+
 def test_the_match_cut_is_the_neighbour_distance_unless_personas_move_further():
     centroids = unit([[1, 0, 0], [0.8, 0.6, 0], [0, 0, 1]])  # nearest neighbours at 0.2, 0.2 and 0.4
     assert learned_match_cut(np.zeros(3), centroids, ceiling=0.5) == pytest.approx(0.2)  # too few moves

@@ -1,13 +1,16 @@
 import numpy as np
 import polars as pl
+import pytest
 
 from dagster_project.science.labelling import (
+    ctfidf_from_presence,
     ctfidf_table,
     ctfidf_terms,
     explanation_text,
     held_out_memories,
     person_personas,
     persona_explanations,
+    term_presence,
     term_support,
 )
 
@@ -131,3 +134,26 @@ def test_explanations_give_term_weights_and_the_source_mix_against_everyone():
     assert (iot["persona_share"], iot["population_share"]) == (1.0, 0.5)
     assert explanation_text(explanation).startswith(f"terms {weights[1][0][0]} ")
     assert "; sources iot 100% (all 50%)" in explanation_text(explanation)
+
+
+def test_ctfidf_from_a_window_s_presence_equals_counting_the_clusters_own_documents():
+    # The parents reuse the personas' counts: rows of other clusters only widen the vocabulary.
+    docs = {"a": ["tennis racket", "tennis court", "racket strings"], "b": ["pasta recipe", "pasta sauce", "bread"]}
+    window = [*docs["a"], "yoga mat", *docs["b"], "yoga class"]
+    presence, vocabulary = term_presence(window)
+    rows = np.array([0, 1, 2, 4, 5, 6])
+    from_window = ctfidf_from_presence(presence[rows], vocabulary, np.array([0, 0, 0, 1, 1, 1]), ["a", "b"], min_docs=1)
+    assert from_window == ctfidf_table(docs, min_docs=1)
+    assert "yoga" in vocabulary and all(term.term != "yoga" for terms in from_window.values() for term in terms)
+
+
+def test_a_share_of_exactly_min_share_is_kept_whatever_the_float_rounding():
+    # 1 of 10 equal weights of 0.03 sums to 0.0999...; the share must still meet the 10% bar on every run.
+    assignments = pl.DataFrame({
+        "memory_id": [f"m{index}" for index in range(10)], "person_id": ["p"] * 10, "persona_id": [1] * 9 + [2],
+        "weight": [0.03] * 10, "distance": [0.1] * 10, "text": ["x"] * 10,
+    })
+    personas = pl.DataFrame({"persona_id": [1, 2], "label": ["a", "b"], "top_terms": [["x"], ["x"]]})
+    result = person_personas(assignments, personas)
+    assert result["persona_id"].to_list() == [1, 2]
+    assert result["weight"].to_list() == [pytest.approx(0.9), pytest.approx(0.1)]

@@ -3,7 +3,7 @@
 import polars as pl
 import pytest
 
-from dagster_project.science.labelling import TermScore, ctfidf_table, focus_phrases
+from dagster_project.science.labelling import TermScore, ctfidf_table, focus_phrases, phrase_statistics
 
 TEXTS = pl.Series(["65 inch tv remote", "55 inch sony tv", "tv wall mount projector", "screening tonight projector",
                    "imax screening"])
@@ -38,3 +38,25 @@ def test_phrases_are_ranked_by_coverage_times_exclusivity():
     candidates = [TermScore("tv", 1.0, 5.0, 0.5), TermScore("projector", 1.0, 5.0, 0.9),
                   TermScore("screening", 1.0, 5.0, 0.9)]
     assert focus_phrases(candidates, evidence, TEXTS, PEOPLE) == ["projector", "screening"]
+
+
+def test_phrase_statistics_of_many_personas_match_one_persona_at_a_time():
+    writing = pl.DataFrame({
+        "persona_id": [1, 1, 1, 1, 2, 2, 2],
+        "person_id": ["a", "b", "c", "c", "d", "e", "f"],
+        "text": ["65 inch tv", "55 inch TV mount", "nike pegasus 41", "Nike Pegasus 41 trail", "tv news", "tv",
+                 "trail run"],
+    })
+    evidence = writing.select("persona_id", "text")
+    phrases = pl.DataFrame({"persona_id": [1, 1, 1, 2, 2], "term": ["inch", "pegasus", "trail", "tv", "inch"]})
+    together = phrase_statistics(phrases, evidence, writing)
+    for persona_id in (1, 2):
+        alone = phrase_statistics(phrases.filter(pl.col("persona_id") == persona_id),
+                                  evidence.filter(pl.col("persona_id") == persona_id),
+                                  writing.filter(pl.col("persona_id") == persona_id))
+        assert alone[persona_id] == together[persona_id]
+    inch, pegasus, trail = (together[1][term] for term in ("inch", "pegasus", "trail"))
+    assert (inch.support, inch.coverage, inch.after_number_share) == (2, pytest.approx(2 / 3), 1.0)
+    assert (pegasus.coverage, pegasus.fixed_neighbour_share) == (pytest.approx(1 / 3), 1.0)  # always "nike pegasus"
+    assert trail.support == 1 and trail.coverage == 0.0 and trail.after_number_share is None  # one evidence text
+    assert together[2]["tv"].coverage == pytest.approx(2 / 3) and together[2]["inch"].support == 0

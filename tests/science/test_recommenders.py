@@ -246,3 +246,18 @@ def test_next_day_utility_counts_recall_per_person_and_excludes_seen_objects():
     row = next_day_utility(history, today, {"m": scores}, k_values=(1, 2)).sort("k").to_dicts()
     # x is seen and dropped: ranking v, z; targets are z and w (x was seen)
     assert [(r["k"], r["hit_rate"], r["recall"]) for r in row] == [(1, 0.0, 0.0), (2, 1.0, 0.5)]
+
+
+def test_ties_in_score_go_to_the_smaller_object_id_when_ranking_and_tuning():
+    # The target "m" ties every decoy; decoys named before it push it out of the top 10, decoys after it do not.
+    history = pl.DataFrame({"person_id": ["u1", "u2"], "object_id": ["seen", "seen"]})
+    validation = pl.DataFrame({"person_id": ["u1", "u2"], "object_id": ["m", "m"]})
+    decoys = {"u1": [f"a{index}" for index in range(10)], "u2": [f"z{index}" for index in range(10)]}
+    scores = pl.DataFrame([(person, item, 1.0) for person, items in decoys.items() for item in [*items, "m"]],
+                          schema=["person_id", "object_id", "score"], orient="row")
+    hits = next_day_hits(history, validation, {"m": scores}, k_values=(10, 11)).sort("k", "person_id")
+    assert hits.select("k", "person_id", "hit").rows() == [(10, "u1", False), (10, "u2", True),
+                                                          (11, "u1", True), (11, "u2", True)]
+    components = dict.fromkeys(["category_profile", "item_knn", "persona_category", "persona_popularity"], scores)
+    # Every blend ranks alike, so every one hits half the people and the smallest weights win.
+    assert tune_blend(history, validation, components) == (0.0, 0.0, 0.0)

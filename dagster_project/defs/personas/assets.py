@@ -7,46 +7,27 @@ from dagster import (
     AssetDep,
     AssetExecutionContext,
     AssetKey,
-    AssetSpec,
     MaterializeResult,
     MetadataValue,
     TimeWindowPartitionMapping,
-    asset,
     multi_asset,
 )
 
+from dagster_project.asset_defaults import DAILY_STEP, daily_asset, daily_spec
+from dagster_project.markdown import markdown_table
 from dagster_project.metadata import column_schema, day_metadata
-from dagster_project.operations.automation import rerun_on_upstream_change
-from dagster_project.partitions import daily_partitions, days_between, partition_dates, single_run_backfill
-from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource
+from dagster_project.partitions import days_between, partition_dates
+from dagster_project.resources.duckdb import DuckDBResource
 from dagster_project.review.store import overridden_fits
 from dagster_project.run_config import config_from_settings, settings_from_config
 from dagster_project.science.daily import PersonaSettings, fit_day, memories_for_day
 from dagster_project.science.labelling import explanation_text
-from dagster_project.science.recommenders import (
-    blend_scores,
-    category_profile_recommendations,
-    item_knn_recommendations,
-    next_day_hits,
-    persona_category_recommendations,
-    persona_recommendations,
-    popularity_recommendations,
-    ranker_weights,
-    summarise_hits,
-    tune_blend,
-)
+from dagster_project.science.utility import POPULARITY_DAYS, ranker_inputs, utility_for_day
 from dagster_project.tracking.fit_runs import log_day_fit
 from dagster_project.tracking.resource import MlflowTracking
 from dagster_project.warehouse import read_frame, replace_partition_rows, scalar, table_exists
 
 MIN_MEMORIES_TO_FIT = 30
-POPULARITY_DAYS = 30
-UTILITY_K = (10, 50)
-# Persona-ranker weights (`ranker_weights` arguments) when no earlier day can tune them.
-DEFAULT_BLEND = (0.5, 0.25, 0.0)
-OWNERS = ["team:persona-science"]
-# Bump when the science changes: the UI then marks these assets stale.
-CODE_VERSION = "3"
 # A persona fit as of D reads the memories of [D - W + 1, D]: a changed day reruns the fits whose
 # window holds it. Lineage uses the default W; a run configured with another W reads its own window.
 WINDOW_MAPPING = TimeWindowPartitionMapping(start_offset=1 - PersonaSettings().window_days)
@@ -57,16 +38,11 @@ PersonaModelConfig = config_from_settings(
 )
 
 
-@asset(
+@daily_asset(
+    __name__,
     deps=[AssetKey("fct_events")],
-    automation_condition=rerun_on_upstream_change,
-    code_version=CODE_VERSION,
-    partitions_def=daily_partitions,
-    backfill_policy=single_run_backfill,
-    pool=DUCKDB_POOL,
     group_name="personas",
     kinds={"duckdb", "polars", "sklearn"},
-    owners=OWNERS,
     description="Intent memories: contiguous runs of one person's events with the same intent "
     "(category family, inferred from text where an event has no category), with a readable summary.",
 )
@@ -120,12 +96,14 @@ def _memory_metadata_by_day(events: pl.DataFrame, memories: pl.DataFrame, days: 
 
 def _persona_markdown(personas: pl.DataFrame, summaries: dict[str, str]) -> str:
     """Catalogue table plus, per persona, what distinguishes it and its top evidence, for the Dagster UI."""
-    lines = ["| id | label | share | memories | people | quality | coverage |", "|---|---|---|---|---|---|---|"]
-    lines += [
-        f"| {row['persona_id']} | {row['label']} | {row['share']:.1%} | {row['n_memories']} | {row['n_users']} "
-        f"| {row['quality']:.2f} | {row['coverage']:.2f} |"
-        for row in personas.sort("share", descending=True).iter_rows(named=True)
-    ]
+    lines = [markdown_table(
+        ["id", "label", "share", "memories", "people", "quality", "coverage"],
+        [
+            [row["persona_id"], row["label"], f"{row['share']:.1%}", row["n_memories"], row["n_users"],
+             f"{row['quality']:.2f}", f"{row['coverage']:.2f}"]
+            for row in personas.sort("share", descending=True).iter_rows(named=True)
+        ],
+    )]
     for row in personas.sort("share", descending=True).iter_rows(named=True):
         lines += ["", f"**{row['label']}** — {row['description']}", "", f"Why: {explanation_text(row['explanation'])}", ""]
         lines += [f"- {summaries.get(memory_id, memory_id)}" for memory_id in row["evidence_memory_ids"][:3]]
@@ -191,26 +169,28 @@ def _parents_markdown(parents: pl.DataFrame, personas: pl.DataFrame) -> str:
     if parents.is_empty():
         return "no parent personas"
     label_of = dict(zip(personas["persona_id"], personas["label"], strict=True))
-    lines = ["| parent | label | share | children |", "|---|---|---|---|"]
-    lines += [
-        f"| {row['persona_id']} | {row['label']} | {row['share']:.1%} | "
-        + "; ".join(f"{child} {label_of.get(child, '')}" for child in row["child_persona_ids"]) + " |"
-        for row in parents.sort("share", descending=True).iter_rows(named=True)
-    ]
-    return "\n".join(lines)
+    return markdown_table(
+        ["parent", "label", "share", "children"],
+        [
+            [row["persona_id"], row["label"], f"{row['share']:.1%}",
+             "; ".join(f"{child} {label_of.get(child, '')}" for child in row["child_persona_ids"])]
+            for row in parents.sort("share", descending=True).iter_rows(named=True)
+        ],
+    )
 
 
 def _lineage_markdown(lineage: pl.DataFrame) -> str:
     """Every lineage event of a model date but `continued`, and how many ids continued."""
     changes = lineage.filter(pl.col("event") != "continued").sort("event_date", "level", "persona_id")
     continued = lineage.filter(pl.col("event") == "continued").group_by("event_date", "level").len()
-    lines = ["| date | level | id | event | related | similarity |", "|---|---|---|---|---|---|"]
-    lines += [
-        f"| {row['event_date']} | {row['level']} | {row['persona_id']} | {row['event']} | "
-        f"{', '.join(map(str, row['related_ids']))} | "
-        + ("" if row["similarity"] is None else f"{row['similarity']:.2f}") + " |"
-        for row in changes.iter_rows(named=True)
-    ]
+    lines = [markdown_table(
+        ["date", "level", "id", "event", "related", "similarity"],
+        [
+            [row["event_date"], row["level"], row["persona_id"], row["event"], ", ".join(map(str, row["related_ids"])),
+             None if row["similarity"] is None else f"{row['similarity']:.2f}"]
+            for row in changes.iter_rows(named=True)
+        ],
+    )]
     lines += ["", "Continued per day: " + ", ".join(
         f"{row['event_date']} {row['level']} {row['len']}"
         for row in continued.sort("event_date", "level").iter_rows(named=True)
@@ -237,24 +217,19 @@ def _previous_personas(connection, fits: dict, day: date, has_history: bool) -> 
 
 @multi_asset(
     specs=[
-        AssetSpec("memory_assignments", kinds={"duckdb", "sklearn"}, owners=OWNERS,
-                  deps=[AssetDep("intent_memories", partition_mapping=WINDOW_MAPPING)],
-                  automation_condition=rerun_on_upstream_change, code_version=CODE_VERSION,
-                  description="Persona of every memory in the sliding window, per model date, "
-                  "with its cosine distance to the centroid."),
-        AssetSpec("personas", kinds={"duckdb", "sklearn"}, owners=OWNERS, deps=["memory_assignments"],
-                  automation_condition=rerun_on_upstream_change, code_version=CODE_VERSION,
-                  description="Labelled personas per model date: c-TF-IDF terms, an evidence-supported description, "
-                  "evidence memories, quality scores and parent_persona_id; with it persona_parents (the hierarchy) "
-                  "and persona_lineage (born, continued, split_from, merged_into, retired per id and day)."),
-        AssetSpec("user_personas", kinds={"duckdb", "sklearn"}, owners=OWNERS, deps=["personas"],
-                  automation_condition=rerun_on_upstream_change, code_version=CODE_VERSION,
-                  description="Each person's personas (up to 5, weights sum to 1) "
-                  "with a person-specific label and evidence memories."),
+        daily_spec("memory_assignments", __name__, kinds={"duckdb", "sklearn"},
+                   deps=[AssetDep("intent_memories", partition_mapping=WINDOW_MAPPING)],
+                   description="Persona of every memory in the sliding window, per model date, "
+                   "with its cosine distance to the centroid."),
+        daily_spec("personas", __name__, kinds={"duckdb", "sklearn"}, deps=["memory_assignments"],
+                   description="Labelled personas per model date: c-TF-IDF terms, an evidence-supported description, "
+                   "evidence memories, quality scores and parent_persona_id; with it persona_parents (the hierarchy) "
+                   "and persona_lineage (born, continued, split_from, merged_into, retired per id and day)."),
+        daily_spec("user_personas", __name__, kinds={"duckdb", "sklearn"}, deps=["personas"],
+                   description="Each person's personas (up to 5, weights sum to 1) "
+                   "with a person-specific label and evidence memories."),
     ],
-    partitions_def=daily_partitions,
-    backfill_policy=single_run_backfill,
-    pool=DUCKDB_POOL,
+    **DAILY_STEP,
     group_name="personas",
     can_subset=False,
 )
@@ -350,84 +325,11 @@ def _fit_metadata(
         day_metadata(context, per_day, asset_key=key)
 
 
-def static_memberships(user_personas_before: pl.DataFrame) -> pl.DataFrame:
-    """The static baseline: each person's personas, every weight kept, from the first time they were fitted."""
-    return user_personas_before.filter(
-        pl.col("event_date") == pl.col("event_date").min().over("person_id")
-    ).select("person_id", "persona_id", "weight")
-
-
-def ranker_inputs(events: pl.DataFrame, user_personas: pl.DataFrame, day: date) -> dict[str, pl.DataFrame] | None:
-    """Every ranker's scores for the people active on `day`, from the 30 days before it and the
-    personas as of the day before; None without personas for that day."""
-    yesterday = day - timedelta(days=1)
-    memberships = user_personas.filter(pl.col("event_date") == yesterday)
-    if memberships.is_empty():
-        return None
-    history = events.filter(pl.col("event_date").is_between(day - timedelta(days=POPULARITY_DAYS), yesterday))
-    persons = events.filter(pl.col("event_date") == day)["person_id"].unique()
-    return {
-        "popularity": popularity_recommendations(history, persons),
-        "category_profile": category_profile_recommendations(history, persons, day),
-        "item_knn": item_knn_recommendations(history, persons),
-        "static": persona_recommendations(
-            history, static_memberships(user_personas.filter(pl.col("event_date") <= yesterday)), persons
-        ),
-        "persona_popularity": persona_recommendations(history, memberships, persons),
-        "persona_category": persona_category_recommendations(history, memberships, persons, day),
-    }
-
-
-def utility_for_day(
-    events: pl.DataFrame,
-    day: date,
-    scores: dict[str, pl.DataFrame],
-    validation_scores: dict[str, pl.DataFrame] | None,
-) -> tuple[pl.DataFrame, pl.DataFrame, tuple[tuple[float, float, float], tuple[float, float, float]]]:
-    """Next-day hits on `day` of the persona ranker, its ablation and every baseline, for the same people.
-
-    scores: ``ranker_inputs`` of `day`; validation_scores: those of the day before, on which
-    the persona ranker's blend weights, and separately the ablation's (no persona term), are
-    tuned (never on `day`); without them the defaults are used. Returns the per-person hits
-    (event_date, person_id, method, k, hit, recall), their summary (event_date, method, k,
-    hit_rate, recall, n_users) and the weights of the persona ranker and of its ablation.
-    """
-    validation_day = day - timedelta(days=1)
-    weights, ablation_weights = DEFAULT_BLEND, (0.0, *DEFAULT_BLEND[1:])
-    if validation_scores is not None:
-        validation_history = events.filter(
-            pl.col("event_date").is_between(
-                validation_day - timedelta(days=POPULARITY_DAYS), validation_day - timedelta(days=1)
-            )
-        )
-        validation_events = events.filter(pl.col("event_date") == validation_day)
-        weights = tune_blend(validation_history, validation_events, validation_scores)
-        ablation_weights = tune_blend(
-            validation_history, validation_events, validation_scores,
-            persona_weights=(0.0,), persona_popularity_shares=(0.0,),
-        )
-    methods = {
-        "personas": blend_scores(scores, ranker_weights(*weights)),
-        "personas_without_persona_term": blend_scores(scores, ranker_weights(*ablation_weights)),
-        **scores,
-    }
-    history = events.filter(pl.col("event_date").is_between(day - timedelta(days=POPULARITY_DAYS), validation_day))
-    hits = next_day_hits(history, events.filter(pl.col("event_date") == day), methods, UTILITY_K)
-    date_column = pl.lit(day, dtype=pl.Date).alias("event_date")
-    summary = summarise_hits(hits).select(date_column, "method", "k", "hit_rate", "recall", "n_users")
-    return hits.select(date_column, "person_id", "method", "k", "hit", "recall"), summary, (weights, ablation_weights)
-
-
-@asset(
+@daily_asset(
+    __name__,
     deps=[AssetDep("user_personas", partition_mapping=TimeWindowPartitionMapping(start_offset=-1)), AssetKey("fct_events")],
-    automation_condition=rerun_on_upstream_change,
-    code_version=CODE_VERSION,
-    partitions_def=daily_partitions,
-    backfill_policy=single_run_backfill,
-    pool=DUCKDB_POOL,
     group_name="evaluation",
     kinds={"duckdb", "polars"},
-    owners=OWNERS,
     description="Next-day Hit@K and Recall@K of the persona ranker against popularity (30 days), category profile, "
     "item-kNN, the static first fit and the ranker without its persona term: same people, same day. Per person-day "
     "hits go to persona_utility_hits for paired confidence intervals.",

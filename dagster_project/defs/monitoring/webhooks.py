@@ -8,13 +8,12 @@ from datetime import timedelta
 
 import duckdb
 import polars as pl
-from dagster import AssetDep, AssetExecutionContext, MaterializeResult, MetadataValue, TimeWindowPartitionMapping, asset
+from dagster import AssetDep, AssetExecutionContext, MaterializeResult, MetadataValue, TimeWindowPartitionMapping
 
-from dagster_project.operations.automation import rerun_on_upstream_change
-from dagster_project.partitions import daily_partitions, days_between, partition_dates, single_run_backfill
+from dagster_project.asset_defaults import daily_asset
+from dagster_project.partitions import days_between, partition_dates
 from dagster_project.paths import personas_home
-from dagster_project.personas.assets import OWNERS
-from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource
+from dagster_project.resources.duckdb import DuckDBResource
 from dagster_project.warehouse import read_frame, table_exists
 from dagster_project.webhooks.delivery import spawn_deliverer
 from dagster_project.webhooks.events import (
@@ -37,17 +36,12 @@ def _on(frame: pl.DataFrame, day) -> pl.DataFrame:
     return frame.filter(pl.col("event_date") == day) if frame.width else frame
 
 
-@asset(
-    automation_condition=rerun_on_upstream_change,
-    code_version="1",
+@daily_asset(
+    __name__,
     deps=["champion_model", "persona_drift",
           AssetDep("personas", partition_mapping=TimeWindowPartitionMapping(start_offset=-1))],
-    partitions_def=daily_partitions,
-    backfill_policy=single_run_backfill,
-    pool=DUCKDB_POOL,
     group_name="monitoring",
     kinds={"sqlite"},
-    owners=OWNERS,
     description="Queues the webhook events of each day (`persona.changed`: personas born, retired, relabelled or "
     "whose share moved; `drift.breached`) for their subscribers and starts a background deliverer.",
 )

@@ -7,8 +7,9 @@ baseline), in one pass over the range: one SQL screen of all its days, and Great
 on the days that need it (see `validate_days`), so a 200-day range costs about what one day
 does. A failed `critical` expectation fails the check with ERROR severity (blocking); failed
 `warning` expectations only fail it with WARN (recorded, nothing blocked).
-Thresholds: `gx_runner.QualityThresholds`, from the environment or the `quality_gates`
-resource (`QualityGates`), declared once for every gate.
+Thresholds: `quality.thresholds.QualityThresholds` declares each once (default, environment
+variable, meaning); every gate reads them from the Dagster config of the shared `quality_gates`
+resource (`QualityGates`, made from that dataclass as drift and fairness make theirs).
 
 Blocking and multi-asset steps. A blocking check runs as its own step after the step that
 produced its asset, and stops the steps that consume that asset. dbt builds every model
@@ -25,11 +26,11 @@ verdict and metadata (so the UI shows each day Passed or Failed; see `metadata.p
 bad day still blocks the range's downstream steps in that run, so a blocked day's
 evaluation names it (`failed_partitions`) and the command that reruns it; `personas
 run`/`backfill` then rerun the rest of the range around them (see
-`dagster_project.operations.ranges`). `gate_verdicts` folds the days back into one line
-per gate for the command line.
+`dagster_project.operations.ranges`). `summary.gate_verdicts` folds the days back into one
+line per gate for the command line.
 """
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
@@ -52,10 +53,13 @@ from duckdb import DuckDBPyConnection
 from dagster_project.metadata import day_check_evaluations
 from dagster_project.partitions import daily_partitions, days_between, partition_dates
 from dagster_project.paths import personas_home
+from dagster_project.quality.thresholds import QualityThresholds
 from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource
+from dagster_project.run_config import config_from_settings, config_values, settings_from_config
+from dagster_project.summary import rerun_commands
 
 if TYPE_CHECKING:
-    from dagster_project.quality.gx_runner import QualityThresholds, ValidationOutcome
+    from dagster_project.quality.gx_runner import ValidationOutcome
 
 RowCounts = Callable[[DuckDBPyConnection, date, date], dict[date, int]]
 """A table's row count per day over [first, last] (days without rows may be absent)."""
@@ -83,41 +87,19 @@ def _staged_rows(source: str, entity: str) -> RowCounts:
     return count
 
 
-class QualityGates(ConfigurableResource):
-    """The gates' thresholds as Dagster config; unset fields come from the environment (see `gx_runner`).
-
-    Set per run, e.g. `resources: {quality_gates: {config: {dense_sources: [web, iot]}}}`.
-    """
-
-    max_reject_rate: float | None = None
-    source_reject_rates: dict[str, float] | None = None
-    dense_sources: list[str] | None = None
-    baseline_days: int | None = None
-    min_history_days: int | None = None
-    warn_mads: float | None = None
-    warn_min_spread: float | None = None
-    error_floor_ratio: float | None = None
-
-    def thresholds(self) -> "QualityThresholds":
-        from dagster_project.quality.gx_runner import QualityThresholds
-
-        return QualityThresholds.from_env(
-            max_reject_rate=self.max_reject_rate,
-            source_reject_rates=tuple(sorted(self.source_reject_rates.items())) if self.source_reject_rates else None,
-            dense_sources=tuple(self.dense_sources) if self.dense_sources is not None else None,
-            baseline_days=self.baseline_days,
-            min_history_days=self.min_history_days,
-            warn_mads=self.warn_mads,
-            warn_min_spread=self.warn_min_spread,
-            error_floor_ratio=self.error_floor_ratio,
-        )
+QualityGates = config_from_settings(
+    "QualityGates", QualityThresholds,
+    "Every gate's thresholds (`QualityThresholds`), shared by the 13 gates; set per run, e.g. "
+    "`resources: {quality_gates: {config: {dense_sources: [web, iot], source_reject_rates: {crm: 0.1}}}}`.",
+    base=ConfigurableResource,
+)
 
 
 def _literal_sql(value) -> str:
     return "'" + value.replace("'", "''") + "'" if isinstance(value, str) else repr(float(value))
 
 
-def volume_frame_sql(thresholds: "QualityThresholds") -> str:
+def volume_frame_sql(thresholds: QualityThresholds) -> str:
     """Per source and day of [$1, $2]: raw, staged and rejected lines, the reject limit and the volume against the baseline.
 
     A day's baseline is the median and scaled MAD (floored at `warn_min_spread` x median) of
@@ -181,7 +163,7 @@ class GatedTable:
     """
 
     name: str
-    frame_sql: str | Callable[["QualityThresholds"], str] = "select * from {name} where event_date between $1 and $2"
+    frame_sql: str | Callable[[QualityThresholds], str] = "select * from {name} where event_date between $1 and $2"
     row_counts: RowCounts | None = None
     source: str | None = None
     upstream: tuple[str, ...] = ()
@@ -190,7 +172,7 @@ class GatedTable:
     def asset_key(self) -> AssetKey:
         return AssetKey(self.name)
 
-    def range_frame_sql(self, thresholds: "QualityThresholds") -> str:
+    def range_frame_sql(self, thresholds: QualityThresholds) -> str:
         template = self.frame_sql(thresholds) if callable(self.frame_sql) else self.frame_sql
         return template.format(name=self.name)
 
@@ -227,25 +209,10 @@ PERSONA_TABLES = (
 )
 
 
-def rerun_commands(days: list[date]) -> list[str]:
-    """One `personas run` per run of consecutive days."""
-    commands, block = [], []
-    for day in sorted(days):
-        if block and day != block[-1] + timedelta(days=1):
-            commands.append(_run_command(block))
-            block = []
-        block.append(day)
-    return commands + ([_run_command(block)] if block else [])
-
-
-def _run_command(days: list[date]) -> str:
-    return f"personas run --start {days[0]}" + (f" --end {days[-1]}" if len(days) > 1 else "")
-
-
 def check_metadata(day: date, outcome: "ValidationOutcome") -> dict[str, Any]:
     """One day's verdict: counts, whether it blocked or warned, each failed expectation with a few unexpected values.
 
-    A gate records one evaluation per day; `gate_verdicts` folds a run's days back together.
+    A gate records one evaluation per day; `summary.gate_verdicts` folds a run's days back together.
     """
     failures = outcome.failed_expectations
     return {
@@ -262,52 +229,8 @@ def check_metadata(day: date, outcome: "ValidationOutcome") -> dict[str, Any]:
     }
 
 
-def gate_verdicts(evaluations: Iterable[AssetCheckEvaluation]) -> list[AssetCheckEvaluation]:
-    """A run's evaluations with each gate's days folded into one over them, as the command line reports a run:
-    passed if every day passed, ERROR if a day was blocked, the blocked and warned days listed."""
-    days_of: dict[AssetCheckKey, list[AssetCheckEvaluation]] = {}
-    others = []
-    for evaluation in evaluations:
-        if evaluation.check_name.startswith("gx_") and evaluation.partition:
-            days_of.setdefault(evaluation.asset_check_key, []).append(evaluation)
-        else:
-            others.append(evaluation)
-    return others + [_folded(sorted(days, key=lambda e: e.partition)) for days in days_of.values()]
-
-
-def _folded(days: list[AssetCheckEvaluation]) -> AssetCheckEvaluation:
-    def values(key: str) -> list:
-        return [day.metadata[key].value for day in days]
-
-    def listed(key: str) -> str:
-        return ", ".join(name for name in values(key) if name != "none") or "none"
-
-    blocked = [date.fromisoformat(day.partition) for day in days if day.metadata["failed_partitions"].value != "none"]
-    return AssetCheckEvaluation(
-        asset_key=days[0].asset_key,
-        check_name=days[0].check_name,
-        passed=all(day.passed for day in days),
-        severity=AssetCheckSeverity.ERROR if blocked else AssetCheckSeverity.WARN,
-        blocking=days[0].blocking,
-        partition=days[0].partition if len(days) == 1 else None,
-        metadata={
-            "partition": days[0].partition if len(days) == 1 else f"{days[0].partition}..{days[-1].partition}",
-            "evaluated": sum(values("evaluated")),
-            "gx_validated_partitions": sum(values("gx_validated_partitions")),
-            "failed": sum(values("failed")),
-            "failed_partitions": listed("failed_partitions"),
-            "warned_partitions": listed("warned_partitions"),
-            "failed_expectations": sorted({name for names in values("failed_expectations") for name in names}),
-            "warned_expectations": sorted({name for names in values("warned_expectations") for name in names}),
-            "rerun": "; ".join(rerun_commands(blocked)) or "none",
-            "unexpected_examples": MetadataValue.json(
-                {name: examples for day in values("unexpected_examples") for name, examples in day.items()}),
-        },
-    )
-
-
 def validate_days(
-    connection: DuckDBPyConnection, table: GatedTable, days: list[date], thresholds: "QualityThresholds"
+    connection: DuckDBPyConnection, table: GatedTable, days: list[date], thresholds: QualityThresholds
 ) -> dict[date, "ValidationOutcome"]:
     """Each day against its own baseline and bounds, so a range run checks exactly what day-by-day runs would.
 
@@ -321,7 +244,6 @@ def validate_days(
     from dagster_project.quality.gx_runner import load_suite_expectations, passed, suite_parameters, validate_frame
     from dagster_project.quality.screening import (
         row_count_violated,
-        sample_rows,
         scaled_row_count_parameters,
         screened_frame_sql,
         suspect_counts_sql,
@@ -355,7 +277,7 @@ def validate_days(
         return outcomes
     day_list = ", ".join(f"date '{day.isoformat()}'" for day in validated)
     frames = connection.execute(screened_frame_sql(
-        f"select * from ({frame_sql}) where event_date in ({day_list})", expectations, sample_rows(), "event_date"
+        f"select * from ({frame_sql}) where event_date in ({day_list})", expectations, thresholds.sample_rows, "event_date"
     ), [first, last]).df()
     frame_days = frames["event_date"].map(lambda value: value.date() if hasattr(value, "date") else value)
     for day in validated:
@@ -366,7 +288,8 @@ def validate_days(
 
 
 QUALITY_GATES_RESOURCE = "quality_gates"
-_default_gates = QualityGates()
+# The launchpad's defaults: the dataclass's, each replaced by its PERSONAS_GX_* variable when the code location loads.
+_default_gates = QualityGates(**config_values(QualityThresholds.from_env()))
 
 
 def build_quality_check(table: GatedTable) -> AssetChecksDefinition:
@@ -387,7 +310,7 @@ def build_quality_check(table: GatedTable) -> AssetChecksDefinition:
         context: AssetCheckExecutionContext, duckdb: DuckDBResource, quality_gates: QualityGates
     ) -> Iterator[Output | AssetCheckEvaluation]:
         first, last = partition_dates(context)
-        thresholds = quality_gates.thresholds()
+        thresholds = settings_from_config(quality_gates, QualityThresholds)
         with duckdb.connect(read_only=True) as connection:
             outcomes = validate_days(connection, table, days_between(first, last), thresholds)
         yield from day_check_evaluations(context, AssetCheckKey(table.asset_key, f"gx_{table.name}"), {
@@ -400,7 +323,7 @@ def build_quality_check(table: GatedTable) -> AssetChecksDefinition:
 
 
 quality_checks: list[AssetChecksDefinition] = [build_quality_check(table) for table in WAREHOUSE_TABLES]
-"""Gates of the dbt warehouse: add to `Definitions(asset_checks=...)`."""
+"""Gates of the dbt warehouse; `load_from_defs_folder` picks up this module-level list."""
 
 persona_quality_checks: list[AssetChecksDefinition] = [build_quality_check(table) for table in PERSONA_TABLES]
-"""Gates of the persona tables: add once `intent_memories`, `personas` and `user_personas` are assets."""
+"""Gates of the persona tables (`intent_memories`, `personas`, `user_personas`), loaded the same way."""

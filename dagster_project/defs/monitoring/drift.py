@@ -2,8 +2,8 @@
 
 Reads the persona tables of the range and the day before it, calls the pure
 `science.drift`, writes one row per metric and day, logs every metric to MLflow as a
-series, and reports a non-blocking check (severity WARN) that fails when a metric of
-a day in the range passes its threshold: drift is a reason to look, not to stop serving.
+series, and reports a non-blocking check (severity WARN) with one verdict per day, failed
+on a day a metric passes its threshold: drift is a reason to look, not to stop serving.
 A breached day's model version gets a pending review (`persona_reviews`, tag `review` on
 the version): `champion_model` keeps the alias before it until someone approves it.
 """
@@ -14,22 +14,23 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 import polars as pl
 from dagster import (
-    AssetCheckResult,
+    AssetCheckEvaluation,
+    AssetCheckKey,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
     MaterializeResult,
     MetadataValue,
+    Output,
     TimeWindowPartitionMapping,
-    asset,
 )
 
-from dagster_project.metadata import column_schema, day_metadata
-from dagster_project.operations.automation import rerun_on_upstream_change
-from dagster_project.partitions import daily_partitions, days_between, partition_dates, single_run_backfill
-from dagster_project.personas.assets import OWNERS
-from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource
+from dagster_project.asset_defaults import daily_asset
+from dagster_project.markdown import markdown_table
+from dagster_project.metadata import column_schema, day_check_evaluations, day_metadata
+from dagster_project.partitions import daily_partitions, days_between, partition_dates
+from dagster_project.resources.duckdb import DuckDBResource
 from dagster_project.review.store import PENDING, Review, open_reviews, read_reviews
 from dagster_project.run_config import config_from_settings, settings_from_config
 from dagster_project.science.drift import (
@@ -137,32 +138,28 @@ def _on(frame: pl.DataFrame, day: date) -> pl.DataFrame:
     return frame.filter(pl.col("event_date") == day)
 
 
-@asset(
-    automation_condition=rerun_on_upstream_change,
-    code_version="2",
+@daily_asset(
+    __name__,
     deps=[
         AssetDep(key, partition_mapping=DAY_AND_DAY_BEFORE)
         for key in ("personas", "user_personas", "memory_assignments")
     ],
     check_specs=[AssetCheckSpec(
-        DRIFT_CHECK_NAME, asset="persona_drift", blocking=False,
+        DRIFT_CHECK_NAME, asset="persona_drift", blocking=False, partitions_def=daily_partitions,
         description="Warns when a drift metric of a day passes its threshold; names the personas that moved and how, "
         "and the review that holds the champion until someone approves the day.",
     )],
-    partitions_def=daily_partitions,
-    backfill_policy=single_run_backfill,
-    pool=DUCKDB_POOL,
     group_name="monitoring",
     kinds={"duckdb", "polars", "mlflow"},
-    owners=OWNERS,
     description="Day-over-day persona drift, one row per metric and model date: PSI of persona shares, "
     "centroid shift, top-persona churn, new-persona uptake, personas born and retired, label changes.",
 )
 def persona_drift(
     context: AssetExecutionContext, config: PersonaDriftConfig, duckdb: DuckDBResource, mlflow: MlflowTracking
-) -> Iterator[MaterializeResult | AssetCheckResult]:
+) -> Iterator[MaterializeResult | Output | AssetCheckEvaluation]:
     first, last = partition_dates(context)
     thresholds = settings_from_config(config, DriftThresholds)
+    reviews: dict[date, Review] = {}
     with duckdb.connect() as connection:
         drifts = day_drifts(connection, first, last)
         if drifts:
@@ -174,31 +171,34 @@ def persona_drift(
         else {"dagster/row_count": 0, "measured": "no: no model date the day before"}
         for day in days_between(first, last)
     })
-    if not drifts:
+    if drifts:
+        log_drift_series(mlflow.store(), rows, daily_partitions.start.date())
+        yield MaterializeResult(metadata={"dagster/column_schema": column_schema(rows)})
+    else:
         context.log.warning(f"No two consecutive model dates in {first - timedelta(days=1)}..{last}: no drift to measure")
         yield MaterializeResult()
-        yield AssetCheckResult(check_name=DRIFT_CHECK_NAME, passed=True, metadata={"breached_days": "none"})
-        return
-    log_drift_series(mlflow.store(), rows, daily_partitions.start.date())
-    breaches = rows.filter("breached")
-    breached_days = sorted(set(breaches["event_date"]))
-    yield MaterializeResult(metadata={"dagster/column_schema": column_schema(rows)})
-    yield AssetCheckResult(
-        check_name=DRIFT_CHECK_NAME,
-        passed=not breached_days,
-        severity=AssetCheckSeverity.WARN,
-        metadata={
-            "breached_days": ", ".join(day.isoformat() for day in breached_days) or "none",
-            "breaches": MetadataValue.json({
-                f"{row['event_date']} {row['metric']}": _breach_text(row) for row in breaches.iter_rows(named=True)
-            }),
-            "reviews": MetadataValue.json({day.isoformat(): _review_note(review) for day, review in reviews.items()}),
-            "moved_personas": MetadataValue.json({
-                day.isoformat(): moved_personas(drifts[day].personas, thresholds.max_centroid_shift, config.share_move)
-                for day in breached_days
-            }),
-        },
-    )
+    yield from day_check_evaluations(context, AssetCheckKey(context.asset_key, DRIFT_CHECK_NAME), {
+        day: _day_verdict(rows.filter(pl.col("event_date") == day), drifts[day], reviews.get(day), thresholds,
+                          config.share_move) if day in drifts
+        else (True, AssetCheckSeverity.WARN, {"breached": "none", "measured": "no: no model date the day before"})
+        for day in days_between(first, last)
+    }, blocking=False)
+
+
+def _day_verdict(
+    rows: pl.DataFrame, drift: DayDrift, review: Review | None, thresholds: DriftThresholds, share_move: float
+) -> tuple[bool, AssetCheckSeverity, dict]:
+    """A model date's drift verdict: the metrics that breached and by how much, the personas that moved and how,
+    and the review that holds the day's version."""
+    breaches = rows.filter("breached").sort("metric")
+    texts = {row["metric"]: _breach_text(row) for row in breaches.iter_rows(named=True)}
+    return breaches.is_empty(), AssetCheckSeverity.WARN, {
+        "breached": "; ".join(f"{metric} {text}" for metric, text in texts.items()) or "none",
+        "breaches": MetadataValue.json(texts),
+        "review": _review_note(review) if review else "none",
+        "moved_personas": MetadataValue.json(
+            moved_personas(drift.personas, thresholds.max_centroid_shift, share_move) if texts else []),
+    }
 
 
 def _day_metadata(rows: pl.DataFrame, drift: DayDrift) -> dict:
@@ -208,17 +208,5 @@ def _day_metadata(rows: pl.DataFrame, drift: DayDrift) -> dict:
         **dict(zip(rows["metric"], rows["value"], strict=True)),
         "breached_metrics": ", ".join(rows.filter("breached")["metric"]) or "none",
         "warming_up": drift.warming_up,
-        "personas": MetadataValue.md(_markdown(drift.personas)),
+        "personas": MetadataValue.md(markdown_table(drift.personas.columns, drift.personas.iter_rows())),
     }
-
-
-def _markdown(frame: pl.DataFrame) -> str:
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * frame.width]
-    lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in frame.iter_rows()]
-    return "\n".join(lines)
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    return f"{value:.3f}" if isinstance(value, float) else str(value)

@@ -11,9 +11,10 @@ from dagster import AssetCheckResult, AssetExecutionContext, Output
 from dagster_dbt import DbtCliResource, dbt_assets
 from duckdb import DuckDBPyConnection
 
+from dagster_project.asset_defaults import DAILY_STEP
 from dagster_project.metadata import day_metadata, rounded_metadata
-from dagster_project.partitions import daily_partitions, days_between, partition_dates, single_run_backfill
-from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource
+from dagster_project.partitions import days_between, partition_dates
+from dagster_project.resources.duckdb import DuckDBResource
 from dagster_project.transform.project import PersonasDbtTranslator, dbt_project, ensure_manifest
 from dagster_project.warehouse import scalar
 
@@ -58,15 +59,15 @@ def _table_metadata(connection: DuckDBPyConnection, table: str, days: list[date]
     manifest=ensure_manifest(),
     project=dbt_project,
     dagster_dbt_translator=PersonasDbtTranslator(),
-    partitions_def=daily_partitions,
-    backfill_policy=single_run_backfill,
-    pool=DUCKDB_POOL,
+    **DAILY_STEP,
 )
 def dbt_warehouse(context: AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource) -> Iterator[Any]:
     """Runs `dbt build` over the partition range (PERSONAS_MIN_DATE/MAX_DATE), then reports row counts."""
     first, last = partition_dates(context)
-    # The dbt subprocess inherits the range from the environment (see dbt/macros/partitions.sql).
-    os.environ.update(PERSONAS_MIN_DATE=first.isoformat(), PERSONAS_MAX_DATE=last.isoformat())
+    # The dbt subprocess inherits the range (dbt/macros/partitions.sql) and the warehouse (dbt/profiles.yml)
+    # from the environment: the same file the `duckdb` resource reads.
+    os.environ.update(PERSONAS_MIN_DATE=first.isoformat(), PERSONAS_MAX_DATE=last.isoformat(),
+                      PERSONAS_WAREHOUSE=duckdb.database_path())
     import_in_background(MODULES_LATER_STEPS_IMPORT)
     # DuckDB admits one process per file: collect dbt's events, then read counts once dbt has exited.
     events = list(dbt.cli(["build"], context=context).stream())

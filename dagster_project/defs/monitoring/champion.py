@@ -8,12 +8,11 @@ The step then applies the fit's own sanity recorded on the version and the drift
 `personas review approve DAY`.
 """
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
-from dagster_project.operations.automation import rerun_on_upstream_change
-from dagster_project.partitions import daily_partitions, days_between, partition_dates, single_run_backfill
-from dagster_project.personas.assets import OWNERS
-from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource
+from dagster_project.asset_defaults import daily_asset
+from dagster_project.partitions import days_between, partition_dates
+from dagster_project.resources.duckdb import DuckDBResource
 from dagster_project.review.store import read_reviews
 from dagster_project.tracking.registry import (
     PARTITION_DATE_TAG,
@@ -25,16 +24,11 @@ from dagster_project.tracking.registry import (
 from dagster_project.tracking.resource import MlflowTracking
 
 
-@asset(
-    automation_condition=rerun_on_upstream_change,
-    code_version="2",
+@daily_asset(
+    __name__,
     deps=["personas", "user_personas", "persona_drift"],
-    partitions_def=daily_partitions,
-    backfill_policy=single_run_backfill,
-    pool=DUCKDB_POOL,
     group_name="monitoring",
     kinds={"mlflow"},
-    owners=OWNERS,
     description="Moves the `champion` alias of the registered model `persona-model` to each day's version "
     "whose fit passed its sanity (every persona labelled from its evidence, at least two personas) and whose "
     "upstream blocking checks passed; never back to an older day. A day whose drift breached its thresholds, "

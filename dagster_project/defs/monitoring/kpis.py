@@ -3,7 +3,7 @@
 Thin: reads the day's events, memories, personas and utility, calls `science.kpis`, writes
 one row per KPI and day, logs them to MLflow as series (`kpi_<name>` and
 `kpi_<name>_threshold` in the monitoring run `persona-drift`), and warns (never blocks)
-when a KPI passes its threshold.
+on each day a KPI passes its threshold: one check verdict per day.
 
 Update latency is measured from each event's landing file's mtime (when the data reached
 the platform) to the time the instance recorded the day's `user_personas`
@@ -18,23 +18,22 @@ from datetime import UTC, datetime
 import duckdb
 import polars as pl
 from dagster import (
-    AssetCheckResult,
+    AssetCheckEvaluation,
+    AssetCheckKey,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
-    AssetRecordsFilter,
     MaterializeResult,
     MetadataValue,
-    asset,
+    Output,
 )
 
-from dagster_project.metadata import column_schema, day_metadata
-from dagster_project.operations.automation import rerun_on_upstream_change
-from dagster_project.partitions import daily_partitions, days_between, partition_dates, single_run_backfill
+from dagster_project.asset_defaults import daily_asset
+from dagster_project.metadata import column_schema, day_check_evaluations, day_metadata, latest_materializations
+from dagster_project.partitions import daily_partitions, days_between, partition_dates
 from dagster_project.paths import personas_home
-from dagster_project.personas.assets import OWNERS
-from dagster_project.resources.duckdb import DUCKDB_POOL, DuckDBResource
+from dagster_project.resources.duckdb import DuckDBResource
 from dagster_project.run_config import config_from_settings, settings_from_config
 from dagster_project.science.kpis import (
     KpiThresholds,
@@ -59,14 +58,8 @@ PersonaKpisConfig = config_from_settings(
 
 def visible_times(context: AssetExecutionContext, days: list) -> dict:
     """Per day, the (naive UTC) time of the latest `user_personas` materialisation of its partition."""
-    keys = [day.isoformat() for day in days]
-    records = context.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=VISIBLE_ASSET, asset_partitions=keys), limit=len(keys) * 20).records
-    latest: dict[str, float] = {}
-    for record in records:
-        key = record.partition_key
-        latest[key] = max(latest.get(key, 0.0), record.timestamp)
-    return {day: datetime.fromtimestamp(latest[day.isoformat()], UTC).replace(tzinfo=None)
+    latest = latest_materializations(context.instance, VISIBLE_ASSET, days)
+    return {day: datetime.fromtimestamp(latest[day.isoformat()].timestamp, UTC).replace(tzinfo=None)
             for day in days if day.isoformat() in latest}
 
 
@@ -106,26 +99,21 @@ def day_values(connection: duckdb.DuckDBPyConnection, day, visible_at: datetime 
     return values, consistency.by_source
 
 
-@asset(
-    automation_condition=rerun_on_upstream_change,
-    code_version="1",
+@daily_asset(
+    __name__,
     deps=["personas", "user_personas", "persona_utility", "fct_events"],
     check_specs=[AssetCheckSpec(
-        KPI_CHECK_NAME, asset="persona_kpis", blocking=False,
+        KPI_CHECK_NAME, asset="persona_kpis", blocking=False, partitions_def=daily_partitions,
         description="Warns when a KPI of a day passes its threshold (latency above, consistency or a lift below).",
     )],
-    partitions_def=daily_partitions,
-    backfill_policy=single_run_backfill,
-    pool=DUCKDB_POOL,
     group_name="monitoring",
     kinds={"duckdb", "polars", "mlflow"},
-    owners=OWNERS,
     description="The three persona KPIs per model date: update latency (landing to visible, p50/p95), "
     "cross-channel consistency, business alignment (next-day Hit@10 lift over the ablation and popularity).",
 )
 def persona_kpis(
     context: AssetExecutionContext, config: PersonaKpisConfig, duckdb: DuckDBResource, mlflow: MlflowTracking
-) -> Iterator[MaterializeResult | AssetCheckResult]:
+) -> Iterator[MaterializeResult | Output | AssetCheckEvaluation]:
     first, last = partition_dates(context)
     days = days_between(first, last)
     thresholds = settings_from_config(config, KpiThresholds)
@@ -147,15 +135,19 @@ def persona_kpis(
         for day, (values, by_source) in measured.items()
     })
     yield MaterializeResult(metadata={"dagster/column_schema": column_schema(rows)})
-    yield AssetCheckResult(
-        check_name=KPI_CHECK_NAME,
-        passed=breaches.is_empty(),
-        severity=AssetCheckSeverity.WARN,
-        metadata={
-            "breached_days": ", ".join(sorted({str(day) for day in breaches["event_date"]})) or "none",
-            "breaches": MetadataValue.json({
-                f"{row['event_date']} {row['kpi']}": f"{row['value']:.3f} vs threshold {row['threshold']:.3f}"
-                for row in breaches.iter_rows(named=True)
-            }),
-        },
-    )
+    yield from day_check_evaluations(context, AssetCheckKey(context.asset_key, KPI_CHECK_NAME), {
+        day: _day_verdict(rows.filter(pl.col("event_date") == day)) for day in days
+    }, blocking=False)
+
+
+def _day_verdict(day_rows: pl.DataFrame) -> tuple[bool, AssetCheckSeverity, dict]:
+    """A model date's KPI verdict: each KPI past its threshold, by how much, and each KPI the day could not measure
+    (no value, e.g. no utility yet), so a pass is not read as every KPI being within its threshold."""
+    breaches = day_rows.filter("breached").sort("kpi")
+    texts = {row["kpi"]: f"{row['value']:.3f} vs threshold {row['threshold']:.3f}"
+             for row in breaches.iter_rows(named=True)}
+    return breaches.is_empty(), AssetCheckSeverity.WARN, {
+        "breached": "; ".join(f"{kpi} {text}" for kpi, text in texts.items()) or "none",
+        "breaches": MetadataValue.json(texts),
+        "not_measured": ", ".join(day_rows.filter(pl.col("value").is_null()).sort("kpi")["kpi"]) or "none",
+    }

@@ -1,0 +1,1 @@
+"""The build job, its daily schedule and the sensors."""

@@ -1,0 +1,1 @@
+"""The Great Expectations gates as blocking asset checks."""

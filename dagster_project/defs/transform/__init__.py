@@ -1,0 +1,1 @@
+"""The dbt models as partitioned assets with their dbt tests."""
