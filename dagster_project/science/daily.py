@@ -161,7 +161,10 @@ def _identity(
 
 
 def _return_clusters(history: pl.DataFrame, memberships: pl.DataFrame, k: int) -> dict[int, frozenset[int]]:
-    """Per persona of `history`, today's clusters holding at least 1/k of the memories of its latest day."""
+    """Per persona of `history`, today's clusters holding at least 1/k of the memories of its latest day
+    (none when there are no clusters today, e.g. a day without parent personas)."""
+    if k == 0:
+        return {}
     latest = history.filter(pl.col("event_date") == pl.col("event_date").max().over("persona_id"))
     shares = (
         latest.select("memory_id", "persona_id").join(memberships.select("memory_id", "cluster"), on="memory_id")

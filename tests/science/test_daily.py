@@ -1,7 +1,9 @@
+from datetime import date
+
 import polars as pl
 import pytest
 
-from dagster_project.science.daily import PersonaSettings, fit_day, memories_for_day
+from dagster_project.science.daily import PersonaSettings, _return_clusters, fit_day, memories_for_day
 from dagster_project.science.labelling import PersonaLabel, check_label_grounded, held_out_memories
 from dagster_project.science.metrics import evidence_alignment
 
@@ -28,3 +30,16 @@ def test_fit_day_scores_labels_on_held_out_members_not_on_their_evidence(two_per
                              row["domain_categories"], row["focus"])
         check_label_grounded(label, evidence["text"].to_list(), evidence["categories"].to_list())
     assert {"mean_coverage", "mean_truthfulness", "mean_evidence_alignment"} <= set(fit.metrics)
+
+
+def test_a_persona_returns_only_where_its_memories_went_and_nowhere_without_clusters():
+    history = pl.DataFrame({
+        "event_date": [date(2026, 10, 1)] * 3 + [date(2026, 9, 30)],
+        "memory_id": ["m1", "m2", "m3", "m0"],
+        "persona_id": [3, 3, 3, 3],
+    })
+    today = pl.DataFrame({"memory_id": ["m1", "m2", "m3", "m0"], "cluster": [0, 0, 1, 2]})
+    assert _return_clusters(history, today, 2) == {3: frozenset({0})}  # m0 is of an older day
+    assert _return_clusters(history, today, 3) == {3: frozenset({0, 1})}
+    no_clusters = pl.DataFrame(schema={"memory_id": pl.String, "cluster": pl.Int64})
+    assert _return_clusters(history, no_clusters, 0) == {}  # a day without parent personas
