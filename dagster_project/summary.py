@@ -1,7 +1,7 @@
 """What a run produced, read back from the warehouse, and its check verdicts folded over its days, for the terminal."""
 
 import gc
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
@@ -140,14 +140,20 @@ def _run_command(days: list[date]) -> str:
 def gate_verdicts(evaluations: Iterable) -> list:
     """A run's evaluations with each GX gate's days folded into one over them, as the command line reports a run:
     passed if every day passed, ERROR if a day was blocked, the blocked and warned days listed."""
+    return _fold_days_by_check(evaluations, lambda evaluation: evaluation.check_name.startswith("gx_"), _folded_gate)
+
+
+def _fold_days_by_check(evaluations: Iterable, folds: Callable, fold: Callable) -> list:
+    """`evaluations` with the per-day ones of each check that `folds` selects replaced by `fold` of its days,
+    in date order."""
     days_of: dict = {}
     others = []
     for evaluation in evaluations:
-        if evaluation.check_name.startswith("gx_") and evaluation.partition:
+        if evaluation.partition and folds(evaluation):
             days_of.setdefault(evaluation.asset_check_key, []).append(evaluation)
         else:
             others.append(evaluation)
-    return others + [_folded_gate(sorted(days, key=lambda e: e.partition)) for days in days_of.values()]
+    return others + [fold(sorted(days, key=lambda e: e.partition)) for days in days_of.values()]
 
 
 def _folded_gate(days: list):
@@ -187,14 +193,8 @@ def day_check_verdicts(evaluations: Iterable) -> list:
     """A run's evaluations with each day-by-day check other than the GX gates (drift, KPIs, fairness: one evaluation
     per day) folded into one over the run's days, as the command line reports a run: passed if every day passed,
     the days that did not listed with what breached on each. `gate_verdicts` folds the gates."""
-    days_of: dict = {}
-    others = []
-    for evaluation in evaluations:
-        if evaluation.partition and not evaluation.check_name.startswith("gx_"):
-            days_of.setdefault(evaluation.asset_check_key, []).append(evaluation)
-        else:
-            others.append(evaluation)
-    return others + [_folded_days(sorted(days, key=lambda e: e.partition)) for days in days_of.values()]
+    return _fold_days_by_check(
+        evaluations, lambda evaluation: not evaluation.check_name.startswith("gx_"), _folded_days)
 
 
 def _folded_days(days: list):
