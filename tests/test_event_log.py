@@ -1,10 +1,12 @@
 """Dagster's event log: no fsync for Dagster's SQLite files, full fsync for every other SQLite store; a batch of
-per-day events in one transaction, with the same per-day truth in the UI."""
+per-day events, and a step's per-day check evaluations, in one transaction, with the same per-day truth in the UI."""
 
 import pytest
 from dagster import (
+    AssetCheckExecutionContext,
     AssetCheckKey,
     AssetCheckResult,
+    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     BackfillPolicy,
@@ -12,6 +14,7 @@ from dagster import (
     DailyPartitionsDefinition,
     MaterializeResult,
     asset,
+    asset_check,
     materialize,
 )
 from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
@@ -20,6 +23,8 @@ from sqlalchemy.pool import NullPool
 
 from dagster_project.bench.event_log_meter import EventLogMeter
 from dagster_project.deploy.profile import TEMPLATES
+from dagster_project.metadata import day_check_evaluations
+from dagster_project.partitions import days_between, partition_dates
 from dagster_project.resources.event_log import (
     BATCH_SIZE_SETTING,
     EVENT_BATCH_SIZE,
@@ -71,6 +76,24 @@ def downstream(context: AssetExecutionContext) -> None:
         raise RuntimeError("downstream fails on purpose")
 
 
+DAY_CHECK = AssetCheckKey(upstream.key, "each_day")
+
+
+@asset_check(asset=upstream, name=DAY_CHECK.name, partitions_def=DAYS)
+def each_day(context: AssetCheckExecutionContext):
+    """One evaluation per day, as the gates record them; every third day warns. A reader right after the last one
+    (before the step's next event) sees every day evaluated, none still planned."""
+    first, last = partition_dates(context)
+    days = days_between(first, last)
+    yield from day_check_evaluations(context, DAY_CHECK, {
+        day: (day.day % 3 != 0, AssetCheckSeverity.WARN, {"day": day.isoformat()}) for day in days
+    }, blocking=False)
+    history = context.instance.event_log_storage.get_asset_check_execution_history(DAY_CHECK, limit=100)
+    statuses = {execution.partition: execution.status.value for execution in history
+                if execution.run_id == context.run.run_id}
+    assert statuses == {day.isoformat(): "SUCCEEDED" if day.day % 3 else "FAILED" for day in days}, statuses
+
+
 def what_the_ui_shows(instance: DagsterInstance, run_names: dict[str, str]) -> dict:
     """Per asset: the days the UI shows materialised and failed, each day's latest run, the check's executions
     (runs by their names: the two instances' run ids differ)."""
@@ -89,14 +112,24 @@ def what_the_ui_shows(instance: DagsterInstance, run_names: dict[str, str]) -> d
         AssetCheckKey(upstream.key, "has_rows"), limit=100)
     shown["checks"] = sorted((run_names[execution.run_id], execution.partition or "", execution.status.value)
                              for execution in executions)
+    day_executions = instance.event_log_storage.get_asset_check_execution_history(DAY_CHECK, limit=100)
+    shown["day_checks"] = sorted(
+        (run_names[execution.run_id], execution.partition, execution.status.value,
+         run_names[execution.event.asset_check_evaluation.target_materialization_data.run_id])
+        for execution in day_executions)
+    shown["day_check_status"] = sorted(
+        (info.partition_key, info.latest_execution_status.value, run_names[info.latest_planned_run_id], info.is_current)
+        for info in instance.event_log_storage.get_asset_check_partition_info([DAY_CHECK]))
+    shown["events_in_order"] = {name: [entry.dagster_event_type.value if entry.is_dagster_event else "log message"
+                                       for entry in instance.all_logs(run_id)] for run_id, name in run_names.items()}
     return shown
 
 
 def ranged_runs(instance: DagsterInstance) -> list[str]:
     """A run over ten days whose downstream step fails, then a run over two of them that succeeds."""
-    failing = materialize([upstream, downstream], instance=instance, raise_on_error=False,
+    failing = materialize([upstream, downstream, each_day], instance=instance, raise_on_error=False,
                           tags={RANGE_START: "2026-01-01", RANGE_END: "2026-01-10", "fail": "yes"})
-    passing = materialize([upstream, downstream], instance=instance,
+    passing = materialize([upstream, downstream, each_day], instance=instance,
                           tags={RANGE_START: "2026-01-03", RANGE_END: "2026-01-04"})
     assert not failing.success and passing.success
     return [failing.run_id, passing.run_id]
@@ -128,6 +161,8 @@ def test_batched_event_log_shows_every_day_as_dagster_own_storage_does(tmp_path,
         "last_run": "run 2",
     }
     assert meters["platform"]["events"] == meters["dagster"]["events"]
-    # First run: 20 planned asset-days and a check plan, 10 materialised (downstream failed); second: 4 + 1 and 2 + 2.
-    # 40 events in 5 batches (a run's plans, a step's days of one asset) instead of 40 calls.
-    assert meters["dagster"]["calls"] - meters["platform"]["calls"] == 40 - 5
+    # First run: 20 planned asset-days and two check plans, 10 materialised (downstream failed); second: 4 + 2 and
+    # 2 + 2: 42 events in 5 batches (a run's plans, a step's days of one asset) instead of 42 calls. Check evaluations:
+    # `has_rows` once a run and `each_day` 10 and 2 times, 14 in 4 batches (a step's evaluations) instead of 14 calls.
+    assert meters["platform"]["by_type"]["ASSET_CHECK_EVALUATION"] == 14
+    assert meters["dagster"]["calls"] - meters["platform"]["calls"] == (42 - 5) + (14 - 4)

@@ -1,5 +1,6 @@
 """Generated multi-source days through the real raw loader, dbt and Dagster, scored against the truth."""
 
+import json
 from datetime import date, timedelta
 
 import duckdb
@@ -11,7 +12,7 @@ from dagster_project.definitions import defs
 from dagster_project.evaluation import identity_scores
 from dagster_project.generator import generate
 from dagster_project.paths import truth_dir, warehouse_path
-from dagster_project.transform.project import dbt_cli_resource
+from dagster_project.transform.project import dbt_cli_resource, home_dbt_target
 from generated_run import LAST as LAST_OF_RUN
 from generated_run import START as START_OF_RUN
 from pipeline_helpers import WAREHOUSE_ASSETS, materialize_day, materialize_range, query, using_home
@@ -100,6 +101,18 @@ def test_dbt_starts_without_an_adapter_in_the_dagster_process(generated_home, tm
     invocation = dbt_cli_resource().cli(["ls", "--quiet", "--resource-type", "model"], target_path=tmp_path)
     assert invocation.adapter is None
     assert invocation.wait().is_successful()
+
+
+def test_a_home_s_next_dbt_build_parses_nothing(generated_home):
+    """dbt keeps its parse state in the home, and the range is read only when executing: the fixture's second
+    day (another home's parse in between or not, another range) re-parsed no file."""
+    lines = [json.loads(line) for line in (home_dbt_target(generated_home) / "dbt.log").read_text().splitlines()
+             if line.startswith("{")]
+    invocations = list(dict.fromkeys(line["info"]["invocation_id"] for line in lines))
+    assert len(invocations) == len(DAYS)
+    partial_parse = [line["data"] for line in lines
+                     if line["info"]["invocation_id"] == invocations[-1] and line["info"]["code"] == "I040"]
+    assert partial_parse == [{"added": 0, "changed": 0, "deleted": 0}]
 
 
 def test_rematerialising_a_partition_leaves_identical_rows(generated_home):

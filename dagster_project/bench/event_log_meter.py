@@ -16,8 +16,9 @@ from dagster._core.storage.event_log import SqliteEventLogStorage
 
 from dagster_project.resources.event_log import BatchingSqliteEventLogStorage
 
-# Dagster's own store_event_batch (EventLogStorage's) calls store_event once per event.
-STORE_METHODS = ((SqliteEventLogStorage, "store_event"), (BatchingSqliteEventLogStorage, "store_event_batch"))
+# Every write ends in one of these: Dagster's own store_event_batch (EventLogStorage's) calls store_event once per
+# event; the platform's storage writes its batches, and the check evaluations it held, with `_store_together`.
+STORE_METHODS = ((SqliteEventLogStorage, "store_event"), (BatchingSqliteEventLogStorage, "_store_together"))
 
 
 class EventLogMeter:

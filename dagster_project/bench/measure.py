@@ -49,11 +49,11 @@ def step_windows(instance, run_id: str) -> dict[str, tuple[float, float]]:
 
 
 def dbt_identity_seconds(dbt_target: Path, since: float) -> float:
-    """Seconds dbt spent in the identity models, from the run's run_results.json."""
-    candidates = [path for path in dbt_target.glob("dbt_warehouse-*/run_results.json") if path.stat().st_mtime >= since]
-    if not candidates:
+    """Seconds dbt spent in the identity models, from the run's run_results.json (0 if dbt did not run since)."""
+    run_results = dbt_target / "run_results.json"
+    if not run_results.exists() or run_results.stat().st_mtime < since:
         return 0.0
-    results = json.loads(max(candidates, key=lambda path: path.stat().st_mtime).read_text())["results"]
+    results = json.loads(run_results.read_text())["results"]
     return sum(node["execution_time"] for node in results if node["unique_id"].split(".")[-1] in IDENTITY_MODELS)
 
 
@@ -77,14 +77,14 @@ def measure(home: Path, events: int, seed: int = 7, days: int = 1) -> dict:
     from dagster_project.cli import run_partitions
     from dagster_project.definitions import defs  # noqa: F401  (load the code location before the clock starts)
     from dagster_project.tracking.store import MlflowStore
-    from dagster_project.transform.project import dbt_cli_resource, dbt_project
+    from dagster_project.transform.project import dbt_cli_resource, home_dbt_target
 
     import_s = time.perf_counter() - started
     # A deployment parses the dbt project once for its home (the profile names the home's
     # warehouse), and `personas init` creates the MLflow store; daily runs then re-parse only
     # the files that read the partition range and write to an existing store.
     started = time.perf_counter()
-    dbt_cli_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
+    dbt_cli_resource().cli(["parse", "--quiet"], target_path=home_dbt_target(home)).wait()
     MlflowStore().activate()
     deploy_s = time.perf_counter() - started
     with TreeMemorySampler() as sampler, EventLogMeter().measuring() as event_log:
@@ -101,7 +101,7 @@ def measure(home: Path, events: int, seed: int = 7, days: int = 1) -> dict:
         stage = stages.setdefault(stage_of(run_step.split(":", 1)[1]), {"seconds": 0.0, "peak_rss_mb": 0.0})
         stage["seconds"] += end - start
         stage["peak_rss_mb"] = max(stage["peak_rss_mb"], sampler.peak_mb(start, end))
-    identity_s = dbt_identity_seconds(Path(dbt_project.project_dir) / dbt_project.target_path, run_started)
+    identity_s = dbt_identity_seconds(home_dbt_target(home), run_started)
     if identity_s and "staging and marts (dbt build)" in stages:
         dbt_stage = stages["staging and marts (dbt build)"]
         dbt_stage["seconds"] -= identity_s

@@ -200,12 +200,20 @@ def add_novel_persona(
         if np.unique(person_codes[members]).size < min_people:
             return centroids
     centre = weighted_centroids(X[members], np.zeros(members.size, dtype=int), weights[members], 1)
-    active = np.flatnonzero(weights > 0)
-    seeded, _ = assign(X[active], np.vstack([centroids, centre]))
-    refitted = _spherical_refine(X[active], seeded, weights[active], refine_steps)
+    refitted = refit_with(X, weights, centroids, centre, refine_steps)
     if len(refitted) != len(centroids) + 1 or (refitted[:-1] @ refitted[-1]).max() >= floor:
         return centroids
     return refitted
+
+
+def refit_with(
+    X: sp.csr_matrix, weights: np.ndarray, centroids: np.ndarray, seeds: np.ndarray, refine_steps: int = 10
+) -> np.ndarray:
+    """Spherical k-means steps over the weighted rows of `X` from `centroids` and the rows of `seeds` (last);
+    a cluster that empties is dropped, so fewer rows than the two together can come back."""
+    active = np.flatnonzero(weights > 0)
+    seeded, _ = assign(X[active], np.vstack([centroids, seeds]))
+    return _spherical_refine(X[active], seeded, weights[active], refine_steps)
 
 
 def weighted_centroids(

@@ -9,6 +9,7 @@ every persona. Pure: frames in, frames out.
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,10 +34,11 @@ from dagster_project.science.identity import (
     carry_identity,
     learned_match_cut,
     recent_candidates,
+    reconcile_with_previous,
 )
-from dagster_project.science.intent_families import apply_intent_families, fit_intent_families
+from dagster_project.science.intent_families import apply_intent_families, families_of_sessions, sessions
 from dagster_project.science.labelling import person_personas, term_presence
-from dagster_project.science.segmentation import assign_intents, segment_intent_memories
+from dagster_project.science.segmentation import SESSION, IntentModel, assign_intents, segment_sessions
 from dagster_project.science.vectorize import MemoryVectorizer
 
 
@@ -75,11 +77,16 @@ single_threaded = threadpool_limits.wrap(limits=1)
 @single_threaded
 def memories_for_day(events: pl.DataFrame, gap_minutes: float = 30) -> pl.DataFrame:
     """Intent memories of one day's events (`fct_events` columns); intents are category families."""
-    # Both steps order each person's timeline; sorted once here, their own sorts find it in order.
-    events = events.sort("person_id", "ts", "event_id")
-    families = fit_intent_families(events, gap_minutes)
-    with_intents = apply_intent_families(assign_intents(events), families)
-    return segment_intent_memories(with_intents, gap_minutes=gap_minutes)
+    # The intent model learns from (text, category) pairs whatever their order: it fits on one core
+    # while the events are sorted once and cut once into sessions for the families and the segmentation.
+    with ThreadPoolExecutor(max_workers=1) as background:
+        # OpenMP's thread count is per thread: the worker sets its own.
+        intent_model = background.submit(single_threaded(IntentModel().fit), events["text"], events["category"])
+        events = events.sort("person_id", "ts", "event_id")
+        session = sessions(events, gap_minutes).alias(SESSION)
+        families = families_of_sessions(session, events["category"])
+        with_intents = apply_intent_families(assign_intents(events, intent_model.result()), families)
+    return segment_sessions(with_intents.with_columns(session))
 
 
 @dataclass
@@ -182,6 +189,18 @@ def _recorded_moves(recent_lineage: pl.DataFrame | None) -> np.ndarray:
     return 1.0 - recent_lineage.filter(pl.col("event") == "continued")["similarity"].drop_nulls().to_numpy()
 
 
+def _reconciled_with_previous(
+    X: sp.csr_matrix, window: pl.DataFrame, weights: np.ndarray, centroids: np.ndarray, person_codes: np.ndarray,
+    history: pl.DataFrame | None, recent_lineage: pl.DataFrame | None, settings: PersonaSettings,
+) -> np.ndarray:
+    """`centroids` with a flicker of the day's k undone: a persona of the previous model date folded into a
+    neighbour kept, a catch-all between personas let go (`identity.reconcile_with_previous`, with the identity
+    match cut and the support a persona's evidence needs)."""
+    cut = learned_match_cut(_recorded_moves(recent_lineage), centroids, settings.max_match_distance)
+    candidates = recent_candidates(X, window["memory_id"], history)
+    return reconcile_with_previous(X, weights, centroids, candidates, cut, person_codes, settings.n_evidence)
+
+
 def _with_novel_persona(
     X: sp.csr_matrix, window: pl.DataFrame, weights: np.ndarray, centroids: np.ndarray, as_of: dt.date,
     person_codes: np.ndarray, recent_lineage: pl.DataFrame | None, settings: PersonaSettings,
@@ -236,13 +255,15 @@ def fit_day(
         previous_k = history.filter(pl.col("event_date") == pl.col("event_date").max())["persona_id"].n_unique()
     fit = fit_personas(X, weights, k_range=_k_candidates(previous_k, settings), seed=settings.seed)
     person_codes = window["person_id"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    persona_history = _at_level(history, "persona", "persona_id")
     persona_lineage = _at_level(recent_lineage, "persona", "persona_id")
-    centroids = _with_novel_persona(X, window, weights, fit.centroids, as_of, person_codes, persona_lineage, settings)
+    centroids = _reconciled_with_previous(
+        X, window, weights, fit.centroids, person_codes, persona_history, persona_lineage, settings)
+    centroids = _with_novel_persona(X, window, weights, centroids, as_of, person_codes, persona_lineage, settings)
     similarity = similarities(X, centroids)
     labels = assign_with_person_prior(similarity, person_codes, settings.person_prior)
     identity = _identity(
-        X, window, labels, centroids, _at_level(history, "persona", "persona_id"),
-        persona_lineage, as_of, next_persona_id, settings,
+        X, window, labels, centroids, persona_history, persona_lineage, as_of, next_persona_id, settings,
     )
     persona_ids = identity.persona_ids
     distance = np.clip(1.0 - similarity[np.arange(labels.size), labels], 0.0, 2.0)

@@ -4,7 +4,10 @@ A k-means refit each day knows nothing of yesterday's numbering. Today's cluster
 matched (Hungarian, cosine distance of centroids) against every persona seen on the last
 `memory_days` model dates, each re-expressed in today's vector space from the memories its
 latest day shares with today's window, most recent first. So a persona that is missing for
-a day, absorbed by a neighbour or lost by a k that flickered, comes back under its id.
+a day, absorbed by a neighbour or lost by a k that flickered, comes back under its id. Before
+that, `reconcile_with_previous` undoes the flicker itself where it can: a persona of the previous
+model date that a k one lower folded into a neighbour keeps its cluster, and a catch-all between
+personas that a k one higher added is let go.
 
 The distance cut is learned: the typical distance between today's nearest distinct personas,
 raised when the personas' own recorded day-to-day moves (the `continued` rows of the recent
@@ -30,7 +33,7 @@ import polars as pl
 import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
 
-from dagster_project.science.clustering import weighted_centroids
+from dagster_project.science.clustering import assign, refit_with, weighted_centroids
 
 LINEAGE_SCHEMA = {
     "persona_id": pl.Int64, "event": pl.String, "related_ids": pl.List(pl.Int64), "similarity": pl.Float64,
@@ -107,6 +110,54 @@ def _nearest_neighbour_distance(centroids: np.ndarray) -> float:
     distance = 1.0 - centroids @ centroids.T
     np.fill_diagonal(distance, np.inf)
     return float(np.median(distance.min(axis=1)))
+
+
+def reconcile_with_previous(
+    X: sp.csr_matrix,
+    weights: np.ndarray,
+    centroids: np.ndarray,
+    candidates: Candidates,
+    match_cut: float,
+    person_codes: np.ndarray,
+    min_people: int,
+) -> np.ndarray:
+    """`centroids` with a flicker of the day's k undone against the personas of the latest model date in
+    `candidates`; the yardstick is the day's centroids that continue one of them (matched one-to-one
+    within `match_cut`).
+
+    k is chosen afresh every day. A k one lower folds a persona into a neighbour for a day, and it comes
+    back the next day under its id: two id changes for its people where nothing happened. Each lost
+    persona is seeded back from its centroid in today's space and keeps its cluster when the refit keeps
+    it, still within `match_cut` of that persona, with members from at least `min_people` people, and at
+    least as far from every other centroid as the two closest continuing personas are. A k one higher can
+    add a catch-all between personas, born one day and retired a week later: a new centroid nearer its
+    neighbour than those two, and nearer the others on average than any continuing persona, is let go
+    (a persona found late or split off another lies about as far from the rest as they do).
+    """
+    if len(centroids) < 2 or not len(candidates.ids):
+        return centroids
+    previous = candidates.centroids[candidates.last_seen == candidates.last_seen.max()]
+    distance = 1.0 - centroids @ previous.T
+    rows, columns = linear_sum_assignment(np.where(distance <= match_cut, distance, _UNREACHABLE))
+    matched = distance[rows, columns] <= match_cut
+    if matched.sum() < 2:
+        return centroids
+    apart = 1.0 - centroids @ centroids.T
+    np.fill_diagonal(apart, np.nan)
+    nearest, mean = np.nanmin(apart, axis=1), np.nanmean(apart, axis=1)
+    continuing = rows[matched]
+    closest_pair = np.nanmin(apart[np.ix_(continuing, continuing)])
+    new = np.setdiff1d(np.arange(len(centroids)), continuing)
+    centroids = np.delete(centroids, new[(nearest[new] < closest_pair) & (mean[new] < mean[continuing].min())], axis=0)
+    for persona in previous[np.setdiff1d(np.arange(len(previous)), columns[matched])]:
+        refitted = refit_with(X, weights, centroids, persona[None, :])
+        if len(refitted) != len(centroids) + 1 or 1.0 - refitted[-1] @ persona > match_cut:
+            continue
+        members = assign(X, refitted)[0] == len(centroids)
+        if (1.0 - (refitted[:-1] @ refitted[-1]).max() >= closest_pair
+                and np.unique(person_codes[members]).size >= min_people):
+            centroids = refitted
+    return centroids
 
 
 @dataclass(frozen=True)

@@ -33,22 +33,25 @@ def fit_intent_families(
 ) -> dict[str, str]:
     """Category -> family name (the family's most frequent category), from categorised events."""
     ordered = events.sort("person_id", "ts", "event_id")
-    pairs = (
-        ordered.with_columns(sessions(ordered, gap_minutes))
-        .filter(pl.col("category").is_not_null())
-        .select("session", "category")
-        .unique()
-    )
-    if pairs.is_empty():
+    return families_of_sessions(sessions(ordered, gap_minutes), ordered["category"], min_share, min_sessions)
+
+
+def families_of_sessions(
+    session: pl.Series, category: pl.Series, min_share: float = 0.05, min_sessions: int = 3
+) -> dict[str, str]:
+    """`fit_intent_families` from each event's session number (as `sessions` numbers them) and category."""
+    categorised = pl.DataFrame({"session": session, "category": category}).filter(pl.col("category").is_not_null())
+    if categorised.is_empty():
         return {}
-    # Integer codes by Polars: numpy's unique on an object array of strings is 10x slower.
-    names_in_order = pairs["category"].unique().sort()
-    codes = pairs["category"].replace_strict(names_in_order, pl.int_range(names_in_order.len(), eager=True)).to_numpy()
+    names_in_order = categorised["category"].unique().sort()
+    # An Enum of the sorted names codes each category by its rank, without a string sort or numpy objects.
+    codes = categorised["category"].cast(pl.Enum(names_in_order)).to_physical().to_numpy()
     categories = names_in_order.to_numpy()
-    session_codes = pairs["session"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    session_numbers = categorised["session"].to_numpy()
     incidence = sp.csr_matrix(
-        (np.ones(codes.size), (session_codes, codes)), shape=(session_codes.max() + 1, categories.size)
+        (np.ones(codes.size), (session_numbers, codes)), shape=(session_numbers.max() + 1, categories.size)
     )
+    incidence.data[:] = 1.0  # the matrix summed repeated (session, category) pairs: a session counts once
     together = (incidence.T @ incidence).toarray()
     frequency = np.diag(together).copy()
     linked = (together >= np.maximum(min_sessions, min_share * np.minimum.outer(frequency, frequency)))
@@ -65,9 +68,4 @@ def apply_intent_families(events: pl.DataFrame, families: dict[str, str], column
     """Replace each intent by its family; intents outside every family stay as they are."""
     if not families:
         return events
-    mapping = pl.DataFrame({column: list(families), "_family": list(families.values())})
-    return (
-        events.join(mapping, on=column, how="left", maintain_order="left")
-        .with_columns(pl.coalesce("_family", column).alias(column))
-        .drop("_family")
-    )
+    return events.with_columns(pl.col(column).replace(list(families), list(families.values())))

@@ -389,6 +389,34 @@ def tune_blend(
     ``next_day_hits``, but every candidate is scored on one wide frame of the components.
     Ties go to the smaller weights.
     """
+    grid = list(product(persona_weights, knn_weights, persona_popularity_shares))
+    return _best(grid, _grid_scores(history, validation_day, components, grid))
+
+
+def tune_blend_and_ablation(
+    history: pl.DataFrame, validation_day: pl.DataFrame, components: Mapping[str, pl.DataFrame]
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """``tune_blend`` of the persona ranker and of its ablation (persona weight 0), from one scoring:
+    the ablation's candidates are the default grid's with no persona weight, in the same order."""
+    grid = list(product(PERSONA_WEIGHTS, KNN_WEIGHTS, PERSONA_POPULARITY_SHARES))
+    scores = _grid_scores(history, validation_day, components, grid)
+    ablation = [index for index, (persona_weight, _, share) in enumerate(grid) if persona_weight == 0.0 and share == 0.0]
+    return _best(grid, scores), _best([grid[index] for index in ablation], [scores[index] for index in ablation])
+
+
+def _best(grid: list[tuple[float, ...]], scores: list[tuple[float, float]]) -> tuple[float, ...]:
+    """The candidate with the best Hit@10, then Recall@10, then the first in the grid."""
+    best = min(range(len(grid)), key=lambda index: (-scores[index][0], -scores[index][1], index))
+    return grid[best]
+
+
+def _grid_scores(
+    history: pl.DataFrame,
+    validation_day: pl.DataFrame,
+    components: Mapping[str, pl.DataFrame],
+    grid: list[tuple[float, ...]],
+) -> list[tuple[float, float]]:
+    """Hit@10 and Recall@10 on the validation day of each ``ranker_weights`` arguments of ``grid``."""
     seen, targets, people = _evaluation_targets(history, validation_day)
     names = [*OWN_EVIDENCE, *PERSONA_TERMS]
     # One column per component, by outer joins (each component has one row per person and object):
@@ -413,10 +441,8 @@ def tune_blend(
             object_order=pl.col("object_id").rank("dense"),
         )
     )
-    grid = list(product(persona_weights, knn_weights, persona_popularity_shares))
     scored: dict[tuple[float, ...], tuple[float, float]] = {}
-    results = []
-    for index, pair in enumerate(grid):
+    for pair in grid:
         weights = ranker_weights(*pair)
         key = tuple(weights.values())  # without a persona weight, the popularity share changes nothing
         if key not in scored:
@@ -435,9 +461,7 @@ def tune_blend(
                 float((top["hits"] > 0).sum()) / max(people.height, 1),
                 float((top["hits"] / top["n_targets"]).sum()) / max(people.height, 1),
             )
-        results.append((index, *scored[key]))
-    best = min(results, key=lambda result: (-result[1], -result[2], result[0]))
-    return grid[best[0]]
+    return [scored[tuple(ranker_weights(*pair).values())] for pair in grid]
 
 
 # --- uncertainty ----------------------------------------------------------------------

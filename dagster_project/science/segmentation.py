@@ -23,7 +23,10 @@ import polars as pl
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from dagster_project.science.intent_families import sessions
+
 INTENT = "intent"
+SESSION = "session"
 
 # How each action reads in a summary. "{count}" becomes "a post" / "3 posts" (a page
 # view's noun is "<intent> page"); free text (queries, posts, tickets) is quoted,
@@ -140,29 +143,25 @@ def segment_intent_memories(events: pl.DataFrame, gap_minutes: float = 30) -> pl
     sources (sorted), categories and actions (distinct, sorted: the facts persona labels
     and their claims are grounded in), summary, event_ids (in time order), text (all event texts).
     """
-    gap = pl.duration(microseconds=int(gap_minutes * 60 * 1_000_000))
+    ordered = events.sort("person_id", "ts", "event_id")
+    return segment_sessions(ordered.with_columns(sessions(ordered, gap_minutes).alias(SESSION)))
+
+
+def segment_sessions(events: pl.DataFrame) -> pl.DataFrame:
+    """`segment_intent_memories` of events already sorted by person, time and id and numbered by ``session``."""
     runs = (
-        events.sort("person_id", "ts", "event_id")
-        .with_columns(
-            (
-                (pl.col("person_id") != pl.col("person_id").shift(1))
-                | ((pl.col("ts") - pl.col("ts").shift(1)) > gap)
-            )
-            .fill_null(True)
-            .cum_sum()
-            .alias("_session")
-        )
-        .with_columns(pl.col(INTENT).forward_fill().backward_fill().over("_session").alias(INTENT))
+        events.with_columns(pl.col(INTENT).forward_fill().backward_fill().over(SESSION))
         .filter(pl.col(INTENT).is_not_null())
         .with_columns(
-            (
-                (pl.col("_session") != pl.col("_session").shift(1))
-                | (pl.col(INTENT) != pl.col(INTENT).shift(1))
-            )
+            ((pl.col(SESSION) != pl.col(SESSION).shift(1)) | (pl.col(INTENT) != pl.col(INTENT).shift(1)))
             .fill_null(True)
             .cum_sum()
             .set_sorted()  # a running count: grouping by it takes the fast path for sorted keys
-            .alias("_run")
+            .alias("_run"),
+            # Sets of few distinct strings are collected as integer codes: an Enum of the sorted
+            # names sorts like the names, and a code is cheaper to hash than a string.
+            *[pl.col(column).cast(pl.Enum(events[column].drop_nulls().unique().sort()))
+              for column in ("source", "category", "action")],
         )
     )
     # Runs are numbered in (person, time) order; keeping group order keeps the memories sorted.
@@ -184,6 +183,7 @@ def segment_intent_memories(events: pl.DataFrame, gap_minutes: float = 30) -> pl
         memories.with_columns(
             # Joined after grouping: `str.join` inside the aggregation costs twice as much.
             pl.col("text").list.join(" "),
+            pl.col("sources", "categories", "actions").cast(pl.List(pl.String)),
             _summaries(runs),
             _memory_ids(memories["person_id"], memories["_first_event_id"]).alias("memory_id"),
         )
@@ -207,56 +207,64 @@ def segment_intent_memories(events: pl.DataFrame, gap_minutes: float = 30) -> pl
 
 def _summaries(runs: pl.DataFrame) -> pl.Series:
     """Readable account of each run, in run order: one phrase per action, in order of first use."""
-    count = pl.col("n").cast(pl.String)
-    plural_count = count + " " + pl.col("noun") + "s"
-    single_count = pl.when(pl.col("noun").str.contains("^[aeiou]")).then(pl.lit("an ")).otherwise(
-        pl.lit("a ")
-    ) + pl.col("noun")
-    # 'a', 'b': quotes around the joined list, not around each element (list.eval costs 10x more).
-    listed = (
-        pl.when(pl.col("quote"))
-        .then("'" + pl.col("texts").list.join("', '") + "'")
-        .otherwise(pl.col("texts").list.join(", "))
-    )
-    head = pl.col("template").str.replace(
-        "{count}",
-        pl.when(pl.col("n") == 1).then(single_count).otherwise(plural_count),
-        literal=True,
-    )
-    phrase = (
-        pl.when(pl.col("texts").list.len() > 0)
-        .then(head + pl.col("separator") + listed)
-        .otherwise(head)
-    )
     # Groups kept in order of first appearance: runs in order, actions in order of first use.
+    phrases = runs.lazy().group_by("_run", "action", maintain_order=True).agg(
+        pl.len().alias("n"),
+        pl.col(INTENT).first(),
+        pl.col("text").drop_nulls().unique(maintain_order=True).head(_MAX_TEXTS_PER_PHRASE).alias("texts"),
+    ).with_columns(
+        pl.when(pl.col("action") == "page_view").then(pl.col(INTENT)).otherwise(pl.lit("")).alias("_page_intent")
+    )
+    heads = _phrase_heads(phrases.select("action", "n", "_page_intent").unique())
+    # 'a', 'b': quotes around the joined list, not around each element (list.eval costs 10x more).
+    listed = pl.col("quote_mark") + pl.col("texts").list.join(pl.col("between")) + pl.col("quote_mark")
+    phrase = pl.when(pl.col("texts").list.len() > 0).then(
+        pl.col("head") + pl.col("separator") + listed
+    ).otherwise(pl.col("head"))
     return (
-        runs.lazy()
-        .group_by("_run", "action", maintain_order=True)
-        .agg(
-            pl.len().alias("n"),
-            pl.col(INTENT).first(),
-            pl.col("text")
-            .drop_nulls()
-            .unique(maintain_order=True)
-            .head(_MAX_TEXTS_PER_PHRASE)
-            .alias("texts"),
-        )
-        .join(_ACTION_PHRASES.lazy(), on="action", how="left", maintain_order="left")
-        .with_columns(
-            pl.col("template").fill_null(pl.col("action").str.replace_all("_", " ") + " {count}"),
-            pl.col("noun").fill_null(
-                pl.when(pl.col("action") == "page_view")
-                .then(pl.col(INTENT) + " page")
-                .otherwise(pl.lit("event"))
-            ),
-            pl.col("quote").fill_null(False),
-            pl.col("separator").fill_null(": "),
-        )
+        phrases.join(heads, on=["action", "n", "_page_intent"], how="left", maintain_order="left")
         .select(pl.col("_run").set_sorted(), phrase.alias("phrase"))
         .group_by("_run", maintain_order=True)
         .agg(pl.col("phrase"))
         .select(pl.col("phrase").list.join("; ").alias("summary"))
         .collect()["summary"]
+    )
+
+
+def _phrase_heads(keys: pl.LazyFrame) -> pl.LazyFrame:
+    """The head of each phrase ("viewed 3 tennis_rackets pages", "searched", "liked a post") and how
+    its texts are listed, once per distinct (action, n, _page_intent): on a 1M-event day, about a
+    hundred rows instead of half a million (run, action) groups."""
+    action = pl.col("action").cast(pl.String)
+    count = pl.col("n").cast(pl.String)
+    plural_count = count + " " + pl.col("noun") + "s"
+    single_count = pl.when(pl.col("noun").str.contains("^[aeiou]")).then(pl.lit("an ")).otherwise(
+        pl.lit("a ")
+    ) + pl.col("noun")
+    return (
+        keys.with_columns(action.alias("_action"))
+        .join(_ACTION_PHRASES.lazy().rename({"action": "_action"}), on="_action", how="left")
+        .with_columns(
+            pl.col("template").fill_null(pl.col("_action").str.replace_all("_", " ") + " {count}"),
+            pl.col("noun").fill_null(
+                pl.when(pl.col("_action") == "page_view")
+                .then(pl.col("_page_intent") + " page")
+                .otherwise(pl.lit("event"))
+            ),
+            pl.col("quote").fill_null(False),
+            pl.col("separator").fill_null(": "),
+        )
+        .select(
+            "action",
+            "n",
+            "_page_intent",
+            pl.col("template").str.replace(
+                "{count}", pl.when(pl.col("n") == 1).then(single_count).otherwise(plural_count), literal=True
+            ).alias("head"),
+            "separator",
+            pl.when(pl.col("quote")).then(pl.lit("'")).otherwise(pl.lit("")).alias("quote_mark"),
+            pl.when(pl.col("quote")).then(pl.lit("', '")).otherwise(pl.lit(", ")).alias("between"),
+        )
     )
 
 

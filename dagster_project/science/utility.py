@@ -15,7 +15,7 @@ from dagster_project.science.recommenders import (
     popularity_recommendations,
     ranker_weights,
     summarise_hits,
-    tune_blend,
+    tune_blend_and_ablation,
 )
 
 POPULARITY_DAYS = 30
@@ -75,11 +75,7 @@ def utility_for_day(
             )
         )
         validation_events = events.filter(pl.col("event_date") == validation_day)
-        weights = tune_blend(validation_history, validation_events, validation_scores)
-        ablation_weights = tune_blend(
-            validation_history, validation_events, validation_scores,
-            persona_weights=(0.0,), persona_popularity_shares=(0.0,),
-        )
+        weights, ablation_weights = tune_blend_and_ablation(validation_history, validation_events, validation_scores)
     methods = {
         "personas": blend_scores(scores, ranker_weights(*weights)),
         "personas_without_persona_term": blend_scores(scores, ranker_weights(*ablation_weights)),

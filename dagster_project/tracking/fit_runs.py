@@ -1,6 +1,6 @@
 """One MLflow run per fitted model date: settings, quality, the persona report, the share plot and the model.
 
-`log_day_fit` is what `persona_model` calls for every day it fits; the parameter,
+`log_day_fits` is what `persona_model` calls with the fits of its range; the parameter,
 metric and sanity helpers are plain functions of the fit.
 """
 
@@ -16,7 +16,12 @@ from mlflow.entities.model_registry import ModelVersion
 from dagster_project.science.daily import DayFit, PersonaSettings
 from dagster_project.science.labelling import UNLABELLED
 from dagster_project.tracking.model import INPUT_COLUMNS, SIGNATURE, PersonaModel
-from dagster_project.tracking.registry import PARTITION_DATE_TAG, SANITY_TAG, register_day_model
+from dagster_project.tracking.registry import (
+    PARTITION_DATE_TAG,
+    SANITY_TAG,
+    ensure_registered_model,
+    register_day_model,
+)
 from dagster_project.tracking.report import persona_report, share_history_figure
 from dagster_project.tracking.store import MlflowStore
 
@@ -109,33 +114,58 @@ def fit_description(fit: DayFit, settings: PersonaSettings, sanity: FitSanity) -
     )
 
 
-def log_day_fit(
+def log_day_fits(
     tracking: MlflowStore,
+    fits: dict[date, DayFit],
+    settings: PersonaSettings,
+    memories: pl.DataFrame,
+    share_history: pl.DataFrame,
+    dagster_run_id: str,
+) -> dict[date, ModelVersion]:
+    """Log the fit of every model date as a run and register its model; returns each day's new version.
+
+    The store is looked up once for the whole range, not once per day.
+    `memories`: the intent memories of the fits' windows (for evidence summaries and the input example);
+    `share_history`: the `personas` rows (event_date, persona_id, label, share) of those windows;
+    `dagster_run_id`: the run that fits, tagged so that recovering that run, dead, ends only its fits.
+    """
+    if not fits:
+        return {}
+    experiment_id = tracking.activate()
+    ensure_registered_model(tracking, REGISTERED_MODEL_DESCRIPTION)
+    return {
+        day: _log_day_fit(tracking, experiment_id, fit, settings, memories, share_history, dagster_run_id)
+        for day, fit in fits.items()
+    }
+
+
+def _log_day_fit(
+    tracking: MlflowStore,
+    experiment_id: str,
     fit: DayFit,
     settings: PersonaSettings,
     memories: pl.DataFrame,
     share_history: pl.DataFrame,
     dagster_run_id: str,
 ) -> ModelVersion:
-    """Log the fit of one model date as a run and register its model; returns the new version.
+    """One model date's run and model version.
 
-    `memories`: the window's intent memories (for evidence summaries and the input example);
-    `share_history`: the `personas` rows (event_date, persona_id, label, share) up to the day;
-    `dagster_run_id`: the run that fits, tagged so that recovering that run, dead, ends only its fits.
+    The share plot covers the model's own window, the model dates of [day - W + 1, day]: a plot of the
+    whole history grows with every day (one more line and legend entry per persona id ever seen, 3 s a
+    day to draw after 200 days) and its legend no longer fits the figure.
     """
     day = fit.personas["event_date"][0]
     sanity = fit_sanity(fit.personas)
-    experiment_id = tracking.activate()
     description = fit_description(fit, settings, sanity)
     tags = {PARTITION_DATE_TAG: day.isoformat(), SANITY_TAG: str(sanity.passed).lower(), DAGSTER_RUN_TAG: dagster_run_id,
             DESCRIPTION_TAG: description}
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{RUN_NAME_PREFIX} {day}", tags=tags):
         mlflow.log_params(fit_params(fit, settings, day))
-        mlflow.log_metrics(fit_metrics(fit))
         mlflow.log_text(persona_report(day.isoformat(), fit.personas, memories), "persona_report.md")
         if sanity.reasons:
             mlflow.log_text("\n".join(sanity.reasons) + "\n", "fit_sanity.txt")
-        figure = share_history_figure(share_history)
+        window_start = day - timedelta(days=settings.window_days - 1)
+        figure = share_history_figure(share_history.filter(pl.col("event_date").is_between(window_start, day)))
         mlflow.log_figure(figure, "persona_shares.png")
         plt.close(figure)
         model = mlflow.pyfunc.log_model(
@@ -145,9 +175,7 @@ def log_day_fit(
             input_example=memories.select(INPUT_COLUMNS).head(INPUT_EXAMPLE_ROWS).to_pandas(),
             pip_requirements=MODEL_REQUIREMENTS,
         )
-    version = register_day_model(tracking, model.model_uri, day, sanity.passed)
-    client = tracking.client()
-    if not client.get_registered_model(version.name).description:
-        client.update_registered_model(version.name, description=REGISTERED_MODEL_DESCRIPTION)
-    client.update_model_version(version.name, version.version, description=description)
-    return version
+        # Logged after the model, the metrics go to the run and to the model in one write; logged before it,
+        # MLflow reads each metric's history back to copy it onto the model.
+        mlflow.log_metrics(fit_metrics(fit))
+    return register_day_model(tracking, model, day, sanity.passed, description)

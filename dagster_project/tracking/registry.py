@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-import mlflow
 from mlflow.entities.model_registry import ModelVersion
+from mlflow.models.model import ModelInfo
 
 from dagster_project.review.store import APPROVED, PENDING, Review
 from dagster_project.tracking.store import MlflowStore
@@ -25,13 +25,27 @@ DECISION_TAG = "champion_decision"  # promoted | held | refused, set by whoever 
 CHAMPION_ALIAS = "champion"
 
 
-def register_day_model(tracking: MlflowStore, model_uri: str, day: date, sanity_passed: bool) -> ModelVersion:
-    """A new version of the registered model (created on first use) for a logged model."""
-    tracking.activate()
-    return mlflow.register_model(
-        model_uri,
+def ensure_registered_model(tracking: MlflowStore, description: str) -> None:
+    """Create the registered model with `description` on first use; give an existing one without a description it."""
+    client = tracking.client()
+    name = tracking.registered_model_name
+    if not client.search_registered_models(f"name = '{name}'"):
+        client.create_registered_model(name, description=description)
+    elif not client.get_registered_model(name).description:
+        client.update_registered_model(name, description=description)
+
+
+def register_day_model(
+    tracking: MlflowStore, model: ModelInfo, day: date, sanity_passed: bool, description: str
+) -> ModelVersion:
+    """A new version of the registered model (`ensure_registered_model`) for a logged model, described and
+    tagged with its partition date and sanity in the one write that creates it."""
+    return tracking.client().create_model_version(
         tracking.registered_model_name,
+        model.model_uri,
         tags={PARTITION_DATE_TAG: day.isoformat(), SANITY_TAG: str(sanity_passed).lower()},
+        description=description,
+        model_id=model.model_id,
     )
 
 
@@ -158,15 +172,16 @@ def promote_days(
     and tag every judged version with the decision."""
     newest = newest_versions(tracking)
     client = tracking.client()
+    champion = current_champion(tracking)  # looked up once, then followed as the alias moves
     promotions: dict[date, Promotion] = {}
     for day in sorted(days):
         candidate = newest.get(day)
-        champion = current_champion(tracking)
         champion_day = date.fromisoformat(version_day(champion)) if champion else date.min
         review = reviews.get((day, version_id(candidate))) if candidate else None
         promotion = champion_decision(candidate, champion, review, _waiting_on(reviews, newest, champion_day, day))
         if promotion.promoted:
             client.set_registered_model_alias(tracking.registered_model_name, CHAMPION_ALIAS, promotion.version)
+            champion = candidate
         if candidate is not None:
             tag_version(tracking, candidate.version, DECISION_TAG, promotion.decision)
         promotions[day] = promotion

@@ -23,7 +23,9 @@ def persona_report(day: str, personas: pl.DataFrame, memories: pl.DataFrame) -> 
 
     `personas` has the `personas` table's columns; `memories` maps memory_id to summary.
     """
-    summaries = dict(zip(memories["memory_id"], memories["summary"], strict=True))
+    evidence = personas["evidence_memory_ids"].list.head(EVIDENCE_PER_PERSONA).explode().drop_nulls()
+    shown = memories.filter(pl.col("memory_id").is_in(evidence.implode()))  # a range's memories, not a dict a day
+    summaries = dict(zip(shown["memory_id"], shown["summary"], strict=True))
     ranked = personas.sort("share", "persona_id", descending=[True, False])
     table = markdown_table(
         ["id", "label", "share", "people", "quality", "cohesion", "held-out alignment", "held-out truthfulness",

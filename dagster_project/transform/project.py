@@ -26,6 +26,19 @@ DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
 
 
+def home_dbt_target(home: Path) -> Path:
+    """Where a home's dbt runs keep their artifacts and dbt's partial-parse state.
+
+    dbt parses only what changed since the state it finds, and the state names the profile it was
+    parsed with, that is the home's warehouse: one state shared by every home (dagster-dbt's default,
+    `dbt/target/`, copied into a new folder per run) made a run after another home's parse the
+    whole project again, 4-10 s on two busy cores. A home's own folder, written by each of its runs
+    and read by the next, leaves a run nothing to parse; it also keeps one run's artifacts, not one
+    folder per run.
+    """
+    return home / "dbt" / "target"
+
+
 class LocalDbtCliResource(DbtCliResource):
     """The dbt of this interpreter's dbt-core package, started without in-process dbt work.
 

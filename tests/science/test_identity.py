@@ -2,14 +2,22 @@
 retirements are on record in the lineage."""
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
 import pytest
+import scipy.sparse as sp
 from science_builders import COOKING_WORDS, TENNIS_WORDS, make_events
 
 from dagster_project.science.daily import PersonaSettings, fit_day, memories_for_day
-from dagster_project.science.identity import Candidates, carry_identity, id_stability, learned_match_cut
+from dagster_project.science.identity import (
+    Candidates,
+    carry_identity,
+    id_stability,
+    learned_match_cut,
+    reconcile_with_previous,
+)
 
 GARDEN_WORDS = ["garden", "seeds", "compost", "tulips", "hedge", "watering"]
 DAY = dt.date(2026, 10, 1)
@@ -34,8 +42,9 @@ def three_persona_memories(skip_garden_on_day: int) -> pl.DataFrame:
     return pl.concat([memories_for_day(day) for day in events.partition_by("event_date", maintain_order=True)])
 
 
-def chain_fits(memories: pl.DataFrame, settings: PersonaSettings) -> dict:
-    """fit_day over the days in order, with each day's history and lineage as persona_model passes them."""
+def chain_fits(memories: pl.DataFrame, settings: PersonaSettings, settings_on: dict | None = None) -> dict:
+    """fit_day over the days in order, with each day's history and lineage as persona_model passes them
+    (`settings_on`: other settings on some days)."""
     fits, next_id = {}, 1
     for day in sorted(set(memories["event_date"])):
         history = pl.concat([
@@ -43,7 +52,8 @@ def chain_fits(memories: pl.DataFrame, settings: PersonaSettings) -> dict:
             for fit in fits.values()
         ]).select("event_date", "memory_id", "persona_id", "parent_persona_id") if fits else None
         lineage = pl.concat([fit.lineage for fit in fits.values()]) if fits else None
-        fits[day] = fit_day(memories.filter(pl.col("event_date") <= day), day, history, next_id, settings, lineage)
+        fits[day] = fit_day(memories.filter(pl.col("event_date") <= day), day, history, next_id,
+                            (settings_on or {}).get(day, settings), lineage)
         next_id = fits[day].next_persona_id
     return fits
 
@@ -62,6 +72,17 @@ def test_a_persona_missing_for_a_day_comes_back_under_its_id():
     middle_events = middle.lineage.filter(pl.col("level") == "persona")
     assert middle_events.filter(pl.col("persona_id") == garden.item())["event"].to_list() == ["merged_into"]
     assert "retired" not in middle_events["event"].to_list()
+
+
+def test_a_persona_a_lower_k_folds_into_a_neighbour_for_a_day_keeps_its_cluster_and_id():
+    # k is chosen afresh each day; on the middle day only k=2 is allowed, which folds one persona into another.
+    settings = PersonaSettings(window_days=3, recent_days=1, k_min=3, k_max=3, n_held_out=5, n_evidence=4)
+    fits = chain_fits(three_persona_memories(skip_garden_on_day=-1), settings,
+                      {DAY + dt.timedelta(days=1): replace(settings, k_min=2, k_max=2)})
+    ids = [sorted(fit.personas["persona_id"]) for fit in fits.values()]
+    assert ids == [[1, 2, 3]] * 3
+    assert fits[DAY + dt.timedelta(days=1)].lineage.filter(pl.col("level") == "persona")["event"].to_list() == \
+        ["continued"] * 3
 
 
 def unit(vectors: list[list[float]]) -> np.ndarray:
@@ -93,6 +114,27 @@ def test_lineage_records_a_split_a_merge_a_birth_and_a_retirement():
     # A persona already merged is not retired again when it leaves the memory.
     closed = carry_identity(today, candidates, memberships, as_of, 20, 0.15, closed_ids=frozenset({9}))
     assert 9 not in closed.lineage["persona_id"].to_list()
+
+
+def test_a_lost_persona_is_kept_when_it_stands_apart_and_a_catch_all_is_let_go():
+    directions = {"A": [1, 0, 0, 0], "B": [0, 1, 0, 0], "C": [0, 0.4, 0.917, 0], "D": [0, 0, 0, 1], "M": [1, 1, 1, 0]}
+    sizes = {"A": 20, "B": 20, "C": 20, "D": 10, "M": 12}  # M: memories between A, B and C
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix(unit([np.asarray(directions[name]) + rng.normal(0, 0.05, 4)
+                            for name, size in sizes.items() for _ in range(size)]))
+    people, weights = np.arange(X.shape[0]), np.ones(X.shape[0])
+
+    def reconciled(today: list[str], previous: str, min_people: int = 5) -> list[str]:
+        recent = Candidates(unit([directions[name] for name in previous]), np.arange(len(previous)),
+                            np.full(len(previous), np.datetime64(DAY, "D")))
+        centroids = unit([[2, 0, 0, 1] if name == "A+D" else directions[name] for name in today])
+        kept = reconcile_with_previous(X, weights, centroids, recent, 0.3, people, min_people)
+        return sorted(name for name, direction in directions.items() if (kept @ unit([direction])[0]).max() > 0.95)
+
+    # A k one lower folded D into A (B and C, 0.6 apart, are the closest pair); a k one higher added M.
+    assert reconciled(["A+D", "B", "C", "M"], "ABCD") == ["A", "B", "C", "D"]
+    assert reconciled(["A+D", "B", "C"], "ABCDM") == ["A", "B", "C", "D"]  # yesterday's catch-all does not return
+    assert reconciled(["A+D", "B", "C"], "ABCD", min_people=11) == ["B", "C"]  # D has too few people
 
 
 def test_matching_keeps_ids_under_small_drift_and_numbers_the_first_day():

@@ -19,6 +19,7 @@ from dagster_project.science.recommenders import (
     ranker_weights,
     summarise_hits,
     tune_blend,
+    tune_blend_and_ablation,
 )
 
 DAY = date(2026, 10, 8)
@@ -149,6 +150,13 @@ def test_tune_blend_finds_the_best_hit_at_10_of_every_blend_and_needs_the_person
                   [("category_profile", "c"), ("item_knn", "k"), ("persona_category", "p"), ("persona_popularity", "q")]}
     chosen = tune_blend(history, validation, components)
     assert chosen == (0.5, 0.0, 0.0)  # the smallest weights reaching every target
+    # Without the persona term no blend reaches a target; the ablation's weights come from the same scoring.
+    assert tune_blend_and_ablation(history, validation, components) == (chosen, (0.0, 0.0, 0.0))
+    knn_targets = {**components, "item_knn": component("p")}  # item-kNN also scores tomorrow's object
+    assert tune_blend_and_ablation(history, validation, knn_targets) == (
+        tune_blend(history, validation, knn_targets),
+        tune_blend(history, validation, knn_targets, persona_weights=(0.0,), persona_popularity_shares=(0.0,)),
+    ) == ((0.0, 0.5, 0.0), (0.0, 0.5, 0.0))
     grid = {f"{weights}": blend_scores(components, ranker_weights(*weights))
             for weights in [(0.35, 0.0, 0.0), chosen, (0.85, 0.5, 1.0)]}
     hit_rates = dict(next_day_utility(history, validation, grid, k_values=(10,)).select("method", "hit_rate").rows())

@@ -1,6 +1,8 @@
 import polars as pl
 from science_builders import make_events
 
+from dagster_project.science.daily import memories_for_day
+from dagster_project.science.intent_families import apply_intent_families, fit_intent_families
 from dagster_project.science.segmentation import (
     IntentModel,
     assign_intents,
@@ -122,3 +124,28 @@ def test_intent_model_with_one_or_no_category():
     assert one.predict(pl.Series(["racket", "pasta"])).to_list() == ["tennis_gear", None]
     none = IntentModel().fit(pl.Series(["tennis racket"]), pl.Series([None], dtype=pl.String))
     assert none.predict(pl.Series(["tennis racket"])).to_list() == [None]
+
+
+def test_the_pipeline_path_cuts_the_memories_of_the_separate_steps_whatever_the_row_order():
+    # memories_for_day sorts once, cuts sessions once for the families and the segmentation, and fits
+    # the intent model beside the sort; the API composes the separate steps.
+    rows = []
+    for person in range(4):  # rackets and strings in one sitting: one family
+        rows += [
+            (f"r{person}", f"p{person}", 0, "web", "page_view", "I1", "tennis_rackets", "Wilson Pro Staff racket"),
+            (f"s{person}", f"p{person}", 5, "web", "click", "I2", "tennis_strings", "Babolat tennis strings"),
+            (f"q{person}", f"p{person}", 6, "web", "search", None, None, "wimbledon tennis"),
+            (f"k{person}", f"p{person}", 120, "crm", "order", "I4", "kitchen", "Cast iron skillet"),
+        ]
+    for person in range(2):  # skillets and pans together in two sittings only, however many events: no family
+        rows += [(f"c{person}-{n}", f"p{person}", 121 + n, "web", "page_view", "I5", category, "Pan")
+                 for n, category in enumerate(["kitchen", "cookware"] * 3)]
+    events = pl.concat([TRAINING, make_events(rows)])
+    families = fit_intent_families(events)
+    assert families["tennis_strings"] == families["tennis_rackets"] != families["kitchen"] != families["cookware"]
+    expected = segment_intent_memories(apply_intent_families(assign_intents(events), families))
+    assert memories_for_day(events.sample(fraction=1.0, shuffle=True, seed=3)).equals(expected)
+    assert expected.filter(pl.col("person_id") == "p0")["summary"][0] == (
+        "viewed a tennis_rackets page: Wilson Pro Staff racket; clicked an item: Babolat tennis strings; "
+        "searched 'wimbledon tennis'"
+    )

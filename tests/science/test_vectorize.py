@@ -44,6 +44,18 @@ def test_unseen_intents_sources_and_words_add_nothing():
     assert vectorizer.transform(unseen).nnz == 0
 
 
+def test_words_are_weighted_exactly_as_scikit_learn_weighs_them():
+    vectorizer = MemoryVectorizer(min_df=1).fit(MEMORIES)
+    texts = ["Tennis racket, tennis strings!", None, "the and", "pasta zzz recipe recipe", "wimbledon tennis racket"]
+    memories = pl.DataFrame({"text": texts, "intent": ["kitchen"] * 5, "sources": [["web"]] * 5})
+    ours = vectorizer._word_tfidf(memories)
+    theirs = vectorizer.words.transform([text or "" for text in texts])
+    assert ours.nnz == theirs.nnz > 0
+    for attribute in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(ours, attribute), getattr(theirs, attribute))
+    assert ours.dtype == theirs.dtype == np.float32
+
+
 def test_pickle_round_trip_gives_the_same_vectors():
     vectorizer = MemoryVectorizer(min_df=1).fit(MEMORIES)
     restored = pickle.loads(pickle.dumps(vectorizer))

@@ -23,7 +23,7 @@ from dagster_project.run_config import config_from_settings, settings_from_confi
 from dagster_project.science.daily import PersonaSettings, fit_day, memories_for_day
 from dagster_project.science.labelling import explanation_text
 from dagster_project.science.utility import POPULARITY_DAYS, ranker_inputs, utility_for_day
-from dagster_project.tracking.fit_runs import log_day_fit
+from dagster_project.tracking.fit_runs import log_day_fits
 from dagster_project.tracking.resource import MlflowTracking
 from dagster_project.warehouse import read_frame, replace_partition_rows, scalar, table_exists
 
@@ -55,6 +55,7 @@ def intent_memories(context: AssetExecutionContext, config: PersonaModelConfig, 
             "from fct_events where event_date between ? and ?",
             [first, last],
         )
+        events_per_day = dict(events.group_by("event_date").len().iter_rows())
         # One pass over the range's events; days without events are absent.
         memories = pl.concat(
             [memories_for_day(day_events, config.gap_minutes)
@@ -62,19 +63,19 @@ def intent_memories(context: AssetExecutionContext, config: PersonaModelConfig, 
             or [pl.DataFrame()],
             how="diagonal_relaxed",
         )
+        del events  # as large as the memories: not kept through their write
         if memories.is_empty():
             context.log.warning(f"No events in fct_events for {first}..{last}: no memories")
         else:
             replace_partition_rows(
                 connection, "main.intent_memories", memories, first, last, zstd_columns=("summary", "text")
             )
-    day_metadata(context, _memory_metadata_by_day(events, memories, days_between(first, last)))
+    day_metadata(context, _memory_metadata_by_day(events_per_day, memories, days_between(first, last)))
     return MaterializeResult(metadata={"dagster/column_schema": column_schema(memories)} if memories.height else {})
 
 
-def _memory_metadata_by_day(events: pl.DataFrame, memories: pl.DataFrame, days: list[date]) -> dict[date, dict]:
+def _memory_metadata_by_day(events_per_day: dict[date, int], memories: pl.DataFrame, days: list[date]) -> dict[date, dict]:
     """Each day's memory count, event count, mean events per memory, multi-source share and five summaries."""
-    events_per_day = dict(events.group_by("event_date").len().iter_rows())
     per_day = {row["event_date"]: row for row in memories.group_by("event_date").agg(
         pl.len().alias("memories"),
         pl.col("n_events").mean().alias("mean_events_per_memory"),
@@ -124,7 +125,7 @@ def _recent_identity(
     ]
     lineages = [fit.lineage for fit in recent]
     days_of_this_run = [fitted_day for fitted_day in fits if since <= fitted_day < day]  # not read back
-    if has_history:
+    if has_history and len(days_of_this_run) < memory_days:  # else this run fitted every day of them
         parent_column = (
             "p.parent_persona_id" if "parent_persona_id" in _columns(connection, "personas") else "null::bigint"
         )
@@ -249,6 +250,7 @@ def persona_model(
             connection, "select * from intent_memories where event_date between ? and ?",
             [first - timedelta(days=settings.window_days - 1), last],
         )
+        largest_id_outside = _largest_id_outside(connection, first, last) if has_history else 0
         for day in days_between(first, last):
             window = window_memories.filter(
                 pl.col("event_date").is_between(day - timedelta(days=settings.window_days - 1), day)
@@ -257,10 +259,8 @@ def persona_model(
                 skipped.append(day.isoformat())
                 continue
             history, recent_lineage = _recent_identity(connection, fits, day, settings.identity_memory_days, has_history)
-            used_ids = [fit.next_persona_id - 1 for fit in fits.values()]
-            if has_history:
-                used_ids.append(_largest_id_outside(connection, first, last))
-            fits[day] = fit_day(window, day, history, int(max(used_ids, default=0)) + 1, settings, recent_lineage,
+            next_id = max([largest_id_outside, *(fit.next_persona_id - 1 for fit in fits.values())]) + 1
+            fits[day] = fit_day(window, day, history, next_id, settings, recent_lineage,
                                 _previous_personas(connection, fits, day, has_history))
         fits = overridden_fits(connection, fits)  # human labels (`personas label set`) over computed ones
         tables = {
@@ -275,13 +275,10 @@ def persona_model(
             if frames:
                 replace_partition_rows(connection, f"main.{table}", pl.concat(frames), first, last)
         share_history = read_frame(
-            connection, "select event_date, persona_id, label, share from personas where event_date <= ?", [last]
+            connection, "select event_date, persona_id, label, share from personas where event_date between ? and ?",
+            [first - timedelta(days=settings.window_days - 1), last],
         ) if fits else pl.DataFrame()
-    versions = {
-        day: log_day_fit(mlflow.store(), fit, settings, window_memories, share_history.filter(pl.col("event_date") <= day),
-                         context.run.run_id)
-        for day, fit in fits.items()
-    }
+    versions = log_day_fits(mlflow.store(), fits, settings, window_memories, share_history, context.run.run_id)
     if skipped:
         context.log.warning(f"Fewer than {MIN_MEMORIES_TO_FIT} memories in the window of {', '.join(skipped)}: not fitted")
     _fit_metadata(context, fits, versions, window_memories, days_between(first, last))

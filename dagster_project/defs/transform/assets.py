@@ -14,8 +14,9 @@ from duckdb import DuckDBPyConnection
 from dagster_project.asset_defaults import DAILY_STEP
 from dagster_project.metadata import day_metadata, rounded_metadata
 from dagster_project.partitions import days_between, partition_dates
+from dagster_project.paths import personas_home
 from dagster_project.resources.duckdb import DuckDBResource
-from dagster_project.transform.project import PersonasDbtTranslator, dbt_project, ensure_manifest
+from dagster_project.transform.project import PersonasDbtTranslator, dbt_project, ensure_manifest, home_dbt_target
 from dagster_project.warehouse import scalar
 
 # What later steps of a run import on first use: Great Expectations (~1.5 s) for the gates and
@@ -70,7 +71,7 @@ def dbt_warehouse(context: AssetExecutionContext, dbt: DbtCliResource, duckdb: D
                       PERSONAS_WAREHOUSE=duckdb.database_path())
     import_in_background(MODULES_LATER_STEPS_IMPORT)
     # DuckDB admits one process per file: collect dbt's events, then read counts once dbt has exited.
-    events = list(dbt.cli(["build"], context=context).stream())
+    events = list(dbt.cli(["build"], context=context, target_path=home_dbt_target(personas_home())).stream())
     # One connection for every model's counts: opening the warehouse file costs more than a count.
     with duckdb.connect(read_only=True) as connection:
         for event in events:
