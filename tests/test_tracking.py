@@ -1,6 +1,7 @@
 """MLflow runs, registered versions, the champion alias, drift monitoring and its human review over the real graph.
 
-Seven generated days with the planted drift on the last one: the days before it must
+Seven generated days with the planted drift on the last one, fitted in one range run whose
+MLflow logging runs in a worker process (later runs of one to three days log in their own): the days before it must
 stay quiet, the drift day must raise the warning and a pending review that holds the
 champion on the day before. Runs against the home's own SQLite MLflow store; later tests
 run in file order on top of the first run (reject the review, refit the last two days in
@@ -8,6 +9,7 @@ two processes at once, approve the refit's review, refit behind a failing blocki
 relabel a persona and refit three days), so they look only at what they add.
 """
 
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -15,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import polars as pl
 import pytest
 from dagster import (
@@ -37,9 +40,11 @@ from dagster_project.generator import generate
 from dagster_project.partitions import daily_partitions
 from dagster_project.review.actions import champion_status
 from dagster_project.review.store import APPROVED, PENDING, REJECTED, Review
+from dagster_project.science.daily import DayFit, PersonaSettings
 from dagster_project.science.drift import DriftThresholds
+from dagster_project.tracking import fit_runs
 from dagster_project.tracking.drift_series import drift_run_id
-from dagster_project.tracking.fit_runs import DAGSTER_RUN_TAG, fit_sanity
+from dagster_project.tracking.fit_runs import DAGSTER_RUN_TAG, WORKER_MIN_DAYS, FitLogger, fit_sanity
 from dagster_project.tracking.registry import (
     DECISION_TAG,
     PARTITION_DATE_TAG,
@@ -49,6 +54,7 @@ from dagster_project.tracking.registry import (
     champion_uri,
     current_champion,
     day_version,
+    version_day,
 )
 from dagster_project.tracking.store import MlflowStore
 from pipeline_helpers import materialize_range, query, using_home
@@ -65,7 +71,9 @@ def tracked(tmp_path_factory):
     with using_home(tmp_path_factory.mktemp("tracking")) as home:
         generate(home, days=len(DAYS), people=400, events_per_day=2000, seed=3, start_date=START, world="easy",
                  drift_day=len(DAYS) - 1)
-        result = materialize_range(DAYS[0], DAYS[-1], selection=WITHOUT_UTILITY)
+        with pytest.MonkeyPatch.context() as patch:  # the worker logs this range whatever the measured rule
+            patch.setattr(fit_runs, "WORKER_MIN_DAYS", len(DAYS))
+            result = materialize_range(DAYS[0], DAYS[-1], selection=WITHOUT_UTILITY)
         tracking = MlflowStore()
         versions = tracking.client().search_model_versions(f"name = '{tracking.registered_model_name}'")
         yield home, result, tracking, versions
@@ -74,6 +82,7 @@ def tracked(tmp_path_factory):
 def test_every_fitted_day_is_one_run_and_one_model_version(tracked):
     _, result, tracking, versions = tracked
     assert result.success
+    assert [int(version.version) for version in sorted(versions, key=version_day)] == list(range(1, len(DAYS) + 1))
     assert sorted(version.tags[PARTITION_DATE_TAG] for version in versions) == [day.isoformat() for day in DAYS]
 
     client = tracking.client()
@@ -117,6 +126,36 @@ def test_the_champion_assigns_new_memories_as_the_asset_did(tracked):
     assert assigned.height > 100
     assert predicted["persona_id"].tolist() == assigned["persona_id"].to_list()
     assert predicted["distance"].to_numpy() == pytest.approx(assigned["distance"].to_numpy(), abs=1e-5)
+
+
+def test_a_logged_model_serves_its_own_input_example(tracked):
+    """The serving-input check `persona_model` skips per day (it loads the model back), run once here."""
+    _, _, tracking, versions = tracked
+    tracking.activate()
+    uri = f"models:/{tracking.registered_model_name}/{versions[0].version}"
+    model = mlflow.pyfunc.load_model(uri)  # checks the logged requirements against this environment
+    example = model.input_example
+    assert len(example) == 3 and mlflow.models.convert_input_example_to_serving_input(example)
+    predicted = model.predict(example)  # through the signature's input schema, as serving does
+    labels = dict(query("select persona_id, label from personas where event_date = ?", [version_day(versions[0])]))
+    assert len(predicted) == 3 and all(labels[row.persona_id] == row.label for row in predicted.itertuples())
+
+
+def test_a_failure_in_the_logging_worker_fails_with_its_error_and_leaves_no_process(tmp_path):
+    day = START
+    broken = DayFit(  # no metrics: the run's description cannot be written
+        assignments=pl.DataFrame(), personas=pl.DataFrame({"event_date": [day], "persona_id": [1], "label": ["x"],
+                                                            "share": [1.0]}),
+        user_personas=pl.DataFrame({"person_id": ["p"]}), vectorizer=None, centroids=np.zeros((1, 1)),
+        persona_ids=np.array([1]), next_persona_id=2,
+    )
+    memories = pl.DataFrame({"memory_id": ["m"], "summary": ["s"], "text": ["t"], "intent": ["i"], "sources": [["web"]]})
+    with using_home(tmp_path), pytest.raises(KeyError, match="n_memories") as raised:
+        with FitLogger(MlflowStore(), PersonaSettings(), memories, None, "run", days_to_fit=WORKER_MIN_DAYS) as logger:
+            logger.log(broken)
+            logger.versions()
+    assert "_RemoteTraceback" in type(raised.value.__cause__).__name__  # the worker's own traceback
+    assert not multiprocessing.active_children()
 
 
 def _drift_verdicts(result) -> dict[str, AssetCheckEvaluation]:
@@ -290,6 +329,7 @@ def test_a_label_override_survives_three_more_fitted_days(tracked):
         [day, later[0], len(later)])[0]
     assert _cli(home, "label", "set", str(persona_id), "Weekend tennis crowd", "--by", "ann") == 0
 
+    assert len(later) < WORKER_MIN_DAYS  # logged in the step's own process
     assert materialize_range(later[0], later[-1],
                              selection=AssetSelection.assets("memory_assignments", "personas", "user_personas")).success
     rows = query("select event_date, label, computed_label, label_source, label_set_by from personas "

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from dagster_project.review.overrides import COMPUTED, HUMAN, OVERRIDE_SCHEMA, apply_label_overrides
+from dagster_project.review.overrides import COMPUTED, HUMAN, OVERRIDE_SCHEMA
 from dagster_project.warehouse import read_frame, scalar, table_exists
 
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
@@ -65,12 +65,6 @@ def active_label_overrides(connection: duckdb.DuckDBPyConnection) -> pl.DataFram
             select *, row_number() over (partition by persona_id order by set_at desc) as newest
             from persona_label_overrides)
         where newest = 1 and label is not null order by persona_id""").cast(OVERRIDE_SCHEMA)
-
-
-def overridden_fits(connection: duckdb.DuckDBPyConnection, fits: dict) -> dict:
-    """Each day's fit (`DayFit`) with the human labels laid over its computed ones, as it is written and registered."""
-    overrides = active_label_overrides(connection)
-    return {day: replace(fit, personas=apply_label_overrides(fit.personas, overrides)) for day, fit in fits.items()}
 
 
 def set_label_override(

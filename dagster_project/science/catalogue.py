@@ -10,21 +10,25 @@ import scipy.sparse as sp
 
 from dagster_project.science.labelling import (
     CLAIM_DTYPE,
+    PersonaFacts,
     PersonaLabel,
-    check_label_grounded,
+    check_labels_grounded,
     ctfidf_from_presence,
     distinctive_phrases,
+    domain_statistic,
     fact_shares,
     frequency_qualifiers,
     held_out_memories,
     label_persona,
     persona_domains,
     persona_explanations,
+    persona_facts,
     phrase_statistics,
     select_evidence,
+    statistic_shares,
     term_presence,
 )
-from dagster_project.science.metrics import cohesion, coverage, evidence_alignment, quality, truthfulness
+from dagster_project.science.metrics import cohesion, coverages, evidence_alignments, quality, truthfulnesses
 
 if TYPE_CHECKING:  # daily.py imports this module
     from dagster_project.science.daily import PersonaSettings
@@ -49,7 +53,8 @@ def label_personas(
     previous_labels: pl.DataFrame | None = None,
     presence: tuple[sp.csr_matrix, np.ndarray] | None = None,
 ) -> pl.DataFrame:
-    """c-TF-IDF terms, evidence, label, description and quality per persona (a loop per persona).
+    """c-TF-IDF terms, evidence, label, description and quality per persona (a loop per persona writes the
+    labels; the phrase counts, grounding checks and scores are whole-frame operations over all personas).
 
     ``assignments``: memory_id, person_id, persona_id, distance, weight, text, sources, and the
     memories' categories and actions (empty when absent). Each persona's other members are split
@@ -82,6 +87,7 @@ def label_personas(
     shares = fact_shares(writing)
     population = fact_shares(weighted.with_columns(_all=pl.lit(0)), by="_all")
     domains = persona_domains(shares, population)
+    facts = persona_facts(shares, population)
     shares = shares.partition_by("persona_id", as_dict=True)
     yesterday = {
         row["persona_id"]: PersonaLabel("", "", [], role=row["role"], domain=row["domain"], focus=row["focus"] or [],
@@ -103,45 +109,44 @@ def label_personas(
         schema={"persona_id": weighted.schema["persona_id"], "term": pl.String}, orient="row",
     )
     focus_statistics = phrase_statistics(phrases, evidence_rows, writing)
-    held_out = held_out.partition_by("persona_id", as_dict=True)
-    writing = writing.partition_by("persona_id", as_dict=True)
-    evidence_rows = evidence_rows.partition_by("persona_id", as_dict=True)
-    members = members.partition_by("persona_id", as_dict=True)
+    held_out_of = held_out.partition_by("persona_id", as_dict=True)
+    writing_of = writing.partition_by("persona_id", as_dict=True)
+    evidence_rows_of = evidence_rows.partition_by("persona_id", as_dict=True)
     sizes = weighted.group_by("persona_id").agg(
         pl.len().alias("n_memories"),
         pl.col("person_id").n_unique().alias("n_users"),
         pl.col("weight").sum().alias("share"),
     )
-    cohesion_by_label = cohesion(X, labels, centroids, weights)
+    # Each candidate domain's claim (its categories' share of the writing memories), all personas in one pass.
+    domain_shares = statistic_shares(writing, pl.DataFrame(
+        [(persona_id, domain_statistic(categories)) for persona_id, candidates_of in domains.items()
+         for _, categories in candidates_of],
+        schema={"persona_id": weighted.schema["persona_id"], "statistic": pl.String}, orient="row",
+    ))
+    domain_shares_of = {}
+    for persona_id, statistic, share in domain_shares.iter_rows():
+        domain_shares_of.setdefault(persona_id, {})[statistic] = share
     no_rows = weighted.select(memory_columns).clear()
     evidence_ids_of = dict(evidence.select("persona_id", "evidence_memory_ids").iter_rows())
-    rows = []
-    for label_index, persona_id in enumerate(persona_ids.tolist()):
-        evidence_ids = evidence_ids_of.get(persona_id, [])
-        persona_members = members.get((persona_id,), no_rows)
-        persona_evidence = evidence_rows.get((persona_id,), no_rows)
-        persona_label = label_persona(
+    persona_labels = [
+        label_persona(
             candidates.get(persona_id, []),
-            writing.get((persona_id,), no_rows),
-            persona_evidence,
+            writing_of.get((persona_id,), no_rows),
+            evidence_rows_of.get((persona_id,), no_rows),
             shares.get((persona_id,), population.clear()),
             population,
             qualifiers.get(persona_id),
-            held_out.get((persona_id,), no_rows).height,
+            held_out_of.get((persona_id,), no_rows).height,
             yesterday.get(persona_id),
             focus_statistics.get(persona_id, {}),
             domains.get(persona_id, []),
+            domain_shares_of.get(persona_id, {}),
+            facts.get(persona_id, PersonaFacts(0, {}, {})),
         )
-        check_label_grounded(persona_label, persona_evidence["text"].fill_null("").to_list(),
-                             persona_evidence["categories"].to_list())
-        persona_held_out = held_out.get((persona_id,), no_rows)
-        scores = (
-            float(cohesion_by_label[label_index]),
-            evidence_alignment(persona_held_out, persona_label.domain_categories, persona_label.focus),
-            truthfulness(persona_label.claims, persona_held_out),
-            coverage(persona_members, persona_label.domain_categories, persona_label.focus),
-        )
-        rows.append({
+        for persona_id in persona_ids.tolist()
+    ]
+    catalogue = pl.DataFrame(
+        [{
             "persona_id": persona_id,
             "label": persona_label.label,
             "description": persona_label.description,
@@ -153,23 +158,28 @@ def label_personas(
             "claims": persona_label.claims,
             "top_terms": [term for term, _ in term_weights.get(persona_id, [])],
             "label_terms": persona_label.label_terms,
-            "cohesion": scores[0],
-            "evidence_alignment": scores[1],
-            "truthfulness": scores[2],
-            "coverage": scores[3],
-            "quality": quality(*scores),
-            "evidence_memory_ids": list(evidence_ids),
-        })
-    catalogue = pl.DataFrame(
-        rows,
+            "evidence_memory_ids": list(evidence_ids_of.get(persona_id, [])),
+        } for persona_id, persona_label in zip(persona_ids.tolist(), persona_labels, strict=True)],
         schema={
             "persona_id": pl.Int64, "label": pl.String, "description": pl.String,
             "role": pl.String, "domain": pl.String, "domain_categories": pl.List(pl.String), "qualifier": pl.String,
             "focus": pl.List(pl.String), "claims": CLAIM_DTYPE,
             "top_terms": pl.List(pl.String), "label_terms": pl.List(pl.String),
-            "cohesion": pl.Float64, "evidence_alignment": pl.Float64, "truthfulness": pl.Float64,
-            "coverage": pl.Float64, "quality": pl.Float64, "evidence_memory_ids": pl.List(pl.String),
+            "evidence_memory_ids": pl.List(pl.String),
         },
+    )
+    # Every label checked against its evidence and scored at once: held out, and over all its people.
+    check_labels_grounded(catalogue, evidence_rows)
+    scores = [
+        cohesion(X, labels, centroids, weights),
+        evidence_alignments(held_out, catalogue)["evidence_alignment"].to_numpy(),
+        truthfulnesses(held_out, catalogue)["truthfulness"].to_numpy(),
+        coverages(members, catalogue)["coverage"].to_numpy(),
+    ]
+    catalogue = catalogue.with_columns(
+        pl.Series(name, values, dtype=pl.Float64)
+        for name, values in zip(("cohesion", "evidence_alignment", "truthfulness", "coverage", "quality"),
+                                [*scores, quality(*scores)], strict=True)
     )
     return (
         catalogue.join(sizes, on="persona_id", how="left")

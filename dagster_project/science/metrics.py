@@ -18,7 +18,7 @@ import polars as pl
 import scipy.sparse as sp
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from dagster_project.science.labelling import CLAIM_TOLERANCE, normalised, statistic_share
+from dagster_project.science.labelling import CLAIM_DTYPE, CLAIM_TOLERANCE, normalised, statistic_shares
 
 # --- quality -------------------------------------------------------------------------
 
@@ -41,24 +41,14 @@ def cohesion(
     return np.clip(means, 0.0, 1.0)
 
 
-def supports_label(memories: pl.DataFrame, domain_categories: Sequence[str], focus: Sequence[str]) -> pl.Series:
-    """Per memory (categories, text): does it speak for the label -- a category of the label's
-    domain among its categories, or a focus phrase in its text."""
-    by_category = memories["categories"].list.eval(pl.element().is_in(list(domain_categories))).list.any()
-    if not focus:
-        return by_category.fill_null(False)
-    return by_category.fill_null(False) | contains_label_term(memories["text"], focus)
-
-
 def evidence_alignment(memories: pl.DataFrame, domain_categories: Sequence[str], focus: Sequence[str]) -> float:
-    """Share of ``memories`` (categories, text) that support the label (``supports_label``), 0 if none.
+    """Share of ``memories`` (categories, text) that support the label (``label_support``), 0 if none.
 
     Scored on held-out member memories (``labelling.held_out_memories``), never on the
     memories the label was written from.
     """
-    if memories.is_empty() or not (domain_categories or focus):
-        return 0.0
-    return float(supports_label(memories, domain_categories, focus).mean())
+    one = evidence_alignments(memories.with_columns(persona_id=pl.lit(0)), _one_label(domain_categories, focus))
+    return float(one["evidence_alignment"][0])
 
 
 def truthfulness(claims: Sequence[dict], memories: pl.DataFrame, tolerance: float = CLAIM_TOLERANCE) -> float:
@@ -69,10 +59,8 @@ def truthfulness(claims: Sequence[dict], memories: pl.DataFrame, tolerance: floa
     categories, actions, sources -- held-out members, not those the description was written from.
     No claim, or no memory, scores 0: a description that says nothing is not true.
     """
-    if not claims or memories.is_empty():
-        return 0.0
-    return float(np.mean([abs(statistic_share(memories, claim["statistic"]) - claim["value"]) <= tolerance + 1e-9
-                          for claim in claims]))
+    one = truthfulnesses(memories.with_columns(persona_id=pl.lit(0)), _one_label([], [], claims), tolerance)
+    return float(one["truthfulness"][0])
 
 
 def coverage(memories: pl.DataFrame, domain_categories: Sequence[str], focus: Sequence[str]) -> float:
@@ -80,21 +68,91 @@ def coverage(memories: pl.DataFrame, domain_categories: Sequence[str], focus: Se
 
     ``memories``: person_id, categories, text, one row per member memory. 0 without members or label.
     """
-    if memories.is_empty() or not (domain_categories or focus):
-        return 0.0
-    hits = memories.select("person_id", hit=supports_label(memories, domain_categories, focus))
-    return float(hits.group_by("person_id").agg(pl.col("hit").any())["hit"].mean())
+    one = coverages(memories.with_columns(persona_id=pl.lit(0)), _one_label(domain_categories, focus))
+    return float(one["coverage"][0])
 
 
-def contains_label_term(texts: pl.Series, label_terms: Sequence[str]) -> pl.Series:
-    """Per text: does a label term occur in it (as whole words, see ``labelling``)."""
-    needles = normalised(pl.Series(list(label_terms), dtype=pl.String)).to_list()
-    return normalised(texts.fill_null("")).str.contains_any(needles)
+def _one_label(domain_categories: Sequence[str], focus: Sequence[str], claims: Sequence[dict] = ()) -> pl.DataFrame:
+    """The ``labels`` frame of the batch scores for a single persona, persona_id 0."""
+    return pl.DataFrame(
+        {"persona_id": [0], "domain_categories": [list(domain_categories)], "focus": [list(focus)],
+         "claims": [list(claims)]},
+        schema={"persona_id": pl.Int64, "domain_categories": pl.List(pl.String), "focus": pl.List(pl.String),
+                "claims": CLAIM_DTYPE},
+    )
 
 
-def quality(*scores: float) -> float:
-    """Mean of the quality measures (cohesion, held-out alignment and truthfulness, coverage)."""
-    return float(np.mean(scores))
+# The batch scores: every persona of ``labels`` (persona_id, domain_categories, focus; claims for
+# truthfulness) scored on its rows of ``memories`` (persona_id and the columns each score reads) at
+# once, one row per persona of ``labels`` in its order; a persona without memories or label scores 0.
+
+
+def label_support(memories: pl.DataFrame, labels: pl.DataFrame) -> pl.Series:
+    """Per memory (persona_id, categories, text): does it speak for its persona's label -- a category of
+    the label's domain among its categories, or a focus phrase in its text (as whole words, see ``labelling``)."""
+    memories = memories.select("persona_id", "categories", "text").with_row_index("_memory")
+    by_category = (
+        memories.join(labels.select("persona_id", "domain_categories"), on="persona_id", how="left",
+                      maintain_order="left")
+        .select(pl.col("categories").cast(pl.List(pl.String)).list.set_intersection("domain_categories").list.len() > 0)
+        .to_series().fill_null(False)
+    )
+    phrases = labels.select("persona_id", "focus").explode("focus").drop_nulls("focus")
+    with_phrase = (
+        memories.select("_memory", "persona_id", text=normalised(pl.col("text").fill_null("")))
+        .join(phrases.select("persona_id", phrase=normalised(pl.col("focus"))), on="persona_id")
+        .filter(pl.col("text").str.contains(pl.col("phrase"), literal=True))["_memory"]
+    )
+    return (by_category | memories["_memory"].is_in(with_phrase.implode())).alias("supports")
+
+
+def evidence_alignments(memories: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
+    """``evidence_alignment`` of every persona: persona_id, evidence_alignment."""
+    shares = (
+        memories.select("persona_id", label_support(memories, labels))
+        .group_by("persona_id").agg(evidence_alignment=pl.col("supports").mean())
+    )
+    return _per_label(labels.filter(_has_label()), shares, labels, "evidence_alignment")
+
+
+def coverages(memories: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
+    """``coverage`` of every persona (``memories``: persona_id, person_id, categories, text): persona_id, coverage."""
+    shares = (
+        memories.select("persona_id", "person_id", label_support(memories, labels))
+        .group_by("persona_id", "person_id").agg(pl.col("supports").any())
+        .group_by("persona_id").agg(coverage=pl.col("supports").mean())
+    )
+    return _per_label(labels.filter(_has_label()), shares, labels, "coverage")
+
+
+def truthfulnesses(memories: pl.DataFrame, labels: pl.DataFrame, tolerance: float = CLAIM_TOLERANCE) -> pl.DataFrame:
+    """``truthfulness`` of every persona's claims (``labels``: persona_id, claims): persona_id, truthfulness."""
+    claims = labels.select("persona_id", "claims").explode("claims").drop_nulls("claims").unnest("claims")
+    holds = (
+        statistic_shares(memories, claims.select("persona_id", "statistic", "value"))
+        .group_by("persona_id")
+        .agg(truthfulness=((pl.col("share") - pl.col("value")).abs() <= tolerance + 1e-9).mean())
+    )
+    return _per_label(labels.join(memories.select("persona_id").unique(), on="persona_id", how="semi"), holds, labels,
+                      "truthfulness")
+
+
+def _has_label() -> pl.Expr:
+    return (pl.col("domain_categories").list.len().fill_null(0) > 0) | (pl.col("focus").list.len().fill_null(0) > 0)
+
+
+def _per_label(scored: pl.DataFrame, scores: pl.DataFrame, labels: pl.DataFrame, name: str) -> pl.DataFrame:
+    """``scores`` of the personas in ``scored``, 0 for the other ``labels``, one row per label in its order."""
+    return labels.select("persona_id").join(
+        scores.join(scored.select("persona_id"), on="persona_id", how="semi"), on="persona_id", how="left",
+        maintain_order="left",
+    ).with_columns(pl.col(name).fill_null(0.0))
+
+
+def quality(*scores: float | np.ndarray) -> float | np.ndarray:
+    """Mean of the quality measures (cohesion, held-out alignment and truthfulness, coverage), per persona
+    when they are arrays of all personas' scores (summed in the same order either way)."""
+    return np.mean(np.stack(scores), axis=0)
 
 
 # --- evaluation against planted truth ------------------------------------------------

@@ -1,17 +1,26 @@
 """One MLflow run per fitted model date: settings, quality, the persona report, the share plot and the model.
 
-`log_day_fits` is what `persona_model` calls with the fits of its range; the parameter,
+`persona_model` hands each day's fit to a `FitLogger` as soon as it is fitted; the parameter,
 metric and sanity helpers are plain functions of the fit.
 """
 
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from importlib.metadata import version
+from logging.handlers import QueueHandler, QueueListener
 
 import matplotlib.pyplot as plt
 import mlflow
+import pandas as pd
 import polars as pl
 from mlflow.entities.model_registry import ModelVersion
+from mlflow.models import Model
 
 from dagster_project.science.daily import DayFit, PersonaSettings
 from dagster_project.science.labelling import UNLABELLED
@@ -33,6 +42,8 @@ INPUT_EXAMPLE_ROWS = 3
 DESCRIPTION_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
 RUN_NAME_PREFIX = "persona-model"
 LISTED_PERSONAS = 5
+SHARE_COLUMNS = ("event_date", "persona_id", "label", "share")
+WORKER_MIN_DAYS = 8  # shorter ranges log in the step's own process (docs/performance.md)
 REGISTERED_MODEL_DESCRIPTION = (
     "Daily persona models of the persona platform, one version per model date (tag partition_date): "
     "the window's TF-IDF + person-context vectoriser, k-means centroids, persona ids and labels. `predict` assigns "
@@ -114,68 +125,200 @@ def fit_description(fit: DayFit, settings: PersonaSettings, sanity: FitSanity) -
     )
 
 
-def log_day_fits(
-    tracking: MlflowStore,
-    fits: dict[date, DayFit],
-    settings: PersonaSettings,
-    memories: pl.DataFrame,
-    share_history: pl.DataFrame,
-    dagster_run_id: str,
-) -> dict[date, ModelVersion]:
-    """Log the fit of every model date as a run and register its model; returns each day's new version.
+@dataclass(frozen=True)
+class RangeLog:
+    """What every day of a range logs with: the store opened once for the whole range, not once per day."""
 
-    The store is looked up once for the whole range, not once per day.
-    `memories`: the intent memories of the fits' windows (for evidence summaries and the input example);
-    `share_history`: the `personas` rows (event_date, persona_id, label, share) of those windows;
-    `dagster_run_id`: the run that fits, tagged so that recovering that run, dead, ends only its fits.
-    """
-    if not fits:
-        return {}
+    tracking: MlflowStore
+    experiment_id: str
+    settings: PersonaSettings
+    summaries: pl.DataFrame  # memory_id, summary of the range's windows: the report's evidence
+    input_example: pd.DataFrame
+    dagster_run_id: str
+
+
+def open_range_log(
+    tracking: MlflowStore, settings: PersonaSettings, memories: pl.DataFrame, dagster_run_id: str
+) -> RangeLog:
+    """Point MLflow at the home and make sure the registered model exists."""
     experiment_id = tracking.activate()
     ensure_registered_model(tracking, REGISTERED_MODEL_DESCRIPTION)
-    return {
-        day: _log_day_fit(tracking, experiment_id, fit, settings, memories, share_history, dagster_run_id)
-        for day, fit in fits.items()
-    }
+    return RangeLog(
+        tracking, experiment_id, settings, memories.select("memory_id", "summary"),
+        memories.select(INPUT_COLUMNS).head(INPUT_EXAMPLE_ROWS).to_pandas(), dagster_run_id,
+    )
 
 
-def _log_day_fit(
-    tracking: MlflowStore,
-    experiment_id: str,
-    fit: DayFit,
-    settings: PersonaSettings,
-    memories: pl.DataFrame,
-    share_history: pl.DataFrame,
-    dagster_run_id: str,
-) -> ModelVersion:
+class FitLogger:
+    """Logs each fitted day as a run and a model version as the fits come, strictly in date order.
+
+    With `WORKER_MIN_DAYS` days or more to fit, one worker process (spawned, at a lower priority) logs
+    day D while the caller fits day D + 1: MLflow logging is GIL-bound Python, so a thread would not
+    overlap it, and SQLite takes one writer, so one process logs every day in turn and version numbers
+    follow the model dates. A shorter range logs in the caller, where the worker's start-up (importing
+    MLflow, matplotlib and the science, 5-7 s under load) would cost about what the overlap saves.
+    The store is opened at the first day logged.
+
+    `memories`: the intent memories of the range's windows (evidence summaries, the input example);
+    `earlier_shares`: the stored `personas` rows (event_date, persona_id, label, share) of the days
+    before the range that its first windows reach back to; the range's own come from the fits logged;
+    `dagster_run_id`: the run that fits, tagged so that recovering that run, dead, ends only its fits.
+    Leaving the `with` block on an error cancels the days not started and waits for the one being
+    logged, so no worker and no open MLflow run outlive the step; the worker's own error is raised
+    by `log` or `versions`. The worker's log records are handled by the caller's loggers, as its own.
+    """
+
+    def __init__(
+        self,
+        tracking: MlflowStore,
+        settings: PersonaSettings,
+        memories: pl.DataFrame,
+        earlier_shares: pl.DataFrame | None,
+        dagster_run_id: str,
+        days_to_fit: int,
+    ) -> None:
+        self._open_arguments = (tracking, settings, memories, dagster_run_id)
+        self._in_worker = days_to_fit >= WORKER_MIN_DAYS
+        self._window_days = settings.window_days
+        self._shares = (pl.DataFrame(schema=dict.fromkeys(SHARE_COLUMNS)) if earlier_shares is None
+                        else earlier_shares.select(SHARE_COLUMNS))  # then the last logged day's window
+        self._versions: dict[date, Future | ModelVersion] = {}
+        self._range: RangeLog | None = None
+        self._worker: ProcessPoolExecutor | None = None
+        self._opened: Future | None = None
+        self._worker_logs: QueueListener | None = None
+
+    def __enter__(self) -> "FitLogger":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        if self._worker is not None:
+            self._worker.shutdown(wait=True, cancel_futures=True)
+            self._worker_logs.stop()
+
+    def log(self, fit: DayFit) -> None:
+        """Log the day (after every day logged before it); raises a worker's error of an earlier day."""
+        day = fit.personas["event_date"][0]
+        self._shares = pl.concat([self._shares, fit.personas.select(SHARE_COLUMNS)], how="vertical_relaxed").filter(
+            pl.col("event_date").is_between(day - timedelta(days=self._window_days - 1), day))
+        if not self._in_worker:
+            self._range = self._range or open_range_log(*self._open_arguments)
+            self._versions[day] = _log_day_fit(self._range, fit, self._shares)
+            return
+        if self._worker is None:
+            spawn = multiprocessing.get_context("spawn")
+            records = spawn.Queue()
+            self._worker_logs = QueueListener(records, _AsIfLoggedHere())
+            self._worker_logs.start()
+            self._worker = ProcessPoolExecutor(max_workers=1, mp_context=spawn, initializer=_start_worker,
+                                               initargs=(records,))
+            self._opened = self._worker.submit(_open_in_worker, *self._open_arguments)
+        for logged in (self._opened, *self._versions.values()):
+            if logged.done() and logged.exception() is not None:
+                raise logged.exception()
+        self._versions[day] = self._worker.submit(_log_in_worker, fit, self._shares)
+
+    def versions(self) -> dict[date, ModelVersion]:
+        """Each logged day's new model version, once every day is logged."""
+        if self._opened is not None:
+            self._opened.result()
+        return {day: logged.result() if isinstance(logged, Future) else logged
+                for day, logged in self._versions.items()}
+
+
+class PyfuncWithoutServingCheck:
+    """The `mlflow.pyfunc` flavor for `Model.log`, which skips its serving-input check when the flavor takes
+    `validate_serving_input=False` (pyfunc's own `save_model` refuses the argument). The check loads the
+    model back, checks its requirements and predicts on the input example, 0.15 s a day; the same model
+    code is checked once in `tests/test_tracking.py`, which loads a logged model and predicts on its example.
+    """
+
+    __name__ = "mlflow.pyfunc"  # the flavor MLflow records
+
+    @staticmethod
+    def save_model(validate_serving_input: bool = True, **kwargs) -> None:
+        mlflow.pyfunc.save_model(**kwargs)
+
+
+class _AsIfLoggedHere(logging.Handler):
+    """Hands a worker's record to the logger of its name here, as if logged here (where a `personas` command
+    mutes MLflow's terminal output)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger(record.name).handle(record)
+
+
+def _start_worker(records: multiprocessing.Queue) -> None:
+    """The worker's every log record and warning goes to `records` (the stream handlers libraries such as MLflow
+    set on their loggers at import would write to the terminal behind the caller's back)."""
+    for name in [None, *logging.root.manager.loggerDict]:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True
+    logging.getLogger().addHandler(QueueHandler(records))
+    logging.captureWarnings(True)
+    # Below the step in priority: the worker takes the cycles the fit leaves and, on a busy machine, catches up
+    # while the step writes its tables, instead of slowing every fit (30 days: 1.39 s a day niced, 1.93 not).
+    os.nice(10)
+
+
+_worker_range: RangeLog | None = None  # the range the worker process logs, set by its first task
+
+
+def _open_in_worker(
+    tracking: MlflowStore, settings: PersonaSettings, memories: pl.DataFrame, dagster_run_id: str
+) -> None:
+    """The worker's first task: open the range, and end the worker should the process that started it die
+    (a killed step): recovery ends the runs it left open by their Dagster run tag."""
+    global _worker_range
+    _worker_range = open_range_log(tracking, settings, memories, dagster_run_id)
+    parent_sentinel = multiprocessing.parent_process().sentinel
+    threading.Thread(target=_exit_with, args=(parent_sentinel,), daemon=True).start()
+
+
+def _exit_with(parent_sentinel: int) -> None:
+    multiprocessing.connection.wait([parent_sentinel])
+    os._exit(1)
+
+
+def _log_in_worker(fit: DayFit, share_window: pl.DataFrame) -> ModelVersion:
+    return _log_day_fit(_worker_range, fit, share_window)
+
+
+def _log_day_fit(range_log: RangeLog, fit: DayFit, share_window: pl.DataFrame) -> ModelVersion:
     """One model date's run and model version.
 
     The share plot covers the model's own window, the model dates of [day - W + 1, day]: a plot of the
     whole history grows with every day (one more line and legend entry per persona id ever seen, 3 s a
     day to draw after 200 days) and its legend no longer fits the figure.
+    The model is logged without MLflow's serving-input check (`PyfuncWithoutServingCheck`).
     """
+    settings = range_log.settings
     day = fit.personas["event_date"][0]
     sanity = fit_sanity(fit.personas)
     description = fit_description(fit, settings, sanity)
-    tags = {PARTITION_DATE_TAG: day.isoformat(), SANITY_TAG: str(sanity.passed).lower(), DAGSTER_RUN_TAG: dagster_run_id,
-            DESCRIPTION_TAG: description}
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{RUN_NAME_PREFIX} {day}", tags=tags):
+    tags = {PARTITION_DATE_TAG: day.isoformat(), SANITY_TAG: str(sanity.passed).lower(),
+            DAGSTER_RUN_TAG: range_log.dagster_run_id, DESCRIPTION_TAG: description}
+    with mlflow.start_run(experiment_id=range_log.experiment_id, run_name=f"{RUN_NAME_PREFIX} {day}", tags=tags):
         mlflow.log_params(fit_params(fit, settings, day))
-        mlflow.log_text(persona_report(day.isoformat(), fit.personas, memories), "persona_report.md")
+        mlflow.log_text(persona_report(day.isoformat(), fit.personas, range_log.summaries), "persona_report.md")
         if sanity.reasons:
             mlflow.log_text("\n".join(sanity.reasons) + "\n", "fit_sanity.txt")
-        window_start = day - timedelta(days=settings.window_days - 1)
-        figure = share_history_figure(share_history.filter(pl.col("event_date").is_between(window_start, day)))
+        figure = share_history_figure(share_window)
         mlflow.log_figure(figure, "persona_shares.png")
         plt.close(figure)
-        model = mlflow.pyfunc.log_model(
+        model = Model.log(
+            artifact_path=None,
             name=MODEL_NAME,
+            flavor=PyfuncWithoutServingCheck,
             python_model=PersonaModel.from_fit(fit),
             signature=SIGNATURE,
-            input_example=memories.select(INPUT_COLUMNS).head(INPUT_EXAMPLE_ROWS).to_pandas(),
+            input_example=range_log.input_example,
             pip_requirements=MODEL_REQUIREMENTS,
+            validate_serving_input=False,
         )
         # Logged after the model, the metrics go to the run and to the model in one write; logged before it,
         # MLflow reads each metric's history back to copy it onto the model.
         mlflow.log_metrics(fit_metrics(fit))
-    return register_day_model(tracking, model, day, sanity.passed, description)
+    return register_day_model(range_log.tracking, model, day, sanity.passed, description)

@@ -1,9 +1,17 @@
 """Focus phrases a marketer would write: owned by the persona, no units, broad and owned ranked first."""
 
+import re
+
 import polars as pl
 import pytest
 
-from dagster_project.science.labelling import TermScore, ctfidf_table, focus_phrases, phrase_statistics
+from dagster_project.science.labelling import (
+    TermScore,
+    ctfidf_table,
+    focus_phrases,
+    normalised,
+    phrase_statistics,
+)
 
 TEXTS = pl.Series(["65 inch tv remote", "55 inch sony tv", "tv wall mount projector", "screening tonight projector",
                    "imax screening"])
@@ -60,3 +68,24 @@ def test_phrase_statistics_of_many_personas_match_one_persona_at_a_time():
     assert (pegasus.coverage, pegasus.fixed_neighbour_share) == (pytest.approx(1 / 3), 1.0)  # always "nike pegasus"
     assert trail.support == 1 and trail.coverage == 0.0 and trail.after_number_share is None  # one evidence text
     assert together[2]["tv"].coverage == pytest.approx(2 / 3) and together[2]["inch"].support == 0
+
+
+def test_phrase_shapes_count_as_the_regular_expression_scans_they_replace():
+    # Repeats and overlaps, where a scan passes over matches: "65 inch 55 inch" finds one " <number> inch "
+    # (the second needs the space the first took), "p p p" two "<word> p " of three.
+    texts = ["65 inch 55 inch", "inch inch inch", "a b a b a b", "x a b y a b", "7 a b 8 a b a b", "p p p p",
+             "car seat infant car seat car seat", "1 2 3 4", "la vie en rose vie en rose en"] * 2  # 2 evidence texts
+    writing = pl.DataFrame({"persona_id": 1, "person_id": [f"p{i}" for i in range(len(texts))], "text": texts})
+    terms = ["inch", "a b", "b a", "p", "car seat", "seat car", "2", "vie en", "en", "rose"]
+    statistics = phrase_statistics(pl.DataFrame({"persona_id": 1, "term": terms}), writing.select("persona_id", "text"),
+                                   writing)[1]
+    haystack = normalised(writing["text"])
+    for term in terms:
+        escaped = re.escape(term)
+        occurring = haystack.filter(haystack.str.contains(f" {term} ", literal=True))
+        total = occurring.str.count_matches(f" {term} ", literal=True).sum()
+        after_number = occurring.str.count_matches(r" \d[^ ]* " + escaped + " ").sum()
+        neighbours = [occurring.str.extract_all(pattern).explode().drop_nulls().value_counts()["count"].max() or 0
+                      for pattern in (r"\S+ " + escaped + " ", " " + escaped + r" \S+")]
+        assert statistics[term].after_number_share == after_number / total, term
+        assert statistics[term].fixed_neighbour_share == max(neighbours) / total, term

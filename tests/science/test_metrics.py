@@ -3,16 +3,20 @@ import polars as pl
 import pytest
 import scipy.sparse as sp
 
+from dagster_project.science.labelling import CLAIM_DTYPE
 from dagster_project.science.metrics import (
     clustering_agreement,
     cohesion,
     coverage,
+    coverages,
     evidence_alignment,
+    evidence_alignments,
     label_term_precision,
     map_personas_to_planted,
     persona_f1,
     quality,
     truthfulness,
+    truthfulnesses,
 )
 
 
@@ -57,6 +61,46 @@ def test_truthfulness_checks_each_claimed_share_within_five_points():
     assert truthfulness(claims, held_out) == pytest.approx(2 / 3)
     assert truthfulness(claims, held_out, tolerance=0.1) == 1.0
     assert truthfulness([], held_out) == 0.0 and truthfulness(claims, held_out.clear()) == 0.0
+
+
+def test_scores_of_all_personas_at_once_equal_each_persona_scored_alone():
+    # Persona 1 (tennis) and 2 (gifts) share one frame; 3 has no label, 4 no memories.
+    memories = pl.concat([
+        MEMBERS.with_columns(persona_id=pl.lit(1)),
+        MEMBERS.with_columns(persona_id=pl.lit(2), person_id=pl.col("person_id") + "2"),
+        MEMBERS.head(2).with_columns(persona_id=pl.lit(3)),
+    ]).with_columns(actions=pl.lit(["order"]), sources=pl.col("categories").list.eval(pl.lit("web")))
+    claims = [{"text": "40% ...", "statistic": "category:tennis_tickets|books", "value": 0.4},
+              {"text": "100% ...", "statistic": "action:order", "value": 1.0},
+              {"text": "80% ...", "statistic": "source:web", "value": 0.8}]
+    labels = pl.DataFrame(
+        {"persona_id": [1, 2, 3, 4],
+         "domain_categories": [["tennis_tickets"], ["books", "cookware"], [], ["books"]],
+         "focus": [["pro staff"], ["gift card", "tennis"], [], ["pasta"]],
+         "claims": [claims, claims[1:], [], claims]},
+        schema={"persona_id": pl.Int64, "domain_categories": pl.List(pl.String), "focus": pl.List(pl.String),
+                "claims": CLAIM_DTYPE},
+    )
+    together = (evidence_alignments(memories, labels)
+                .join(coverages(memories, labels), on="persona_id", maintain_order="left")
+                .join(truthfulnesses(memories, labels), on="persona_id", maintain_order="left"))
+    alone = [
+        (label["persona_id"],
+         evidence_alignment(rows, label["domain_categories"], label["focus"]),
+         coverage(rows, label["domain_categories"], label["focus"]),
+         truthfulness(label["claims"], rows))
+        for label in labels.iter_rows(named=True)
+        for rows in [memories.filter(pl.col("persona_id") == label["persona_id"])]
+    ]
+    assert together.rows() == alone
+    # 3 of 5 memories are on web: that claim fails for both; persona 2 covers ann and bob, not cy and dee
+    assert alone[:2] == [(1, 2 / 5, 2 / 4, 2 / 3), (2, 3 / 5, 2 / 4, 1 / 2)]
+    assert alone[2:] == [(3, 0.0, 0.0, 0.0), (4, 0.0, 0.0, 0.0)]
+
+
+def test_quality_of_all_personas_at_once_sums_as_one_at_a_time():
+    scores = [np.random.default_rng(seed).random(50) for seed in range(4)]
+    assert quality(*scores).tolist() == [quality(*persona) for persona in zip(*scores, strict=True)]
 
 
 def test_quality_is_the_mean_of_the_measures():

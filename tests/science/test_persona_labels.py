@@ -9,6 +9,7 @@ from dagster_project.science.labelling import (
     PersonaLabel,
     TermScore,
     check_label_grounded,
+    check_labels_grounded,
     fact_shares,
     focus_phrases,
     frequency_qualifiers,
@@ -128,6 +129,25 @@ def test_an_unsupported_focus_or_domain_is_refused():
         check_label_grounded(forged, ["tennis final", "racket"], [["tennis_rackets"], ["tennis_rackets"]])
     with pytest.raises(ValueError, match="domain tennis"):
         check_label_grounded(forged, ["tennis final", "final"], [["tennis_rackets"], []])
+
+
+def test_labels_are_checked_against_their_own_personas_evidence_all_at_once():
+    labels = pl.DataFrame({
+        "persona_id": [2, 1, 3], "label": ["Tennis buyer focused on final", "Gift buyer", "Unlabelled"],
+        "domain": ["tennis", "gifts", None], "domain_categories": [["tennis_rackets"], ["gift_cards"], []],
+        "focus": [["final"], [], []],
+    })
+    evidence = pl.DataFrame({
+        "persona_id": [1, 1, 2, 2], "text": ["Tennis Final!", "final", "gift card", "gift box"],
+        "categories": [["tennis_rackets"], ["tennis_rackets"], ["gift_cards"], ["gift_cards"]],
+    })
+    # Persona 1's evidence would ground persona 2's label and the other way round: neither is grounded.
+    with pytest.raises(ValueError, match=r"'Tennis buyer focused on final'.*\['final', 'domain tennis'\]"):
+        check_labels_grounded(labels, evidence)
+    swapped = evidence.with_columns(persona_id=3 - pl.col("persona_id"))
+    check_labels_grounded(labels, swapped)
+    with pytest.raises(ValueError, match="'Gift buyer'.*domain gifts"):
+        check_labels_grounded(labels, swapped.filter(pl.col("text") != "gift box"))
 
 
 def test_truthfulness_is_the_share_of_claims_that_hold_within_five_points():

@@ -1,5 +1,6 @@
 """Thin assets around the persona science: read partitions from DuckDB, call pure functions, write back."""
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 import polars as pl
@@ -18,12 +19,13 @@ from dagster_project.markdown import markdown_table
 from dagster_project.metadata import column_schema, day_metadata
 from dagster_project.partitions import days_between, partition_dates
 from dagster_project.resources.duckdb import DuckDBResource
-from dagster_project.review.store import overridden_fits
+from dagster_project.review.overrides import apply_label_overrides
+from dagster_project.review.store import active_label_overrides
 from dagster_project.run_config import config_from_settings, settings_from_config
 from dagster_project.science.daily import PersonaSettings, fit_day, memories_for_day
 from dagster_project.science.labelling import explanation_text
 from dagster_project.science.utility import POPULARITY_DAYS, ranker_inputs, utility_for_day
-from dagster_project.tracking.fit_runs import log_day_fits
+from dagster_project.tracking.fit_runs import FitLogger
 from dagster_project.tracking.resource import MlflowTracking
 from dagster_project.warehouse import read_frame, replace_partition_rows, scalar, table_exists
 
@@ -239,49 +241,58 @@ def persona_model(
 ):
     """Fits the personas of each day of the range in date order, so ids chain from day to day.
 
-    Once the tables are written, every fitted day becomes an MLflow run and a version of `persona-model`.
+    Every fitted day becomes an MLflow run and a version of `persona-model` as soon as it is fitted: over a
+    range of several days, in a worker process while the next day fits (`FitLogger`).
     """
     settings = settings_from_config(config, PersonaSettings)
     first, last = partition_dates(context)
-    fits, skipped = {}, []
+    fits, labelled, skipped = {}, {}, []
+    window_start = first - timedelta(days=settings.window_days - 1)
     with duckdb.connect() as connection:
         has_history = table_exists(connection, "personas")
         window_memories = read_frame(
-            connection, "select * from intent_memories where event_date between ? and ?",
-            [first - timedelta(days=settings.window_days - 1), last],
+            connection, "select * from intent_memories where event_date between ? and ?", [window_start, last]
         )
         largest_id_outside = _largest_id_outside(connection, first, last) if has_history else 0
-        for day in days_between(first, last):
-            window = window_memories.filter(
-                pl.col("event_date").is_between(day - timedelta(days=settings.window_days - 1), day)
-            )
-            if window.height < MIN_MEMORIES_TO_FIT:
-                skipped.append(day.isoformat())
-                continue
-            history, recent_lineage = _recent_identity(connection, fits, day, settings.identity_memory_days, has_history)
-            next_id = max([largest_id_outside, *(fit.next_persona_id - 1 for fit in fits.values())]) + 1
-            fits[day] = fit_day(window, day, history, next_id, settings, recent_lineage,
-                                _previous_personas(connection, fits, day, has_history))
-        fits = overridden_fits(connection, fits)  # human labels (`personas label set`) over computed ones
-        tables = {
-            "memory_assignments": [fit.assignments for fit in fits.values()],
-            "personas": [fit.personas for fit in fits.values()],
-            "user_personas": [fit.user_personas for fit in fits.values()],
-            # Side tables of `personas` (read with it): what happened to each id, and the parents over them.
-            "persona_lineage": [fit.lineage for fit in fits.values()],
-            "persona_parents": [fit.parents for fit in fits.values()],
-        }
-        for table, frames in tables.items():
-            if frames:
-                replace_partition_rows(connection, f"main.{table}", pl.concat(frames), first, last)
-        share_history = read_frame(
+        overrides = active_label_overrides(connection)  # human labels (`personas label set`) over computed ones
+        earlier_shares = read_frame(
             connection, "select event_date, persona_id, label, share from personas where event_date between ? and ?",
-            [first - timedelta(days=settings.window_days - 1), last],
-        ) if fits else pl.DataFrame()
-    versions = log_day_fits(mlflow.store(), fits, settings, window_memories, share_history, context.run.run_id)
+            [window_start, first - timedelta(days=1)],
+        ) if has_history else None
+        days = days_between(first, last)
+        with FitLogger(mlflow.store(), settings, window_memories, earlier_shares, context.run.run_id,
+                       days_to_fit=len(days)) as logger:
+            for day in days:
+                window = window_memories.filter(
+                    pl.col("event_date").is_between(day - timedelta(days=settings.window_days - 1), day)
+                )
+                if window.height < MIN_MEMORIES_TO_FIT:
+                    skipped.append(day.isoformat())
+                    continue
+                history, recent_lineage = _recent_identity(
+                    connection, fits, day, settings.identity_memory_days, has_history)
+                next_id = max([largest_id_outside, *(fit.next_persona_id - 1 for fit in fits.values())]) + 1
+                fits[day] = fit_day(window, day, history, next_id, settings, recent_lineage,
+                                    _previous_personas(connection, fits, day, has_history))
+                # The chain goes on from the computed labels; tables and MLflow get the human ones.
+                labelled[day] = replace(fits[day], personas=apply_label_overrides(fits[day].personas, overrides))
+                logger.log(labelled[day])
+            fits = labelled
+            tables = {
+                "memory_assignments": [fit.assignments for fit in fits.values()],
+                "personas": [fit.personas for fit in fits.values()],
+                "user_personas": [fit.user_personas for fit in fits.values()],
+                # Side tables of `personas` (read with it): what happened to each id, and the parents over them.
+                "persona_lineage": [fit.lineage for fit in fits.values()],
+                "persona_parents": [fit.parents for fit in fits.values()],
+            }
+            for table, frames in tables.items():
+                if frames:
+                    replace_partition_rows(connection, f"main.{table}", pl.concat(frames), first, last)
+            versions = logger.versions()
     if skipped:
         context.log.warning(f"Fewer than {MIN_MEMORIES_TO_FIT} memories in the window of {', '.join(skipped)}: not fitted")
-    _fit_metadata(context, fits, versions, window_memories, days_between(first, last))
+    _fit_metadata(context, fits, versions, window_memories, days)
     for key in ("memory_assignments", "personas", "user_personas"):
         yield MaterializeResult(
             asset_key=key, metadata={"dagster/column_schema": column_schema(tables[key][0])} if fits else {})
