@@ -66,8 +66,13 @@ select 'all', 'all', null where (select sum(raw_lines) from audit_record_counts)
 
 @pytest.fixture(scope="module")
 def erased(generated_run, tmp_path_factory):
-    """The generated home after forgetting, by email, its busiest customer with a handle and a device."""
-    with using_home(generated_run.home) as home:
+    """A copy of the generated home after forgetting, by email, its busiest customer with a handle and a device.
+
+    A copy, so the shared home stays as generated for the other modules, whichever order they run in.
+    """
+    copied = tmp_path_factory.mktemp("erasure") / "home"
+    shutil.copytree(generated_run.home, copied, symlinks=True)
+    with using_home(copied) as home:
         identifiers = pl.read_parquet(home / "truth" / "identifiers.parquet")
         records = pl.read_parquet(home / "truth" / "records.parquet")
         complete = identifiers.group_by("person_key").agg(pl.col("id_type").n_unique() == 4).filter("id_type")
