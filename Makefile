@@ -29,7 +29,7 @@ lint: install
 	$(BIN)/ruff check dagster_project tests
 	$(BIN)/sqlfluff lint dbt --processes 2
 
-# Two worker processes, one test module each at a time (a module's fixtures build its home once): 785 s -> 522 s of
+# Two worker processes, one test module each at a time (a module's fixtures build its home once): 785 s -> 522-617 s of
 # pytest on this 2-core machine. Modules only read the shared session home, so their order does not matter.
 test: install lint validate
 	$(BIN)/pytest -q -n 2 --dist loadfile
