@@ -27,9 +27,9 @@ def home(tmp_path: Path) -> Iterator[Path]:
 def generated_run(tmp_path_factory) -> GeneratedRun:
     """Two days of default generated data (600 people) through every person-level asset and the fairness audit.
 
-    Shared by several modules, to pay for one pipeline run instead of one each. Read it only: a test that
-    changes a home (erasure, the explorer's serving) copies it first, so no module depends on the order
-    the modules run in (`make test` spreads them over worker processes).
+    Shared by several modules, to pay for one pipeline run per test worker process instead of one per module
+    (`make test` runs two workers). Read it only: a test that changes a home (erasure, the explorer's
+    serving) copies it first, so no module depends on the order the modules run in.
     """
     return materialise_generated_home(tmp_path_factory.mktemp("generated"))
 
