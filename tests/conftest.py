@@ -25,7 +25,7 @@ def home(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def generated_run(tmp_path_factory) -> GeneratedRun:
-    """Two days of default generated data (600 people) through every person-level asset and the fairness audit.
+    """Two days of generated data (easy world, 1,300 people) through every person-level asset and the fairness audit.
 
     Shared by several modules, to pay for one pipeline run per test worker process instead of one per module
     (`make test` runs two workers). Read it only: a test that changes a home (erasure, the explorer's

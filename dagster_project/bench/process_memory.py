@@ -3,8 +3,8 @@
 `resource.getrusage` reports the largest single process, not the sum of a tree that runs at
 the same time, so a thread sums VmRSS over the tree every `interval` seconds. A child that still
 shares its parent's address space (`subprocess` starts programs with vfork: until the exec, the
-child reports the parent's whole RSS) is counted once: a sample taken in that instant read a
-1.9 GiB persona step as 2.8 GiB.
+child reports the parent's whole RSS) is counted once: one sample of a 1.9 GiB persona step read
+2.8 GiB, most likely in such an instant (the step starts `lscpu`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ PROC = Path("/proc")
 # kcmp(2) tells whether two processes share one address space (KCMP_VM); its number per architecture.
 _KCMP_SYSCALL = {"x86_64": 312, "aarch64": 272}.get(platform.machine())
 _KCMP_VM = 1
-_LIBC = ctypes.CDLL(None, use_errno=True)
+_LIBC = ctypes.CDLL(None)
 
 
 def _children(pid: int) -> list[int]:
