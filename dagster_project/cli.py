@@ -86,7 +86,13 @@ def _run_partitions_logged(home: Path, start: date, end: date, tags: dict[str, s
         skipped_persona_assets,
         warehouse_gates_failed,
     )
-    from dagster_project.operations.recovery import home_run_lock, launch_tags, recover_crashed_runs, wait_for_pool
+    from dagster_project.operations.recovery import (
+        free_slots_of_ended_runs,
+        home_run_lock,
+        launch_tags,
+        recover_crashed_runs,
+        wait_for_pool,
+    )
     from dagster_project.progress import StepProgress, entry_logger, output_to_log, plain_console
 
     check_range_start(home, start)
@@ -116,6 +122,8 @@ def _run_partitions_logged(home: Path, start: date, end: date, tags: dict[str, s
             for crashed in recover_crashed_runs(instance, home):
                 print(f"Recovered run {crashed.run_id} of dead process {crashed.pid}: marked failed, pool slots freed, "
                       f"{crashed.mlflow_runs_ended} MLflow run(s) ended as FAILED.", file=sys.stderr)
+            for run_id, status in free_slots_of_ended_runs(instance):
+                print(f"Freed the pool slots run {run_id} still held after it ended ({status}).", file=sys.stderr)
 
         wait_for_pool(instance, recover=recover)
         outcome = RangeOutcome(execute(instance, start, end))

@@ -85,7 +85,7 @@ def test_the_days_around_blocked_ones_form_the_persona_reruns():
     assert AssetKey("fct_events") not in rerun and AssetKey("stg_web__events") not in rerun  # no warehouse rebuild
 
 
-def test_the_daemons_sensor_fails_a_run_whose_process_is_gone(home):
+def test_the_daemons_sensor_fails_a_run_whose_process_is_gone_and_frees_an_ended_runs_slot(home):
     import subprocess
     import sys
 
@@ -94,6 +94,7 @@ def test_the_daemons_sensor_fails_a_run_whose_process_is_gone(home):
 
     from dagster_project.defs.operations.sensors import crashed_run_sensor
     from dagster_project.operations.recovery import PGID_TAG, PID_TAG, launch_tags
+    from dagster_project.resources.duckdb import DUCKDB_POOL
 
     child = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
     child.wait()
@@ -106,6 +107,13 @@ def test_the_daemons_sensor_fails_a_run_whose_process_is_gone(home):
         assert instance.get_run_by_id(dead.run_id).status == DagsterRunStatus.FAILURE
         result = crashed_run_sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
         assert result.skip_message == "No crashed runs."
+
+        ended = create_run_for_test(instance, job_name="build_personas", status=DagsterRunStatus.CANCELED)
+        instance.event_log_storage.initialize_concurrency_limit_to_default(DUCKDB_POOL)
+        assert instance.event_log_storage.claim_concurrency_slot(DUCKDB_POOL, ended.run_id, "dbt_warehouse").is_claimed
+        result = crashed_run_sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
+        assert result.skip_message == "No crashed runs. Pool slots of 1 ended run(s) freed."
+        assert instance.event_log_storage.get_concurrency_info(DUCKDB_POOL).claimed_slots == []
 
 
 def _hold_warehouse(path, seconds: float):

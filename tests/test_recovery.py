@@ -22,6 +22,7 @@ from dagster_project.generator import generate
 from dagster_project.operations.recovery import (
     PGID_TAG,
     PID_TAG,
+    free_slots_of_ended_runs,
     home_run_lock,
     launch_tags,
     process_is_gone,
@@ -263,3 +264,27 @@ def test_a_second_run_waits_for_the_run_lock_says_so_and_stops_on_ctrl_c(home, m
         holder.wait()
     with home_run_lock(home, "after the holder died", report=messages.append):  # SIGKILL released the lock
         pass
+
+
+def test_slots_an_ended_run_still_holds_are_freed_and_a_live_runs_kept(home):
+    """Measured: a `personas run` stopped by SIGTERM while its persona step hung ended FAILURE with its
+    `duckdb` slot still claimed, and the next run waited for it without end."""
+    from dagster._core.test_utils import create_run_for_test
+
+    with DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        storage.set_concurrency_slots(DUCKDB_POOL, 2)
+        ended = create_run_for_test(instance, job_name="build_personas", status=DagsterRunStatus.FAILURE,
+                                    tags=launch_tags())
+        live = create_run_for_test(instance, job_name="build_personas", status=DagsterRunStatus.STARTED,
+                                   tags=launch_tags())
+        for run in (ended, live):
+            assert storage.claim_concurrency_slot(DUCKDB_POOL, run.run_id, "persona_model").is_claimed
+        with pytest.raises(TimeoutError):  # the ended run is no crash: recovery alone leaves its slot
+            wait_for_pool(instance, lambda _message: None, timeout_seconds=1,
+                          recover=lambda: recover_crashed_runs(instance, home))
+
+        assert free_slots_of_ended_runs(instance) == [(ended.run_id, "FAILURE")]
+        assert [slot.run_id for slot in storage.get_concurrency_info(DUCKDB_POOL).claimed_slots] == [live.run_id]
+        assert free_slots_of_ended_runs(instance) == []
+        wait_for_pool(instance, lambda _message: None, timeout_seconds=1)  # one of two slots is free

@@ -12,7 +12,8 @@ same host cannot be told. `recover_crashed_runs` marks a dead run failed, frees 
 slots and ends as FAILED the MLflow runs tagged with its id left RUNNING (see
 `tracking.fit_runs.DAGSTER_RUN_TAG`; a fit of a live run launched elsewhere is left alone).
 The CLI calls it before every run and while it waits for the pool, the daemon through
-`crashed_run_sensor`.
+`crashed_run_sensor`; both also free the slots that runs which have ended still hold
+(`free_slots_of_ended_runs`).
 
 `personas run` and `backfill` hold the home's run lock (an OS file lock, released by the
 kernel when its process dies, even by SIGKILL) for the whole run: a second run of the same
@@ -167,6 +168,24 @@ def recover_crashed_runs(instance: DagsterInstance, home: Path) -> list[Recovere
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         recovered.append(RecoveredRun(run.run_id, run.tags[PID_TAG], _end_orphaned_mlflow_runs(home, run.run_id)))
     return recovered
+
+
+def free_slots_of_ended_runs(instance: DagsterInstance) -> list[tuple[str, str]]:
+    """Free the pool slots still claimed by runs that have ended (or are gone); (run id, status) of each.
+
+    A run that ends frees its slots itself, but one stopped in the middle of a step (a signal while the
+    step hangs, seen here after SIGTERM) can end FAILURE with its slot still claimed. It is no crash for
+    `recover_crashed_runs` to find, yet every later run would wait for that slot forever.
+    """
+    storage = instance.event_log_storage
+    freed = []
+    for pool in storage.get_concurrency_keys():
+        for run_id in dict.fromkeys(slot.run_id for slot in storage.get_concurrency_info(pool).claimed_slots):
+            run = instance.get_run_by_id(run_id)
+            if run is None or run.is_finished:
+                storage.free_concurrency_slots_for_run(run_id)
+                freed.append((run_id, run.status.value if run else "deleted"))
+    return freed
 
 
 def _holder(lock_path: Path) -> str:

@@ -74,13 +74,20 @@ def landing_zone_sensor(context: SensorEvaluationContext):
     name="crashed_run_sensor",
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Fails runs whose process is gone (kill -9, OOM, reboot), frees their pool slots, ends their MLflow runs.",
+    description="Fails runs whose process is gone (kill -9, OOM, reboot), frees their pool slots, ends their MLflow runs; "
+    "frees the slots runs that have ended still hold.",
 )
 def crashed_run_sensor(context: SensorEvaluationContext):
     """The daemon's side of `operations.recovery`: the next CLI run does the same at its start."""
-    from dagster_project.operations.recovery import recover_crashed_runs
+    from dagster_project.operations.recovery import free_slots_of_ended_runs, recover_crashed_runs
 
     recovered = recover_crashed_runs(context.instance, personas_home())
     for run in recovered:
         context.log.warning(f"run {run.run_id} of dead process {run.pid} marked failed, its pool slots freed")
-    return SkipReason(f"{len(recovered)} crashed run(s) recovered." if recovered else "No crashed runs.")
+    freed = free_slots_of_ended_runs(context.instance)
+    for run_id, status in freed:
+        context.log.warning(f"run {run_id} ended ({status}) still holding pool slots: freed")
+    said = [f"{len(recovered)} crashed run(s) recovered." if recovered else "No crashed runs."]
+    if freed:
+        said.append(f"Pool slots of {len(freed)} ended run(s) freed.")
+    return SkipReason(" ".join(said))
