@@ -441,26 +441,34 @@ def _grid_scores(
             object_order=pl.col("object_id").rank("dense"),
         )
     )
-    scored: dict[tuple[float, ...], tuple[float, float]] = {}
+    # Every distinct blend (without a persona weight the popularity share changes nothing) is ranked in one
+    # group-by with an aggregation per blend: on a 30k-event day 2.2 s instead of 3.5-3.9 s for a group-by
+    # per blend, with the same numbers.
+    blends: dict[tuple[float, ...], dict[str, float]] = {}
     for pair in grid:
         weights = ranker_weights(*pair)
-        key = tuple(weights.values())  # without a persona weight, the popularity share changes nothing
-        if key not in scored:
-            blend = sum(weight * pl.col(name) for name, weight in weights.items())
-            top = (
-                wide.with_columns(blend.alias("blend"))
-                .group_by("person_id")
-                .agg(
-                    pl.col("target").sort_by("blend", "object_order", descending=[True, False]).head(10).sum()
-                    .alias("hits"),
-                    pl.col("n_targets").first(),
-                )
-                .sort("person_id")  # a fixed order of the recall sum: equal blends tie exactly
-            )
-            scored[key] = (
-                float((top["hits"] > 0).sum()) / max(people.height, 1),
-                float((top["hits"] / top["n_targets"]).sum()) / max(people.height, 1),
-            )
+        blends.setdefault(tuple(weights.values()), weights)
+    top = (
+        wide.group_by("person_id")
+        .agg(
+            *(
+                pl.col("target")
+                .sort_by(sum(weight * pl.col(name) for name, weight in weights.items()),
+                         "object_order", descending=[True, False])
+                .head(10).sum().alias(f"hits_{index}")
+                for index, weights in enumerate(blends.values())
+            ),
+            pl.col("n_targets").first(),
+        )
+        .sort("person_id")  # a fixed order of the recall sum: equal blends tie exactly
+    )
+    scored = {
+        blend: (
+            float((top[f"hits_{index}"] > 0).sum()) / max(people.height, 1),
+            float((top[f"hits_{index}"] / top["n_targets"]).sum()) / max(people.height, 1),
+        )
+        for index, blend in enumerate(blends)
+    }
     return [scored[tuple(ranker_weights(*pair).values())] for pair in grid]
 
 
