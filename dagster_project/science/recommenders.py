@@ -444,10 +444,8 @@ def _grid_scores(
     # Every distinct blend (without a persona weight the popularity share changes nothing) is ranked in one
     # group-by with an aggregation per blend: on a 30k-event day 2.2 s instead of 3.5-3.9 s for a group-by
     # per blend, with the same numbers.
-    blends: dict[tuple[float, ...], dict[str, float]] = {}
-    for pair in grid:
-        weights = ranker_weights(*pair)
-        blends.setdefault(tuple(weights.values()), weights)
+    weights_of_grid = [ranker_weights(*pair) for pair in grid]
+    blends = {tuple(weights.values()): weights for weights in weights_of_grid}
     top = (
         wide.group_by("person_id")
         .agg(
@@ -469,7 +467,7 @@ def _grid_scores(
         )
         for index, blend in enumerate(blends)
     }
-    return [scored[tuple(ranker_weights(*pair).values())] for pair in grid]
+    return [scored[tuple(weights.values())] for weights in weights_of_grid]
 
 
 # --- uncertainty ----------------------------------------------------------------------
