@@ -5,7 +5,7 @@ import shutil
 from datetime import date
 
 import pytest
-from dagster import AssetSelection, DagsterInstance, materialize
+from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
 
 from dagster_project.deploy import ProfileError, active_profile
 from dagster_project.deploy.profile import (
@@ -138,3 +138,46 @@ def test_a_production_run_keeps_dagster_and_mlflow_in_postgres_and_matches_the_e
     assert postgres.query("mlflow", "select count(*) from model_versions")[0][0] >= 2
     assert not (mlflow_dir(production) / "mlflow.db").exists()
     assert any(path.is_file() for path in shared_artifacts.rglob("*")), "no MLflow artifact under the shared root"
+
+
+def test_a_backfill_on_the_production_profile_is_queued_in_postgres_and_run_by_the_daemon(
+        tmp_path, monkeypatch, postgres):
+    """`personas backfill --wait` on a production home: the daemon's backfill loop submits the runs, the
+    QueuedRunCoordinator (with the profile's run limit) queues them in PostgreSQL, the daemon launches them,
+    the `duckdb` pool holds one slot, and every day gets its personas."""
+    from dagster import RunsFilter
+    from dagster._core.execution.backfill import BulkActionStatus
+    from dagster._core.storage.dagster_run import DagsterRunStatus
+
+    from dagster_project.resources.duckdb import DUCKDB_POOL
+    from dagster_project.cli import main
+
+    monkeypatch.setenv(DAGSTER_DB_URL_ENV, postgres.create_database("dagster_daemon"))
+    monkeypatch.setenv(MLFLOW_DB_URL_ENV, postgres.create_database("mlflow_daemon"))
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / PROFILE_FILE).write_text(f'profile = "production"\n[production]\nmax_concurrent_runs = 3\n'
+                                     f'artifact_root = "{tmp_path / "artifacts"}"\n')
+    with using_home(home):
+        generate(home, days=2, people=200, events_per_day=800, seed=5, start_date=START, world="easy")
+        assert main(["backfill", "--start", str(START), "--end", str(LAST), "--wait"]) == 0
+        with DagsterInstance.get() as instance:
+            assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+            assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 3  # what the daemon reads
+            [backfill] = instance.get_backfills()
+            assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS
+            runs = instance.get_runs(RunsFilter.for_backfill(backfill.backfill_id))
+            assert runs and {run.status for run in runs} == {DagsterRunStatus.SUCCESS}
+            assert instance.event_log_storage.get_concurrency_info(DUCKDB_POOL).slot_count == 1
+            for key in ("fct_events", "personas", "champion_model"):
+                assert {START.isoformat(), LAST.isoformat()} <= instance.get_materialized_partitions(AssetKey(key)), key
+        catalogue = persona_catalogue(home)
+
+    run_ids = ", ".join(f"'{run.run_id}'" for run in runs)
+    queue_events = dict(postgres.query("dagster_daemon", "select dagster_event_type, count(distinct run_id) from "
+                                       f"event_logs where run_id in ({run_ids}) group by 1"))
+    # Enqueued by the QueuedRunCoordinator, then launched (STARTING) by the daemon, the one that dequeues.
+    assert queue_events.get("PIPELINE_ENQUEUED") == queue_events.get("PIPELINE_STARTING") == len(runs), queue_events
+    assert postgres.query("dagster_daemon", "select count(*) from bulk_actions")[0][0] == 1
+    assert "Persona catalogue as of 2026-10-02" in catalogue
+    assert not list(dagster_home(home).glob("**/*.db")), "the production instance wrote SQLite files"
