@@ -6,7 +6,7 @@ PERSONAS_HOME ?= $(CURDIR)/.personas
 export PERSONAS_HOME
 export DAGSTER_HOME := $(PERSONAS_HOME)/dagster
 
-.PHONY: install demo lint test validate ui mlflow-ui docs screenshots serve bench-api bench bench-histories clean
+.PHONY: install demo scale-demo lint test validate ui mlflow-ui docs screenshots serve bench-api bench bench-histories clean
 
 # The venv is rebuilt from scratch when it is missing or pyproject.toml changed.
 $(BIN)/.installed: pyproject.toml
@@ -19,6 +19,11 @@ install: $(BIN)/.installed
 
 demo: install
 	$(BIN)/personas demo
+
+# The demo's sample through the embedded and the production profile: a throwaway PostgreSQL on 127.0.0.1 (Debian's
+# postgresql, installed with apt-get when missing) holds the production home's Dagster and MLflow; tables compared.
+scale-demo: install
+	$(BIN)/personas scale-demo
 
 validate: install
 	$(BIN)/personas init > /dev/null

@@ -368,6 +368,54 @@ def command_demo(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def command_scale_demo(args: argparse.Namespace) -> int:
+    """The demo's sample through the embedded and the production profile, with a PostgreSQL server started here
+    for the production home's Dagster and MLflow; the warehouses' tables and the catalogues compared."""
+    from dagster_project.deploy.local_postgres import ensure_postgres, running_postgres
+    from dagster_project.deploy.scale_demo import comparison_lines, run_both_profiles
+    from dagster_project.paths import personas_home
+
+    reason = ensure_postgres()
+    if reason:
+        print(f"error: {reason}", file=sys.stderr)
+        return 2
+    try:
+        import dagster_postgres  # noqa: F401
+        import psycopg2  # noqa: F401
+    except ImportError:
+        print("error: the production profile needs the `scale` extra: pip install -e '.[scale]'", file=sys.stderr)
+        return 2
+    root = (Path(args.home) if args.home else personas_home()) / "scale-demo"
+    options = {"days": args.days, "people": args.people, "events_per_day": args.events_per_day, "seed": args.seed,
+               "start_date": args.start_date, "underrepresent": args.underrepresent, "world": args.world,
+               "new_persona_at_drift": args.new_persona_at_drift}
+    with running_postgres() as server:
+        print(f"PostgreSQL started on 127.0.0.1:{server.port} (a throwaway cluster in {server.data_dir}, "
+              "removed at the end).")
+        embedded, production = run_both_profiles(
+            root, options, server.create_database("dagster"), server.create_database("mlflow"), args.verbose)
+        dagster_runs = server.query("dagster", "select status, count(*) from runs group by 1 order by 1")
+        fit_runs = server.query("mlflow", "select count(*) from runs")[0][0]
+        versions = server.query("mlflow", "select count(*) from model_versions")[0][0]
+    print()
+    for run in (embedded, production):
+        where = ("Dagster and MLflow in SQLite under the home" if run.profile == "embedded"
+                 else "Dagster and MLflow in PostgreSQL")
+        print(f"{run.profile:>10} profile ({where}): {'succeeded' if run.success else 'FAILED'} in "
+              f"{run.seconds:.1f}s, home {run.home}")
+    print(f"PostgreSQL held the production home's {', '.join(f'{n} {status}' for status, n in dagster_runs)} "
+          f"Dagster run(s), {fit_runs} MLflow run(s) and {versions} model version(s).")
+    print("\nWarehouse tables, production against embedded (rows; an order-free hash of every row):")
+    print("\n".join(comparison_lines(embedded, production)))
+    same = embedded.checksums == production.checksums and embedded.catalogue == production.catalogue
+    print(f"\n{production.catalogue}\n")
+    print("The catalogue above is " + ("identical to the embedded run's." if same else
+                                        "NOT the embedded run's:\n\n" + embedded.catalogue))
+    print("Days ran one after another in both homes: the warehouse is one DuckDB file, so its pool has one slot "
+          "(docs/scale.md).")
+    return 0 if same and embedded.success and production.success else 1
+
+
 def command_backfill(args: argparse.Namespace) -> int:
     """A Dagster asset backfill of every asset over exactly the days [start, end] (the UI's "Launch backfill"
     would also add every later persona fit whose window holds those days).
@@ -558,6 +606,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "Write realistic multi-source sample logs with a planted truth."))
     add_generator_options(add_verbose(add("demo", command_demo,
                                           "Generate sample data, run every day through Dagster, summarise.")))
+    add_generator_options(add_verbose(add(
+        "scale-demo", command_scale_demo,
+        "The demo's sample through the embedded and the production profile (a local PostgreSQL); tables compared.")))
     add("init", command_init, "Create PERSONAS_HOME and its Dagster instance.")
     add("docs", command_docs, "Build the Great Expectations Data Docs site under PERSONAS_HOME/gx.")
 

@@ -1,7 +1,8 @@
-"""Stopping a child process the same way everywhere: ask, wait, then insist."""
+"""Child processes: stopping one the same way everywhere (ask, wait, then insist), and a free port for a server."""
 
 import os
 import signal
+import socket
 import subprocess
 
 
@@ -23,3 +24,10 @@ def stop_process(process: subprocess.Popen, group: bool = False, timeout: float 
             process.wait(timeout=5)
     elif group:
         send(signal.SIGTERM)  # a child (the webserver's code server) may outlive its parent
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now, for a server child to bind."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

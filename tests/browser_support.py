@@ -7,7 +7,6 @@ No Python dependency beyond the standard library: the Debian packages `chromium`
 import base64
 import json
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.processes import stop_process
+from dagster_project.processes import free_port, stop_process
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -47,12 +46,6 @@ def ensure_chromium() -> str | None:
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         return "apt-get install of chromium + chromium-driver did not provide /usr/bin/chromium and /usr/bin/chromedriver"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:

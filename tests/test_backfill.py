@@ -19,11 +19,12 @@ import pytest
 from dagster import AssetKey, DagsterInstance, RunsFilter
 from dagster._core.execution.backfill import BulkActionStatus
 
-from browser_support import free_port, serving
+from browser_support import serving
 from dagster_project.cli import main, run_partitions
 from dagster_project.defs.operations.jobs import BUILD_JOB_NAME
 from dagster_project.generator import generate
 from dagster_project.operations.launching import REPOSITORY_NAME, WORKSPACE_FILE, location_origin, repository_label
+from dagster_project.processes import free_port
 from pipeline_helpers import using_home
 
 START, LAST = date(2026, 10, 1), date(2026, 10, 2)

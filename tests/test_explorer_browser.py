@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 from dagster import AssetSelection
 
-from browser_support import Browser, free_port, serving
+from browser_support import Browser, serving
 from dagster_project.api.explorer.routes import SESSION_COOKIE, session_token
+from dagster_project.processes import free_port
 from generated_run import LAST, START
 from pipeline_helpers import materialize_range, query, using_home
 

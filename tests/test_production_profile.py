@@ -1,31 +1,28 @@
 """The production profile on a real PostgreSQL server: Dagster's runs and events and MLflow's runs land there,
-and the personas come out the same as on the embedded default."""
+the warehouse comes out the same as on the embedded default, and the daemon runs launched backfills."""
 
-import shutil
+import os
 from datetime import date
 
 import pytest
-from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
+from dagster import AssetKey, DagsterInstance
 
 from dagster_project.deploy import ProfileError, active_profile
+from dagster_project.deploy.local_postgres import ensure_postgres, running_postgres
 from dagster_project.deploy.profile import (
-    ARTIFACT_ROOT_ENV,
     DAGSTER_DB_URL_ENV,
     MLFLOW_DB_URL_ENV,
     PROFILE_ENV,
     PROFILE_FILE,
     TEMPLATES,
 )
+from dagster_project.deploy.scale_demo import COMPARED_TABLES, PROFILE_VARIABLES, comparison_lines, run_both_profiles
 from dagster_project.generator import generate
-from dagster_project.paths import dagster_home, mlflow_dir, personas_home
+from dagster_project.paths import dagster_home, mlflow_dir
 from dagster_project.summary import persona_catalogue
-from pipeline_helpers import WAREHOUSE_ASSETS, materialize_range, query, using_home
-from postgres_server import ensure_postgres, running_postgres
+from pipeline_helpers import ENV_KEYS, using_home
 
 START, LAST = date(2026, 10, 1), date(2026, 10, 2)
-PROFILE_VARIABLES = (PROFILE_ENV, DAGSTER_DB_URL_ENV, MLFLOW_DB_URL_ENV, ARTIFACT_ROOT_ENV)
-PERSONA_COLUMNS = "event_date, persona_id, label, share, n_memories, n_users, quality"
-PERSONA_CHAIN = AssetSelection.assets("champion_model").upstream() - WAREHOUSE_ASSETS
 
 
 @pytest.fixture(autouse=True)
@@ -91,53 +88,38 @@ def test_profile_comes_from_the_environment_or_the_home_file_and_bad_settings_fa
         active_profile(home)
 
 
-def _fit_personas(instance=None):
-    """The persona chain up to the champion over both days, in `instance` (None: an ephemeral one).
-
-    Utility, fairness, KPIs and webhooks only read what this chain writes; leaving them out saves test time.
-    """
-    from dagster_project.definitions import defs
-
-    result = materialize(defs.assets, selection=PERSONA_CHAIN, resources=defs.resources,
-                         instance=instance, tags={"dagster/asset_partition_range_start": START.isoformat(),
-                                                  "dagster/asset_partition_range_end": LAST.isoformat()})
-    return result, persona_catalogue(personas_home()), query(f"select {PERSONA_COLUMNS} from personas order by all")
-
-
-def test_a_production_run_keeps_dagster_and_mlflow_in_postgres_and_matches_the_embedded_personas(
+def test_the_sample_through_both_profiles_writes_identical_tables_and_keeps_dagster_and_mlflow_in_postgres(
         tmp_path, monkeypatch, postgres):
-    """One warehouse build, copied to both homes: the homes differ only in where Dagster and MLflow keep state."""
-    embedded, production = tmp_path / "embedded", tmp_path / "production"
-    with using_home(embedded):
-        generate(embedded, days=2, people=200, events_per_day=800, seed=5, start_date=START, world="easy")
-        assert materialize_range(START, LAST, selection=WAREHOUSE_ASSETS).success
-    shutil.copytree(embedded, production, ignore=shutil.ignore_patterns("dagster", "mlflow", "logs"))
-    with using_home(embedded):
-        _, embedded_catalogue, embedded_personas = _fit_personas()
+    """`personas scale-demo`'s comparison: one sample run with `personas run`'s code in an embedded home and in a
+    production home, whose Dagster runs, events and MLflow fits then live in PostgreSQL only."""
+    for key in ENV_KEYS:  # each home's activation sets them: restored after the test
+        monkeypatch.setenv(key, os.environ.get(key, ""))
+    options = {"days": 2, "people": 200, "events_per_day": 800, "seed": 5, "start_date": START, "world": "easy"}
+    embedded, production = run_both_profiles(
+        tmp_path / "scale-demo", options, postgres.create_database("dagster"), postgres.create_database("mlflow"))
 
-    monkeypatch.setenv(DAGSTER_DB_URL_ENV, postgres.create_database("dagster"))
-    monkeypatch.setenv(MLFLOW_DB_URL_ENV, postgres.create_database("mlflow"))
-    shared_artifacts = tmp_path / "shared" / "mlflow-artifacts"
-    (production / PROFILE_FILE).write_text(
-        f'profile = "production"\n[production]\nartifact_root = "{shared_artifacts}"\n')
-    with using_home(production), DagsterInstance.get() as instance:
-        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-        result, catalogue, personas = _fit_personas(instance)
+    assert embedded.success and production.success
+    assert "Persona catalogue as of 2026-10-02" in production.catalogue
+    assert production.catalogue == embedded.catalogue
+    assert set(production.checksums) == set(COMPARED_TABLES)
+    assert all(rows for rows, _ in production.checksums.values())
+    assert production.checksums == embedded.checksums, "\n".join(comparison_lines(embedded, production))
 
-    assert result.success and personas and "Persona catalogue as of 2026-10-02" in catalogue
-    assert catalogue == embedded_catalogue and personas == embedded_personas
-    assert postgres.query("dagster", f"select status from runs where run_id = '{result.run_id}'") == [("SUCCESS",)]
-    materialised = postgres.query("dagster", "select count(*) from event_logs where run_id = "
-                                  f"'{result.run_id}' and dagster_event_type = 'ASSET_MATERIALIZATION'")[0][0]
-    assert materialised == len(result.get_asset_materialization_events())
-    assert not list(dagster_home(production).glob("**/*.db")), "the production instance wrote SQLite files"
+    runs = postgres.query("dagster", "select run_id, status from runs")
+    assert runs and {status for _, status in runs} == {"SUCCESS"}
+    materialised = postgres.query("dagster", "select count(*) from event_logs "
+                                  "where dagster_event_type = 'ASSET_MATERIALIZATION'")[0][0]
+    assert materialised >= 2 * len(COMPARED_TABLES)
+    assert not list(dagster_home(production.home).glob("**/*.db")), "the production instance wrote SQLite files"
+    assert list(dagster_home(embedded.home).glob("**/*.db")), "the embedded instance wrote no SQLite file"
 
     fits = dict(postgres.query("mlflow", "select r.status, count(*) from runs r join experiments e "
                                "on e.experiment_id = r.experiment_id where e.name = 'personas' group by 1"))
     assert fits.get("FINISHED", 0) >= 2 and set(fits) == {"FINISHED"}
     assert postgres.query("mlflow", "select count(*) from model_versions")[0][0] >= 2
-    assert not (mlflow_dir(production) / "mlflow.db").exists()
-    assert any(path.is_file() for path in shared_artifacts.rglob("*")), "no MLflow artifact under the shared root"
+    assert not (mlflow_dir(production.home) / "mlflow.db").exists()
+    artifacts = production.home / "mlflow-artifacts"
+    assert any(path.is_file() for path in artifacts.rglob("*")), "no MLflow artifact under the configured root"
 
 
 def test_a_backfill_on_the_production_profile_is_queued_in_postgres_and_run_by_the_daemon(
@@ -149,8 +131,8 @@ def test_a_backfill_on_the_production_profile_is_queued_in_postgres_and_run_by_t
     from dagster._core.execution.backfill import BulkActionStatus
     from dagster._core.storage.dagster_run import DagsterRunStatus
 
-    from dagster_project.resources.duckdb import DUCKDB_POOL
     from dagster_project.cli import main
+    from dagster_project.resources.duckdb import DUCKDB_POOL
 
     monkeypatch.setenv(DAGSTER_DB_URL_ENV, postgres.create_database("dagster_daemon"))
     monkeypatch.setenv(MLFLOW_DB_URL_ENV, postgres.create_database("mlflow_daemon"))

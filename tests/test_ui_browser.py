@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import Browser, free_port, serving
+from browser_support import Browser, serving
 from dagster_project.cli import run_partitions
 from dagster_project.generator import generate
+from dagster_project.processes import free_port
 from pipeline_helpers import query, using_home
 
 REPO = Path(__file__).resolve().parents[1]

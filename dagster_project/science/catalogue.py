@@ -29,6 +29,7 @@ from dagster_project.science.labelling import (
     term_presence,
 )
 from dagster_project.science.metrics import cohesion, coverages, evidence_alignments, quality, truthfulnesses
+from dagster_project.science.ordered import ordered_sum
 
 if TYPE_CHECKING:  # daily.py imports this module
     from dagster_project.science.daily import PersonaSettings
@@ -115,7 +116,7 @@ def label_personas(
     sizes = weighted.group_by("persona_id").agg(
         pl.len().alias("n_memories"),
         pl.col("person_id").n_unique().alias("n_users"),
-        pl.col("weight").sum().alias("share"),
+        ordered_sum(pl.col("weight")).alias("share"),
     )
     # Each candidate domain's claim (its categories' share of the writing memories), all personas in one pass.
     domain_shares = statistic_shares(writing, pl.DataFrame(

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from dagster_project.science.ordered import ordered_sum
+
 ATTRIBUTES = ("region", "age_band")
 
 
@@ -52,11 +54,11 @@ def fairness_gaps(
         .drop("people")
     )
     persona_totals = long.group_by("event_date", "persona_id", "attribute").agg(
-        total_weight=pl.col("weight").sum(),
+        total_weight=ordered_sum(pl.col("weight")),
         # Kish's effective sample size of a weighted share.
-        effective_members=pl.col("weight").sum() ** 2 / (pl.col("weight") ** 2).sum(),
+        effective_members=ordered_sum(pl.col("weight")) ** 2 / ordered_sum(pl.col("weight") ** 2),
     )
-    persona_weights = long.group_by("event_date", "persona_id", "attribute", "value").agg(pl.col("weight").sum())
+    persona_weights = long.group_by("event_date", "persona_id", "attribute", "value").agg(ordered_sum(pl.col("weight")))
     standard_error = (
         pl.col("population_share") * (1 - pl.col("population_share")) / pl.col("effective_members")
     ).sqrt()

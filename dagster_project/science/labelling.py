@@ -41,6 +41,7 @@ from dagster_project.science.lexicon import (
     domain_of,
     is_ticket_category,
 )
+from dagster_project.science.ordered import ordered_sum
 from dagster_project.science.tokens import ngram_counts
 
 MIN_SUPPORT = 2
@@ -149,10 +150,10 @@ def persona_explanations(
     Columns: persona_id, explanation (``EXPLANATION_DTYPE``).
     """
     by_source = memories.select("persona_id", "weight", "sources").explode("sources").rename({"sources": "source"})
-    population = by_source.group_by("source").agg(pl.col("weight").sum() / memories["weight"].sum())
-    persona_totals = memories.group_by("persona_id").agg(pl.col("weight").sum().alias("total"))
+    population = by_source.group_by("source").agg(ordered_sum(pl.col("weight")) / memories["weight"].sort().sum())
+    persona_totals = memories.group_by("persona_id").agg(ordered_sum(pl.col("weight")).alias("total"))
     sources = (
-        by_source.group_by("persona_id", "source").agg(pl.col("weight").sum())
+        by_source.group_by("persona_id", "source").agg(ordered_sum(pl.col("weight")))
         .join(persona_totals, on="persona_id")
         .join(population.rename({"weight": "population_share"}), on="source")
         .with_columns(persona_share=pl.col("weight") / pl.col("total"))
@@ -352,7 +353,7 @@ def persona_domains(
         categories.with_columns(pl.col("value").replace_strict(domains, return_dtype=pl.String).alias("domain"))
         .drop_nulls("domain")
         .group_by(by, "domain")
-        .agg(pl.col("share").sum(), pl.col("value").sort().alias("categories"))
+        .agg(ordered_sum(pl.col("share")), pl.col("value").sort().alias("categories"))
         .sort(by, "share", "domain", descending=[False, True, False])
     )
     candidates: dict[Hashable, list[tuple[str, list[str]]]] = {}
@@ -900,10 +901,10 @@ def person_personas(
     weighted = assignments.filter(pl.col("weight") > 0)
     kept = (
         weighted.group_by("person_id", "persona_id")
-        .agg(pl.col("weight").sum().alias("share"))
-        .with_columns(pl.col("share") / pl.col("share").sum().over("person_id"))
-        # A group's float sum comes in any order: shares rounded to 12 places rank and meet the bar, so a
-        # share of exactly min_share, or two equal shares, are decided the same way on every run.
+        .agg(ordered_sum(pl.col("weight")).alias("share"))
+        .with_columns(pl.col("share") / ordered_sum(pl.col("share")).over("person_id"))
+        # Shares rounded to 12 places rank and meet the bar, so a share of exactly min_share, or two equal
+        # shares, are decided the same way on every run.
         .with_columns(pl.col("share").round(12).alias("share_key"))
         .sort("person_id", "share_key", "persona_id", descending=[False, True, False])
         .with_columns(pl.int_range(pl.len()).over("person_id").alias("rank"))
@@ -911,7 +912,7 @@ def person_personas(
             (pl.col("rank") < max_personas)
             & ((pl.col("share_key") >= min_share) | (pl.col("rank") == 0))
         )
-        .with_columns((pl.col("share") / pl.col("share").sum().over("person_id")).alias("weight"))
+        .with_columns((pl.col("share") / ordered_sum(pl.col("share")).over("person_id")).alias("weight"))
         .select("person_id", "persona_id", "weight")
     )
     memories = weighted.join(kept.select("person_id", "persona_id"), on=["person_id", "persona_id"])

@@ -26,6 +26,8 @@ import polars as pl
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
+from dagster_project.science.ordered import fixed_point_sum, ordered_mean, ordered_sum
+
 # Candidates each ranker keeps per person: enough for the top 50 once seen objects go.
 TOP_OBJECTS = 200
 UNCATEGORISED = ""
@@ -52,9 +54,9 @@ def persona_recommendations(
     popularity = (
         touched.join(members, on="person_id")
         .group_by("persona_id", "object_id")
-        .agg(pl.col("weight").sum())
+        .agg(ordered_sum(pl.col("weight")))
         .join(
-            members.group_by("persona_id").agg(pl.col("weight").sum().alias("total")),
+            members.group_by("persona_id").agg(ordered_sum(pl.col("weight")).alias("total")),
             on="persona_id",
         )
         .select("persona_id", "object_id", (pl.col("weight") / pl.col("total")).alias("popularity"))
@@ -70,7 +72,7 @@ def persona_recommendations(
     scores = (
         targets.join(popularity, on="persona_id")
         .group_by("person_id", "object_id")
-        .agg((pl.col("weight") * pl.col("popularity")).sum().alias("score"))
+        .agg(fixed_point_sum(pl.col("weight") * pl.col("popularity")).alias("score"))
     )
     return _best_unseen_per_person(scores, touched, top_objects)
 
@@ -99,9 +101,9 @@ def persona_category_recommendations(
         .agg(pl.len().cast(pl.Float64).alias("events"))
         .join(members, on="person_id")
         .group_by("persona_id", "object_id")
-        .agg((pl.col("weight") * pl.col("events")).sum().alias("events"))
+        .agg(ordered_sum(pl.col("weight") * pl.col("events")).alias("events"))
         .join(categories, on="object_id")
-        .with_columns((pl.col("events") / pl.col("events").sum().over("persona_id", "category")).alias("popularity"))
+        .with_columns((pl.col("events") / ordered_sum(pl.col("events")).over("persona_id", "category")).alias("popularity"))
         .sort("persona_id", "category", "popularity", "object_id", descending=[False, False, True, False])
         .group_by("persona_id", "category", maintain_order=True)
         .head(top_objects)
@@ -111,7 +113,7 @@ def persona_category_recommendations(
         profile.join(members.rename({"weight": "membership"}), on="person_id")
         .join(popularity, on=["persona_id", "category"])
         .group_by("person_id", "object_id")
-        .agg((pl.col("weight") * pl.col("membership") * pl.col("popularity")).sum().alias("score"))
+        .agg(fixed_point_sum(pl.col("weight") * pl.col("membership") * pl.col("popularity")).alias("score"))
     )
     return _best_unseen_per_person(scores, _touched(history), top_objects)
 
@@ -194,7 +196,7 @@ def summarise_hits(hits: pl.DataFrame) -> pl.DataFrame:
     """Hit rate and mean recall per method and K over the people of ``next_day_hits``."""
     return hits.group_by("method", "k", maintain_order=True).agg(
         pl.col("hit").mean().cast(pl.Float64).alias("hit_rate"),
-        pl.col("recall").mean().cast(pl.Float64).alias("recall"),
+        ordered_mean(pl.col("recall")).cast(pl.Float64).alias("recall"),
         pl.col("person_id").n_unique().cast(pl.Int64).alias("n_users"),
     )
 
@@ -252,7 +254,7 @@ def category_profile_recommendations(
     scores = (
         profile.join(popularity, on="category")
         .group_by("person_id", "object_id")
-        .agg((pl.col("weight") * pl.col("popularity")).sum().alias("score"))
+        .agg(fixed_point_sum(pl.col("weight") * pl.col("popularity")).alias("score"))
     )
     return _best_unseen_per_person(scores, _touched(history), top_objects)
 
@@ -269,8 +271,8 @@ def _category_shares(
         .filter(pl.col("category").is_not_null())
         .with_columns((0.5 ** (age_days / half_life_days)).alias("weight"))
         .group_by("person_id", "category")
-        .agg(pl.col("weight").sum())
-        .with_columns(pl.col("weight") / pl.col("weight").sum().over("person_id"))
+        .agg(fixed_point_sum(pl.col("weight")))
+        .with_columns(pl.col("weight") / fixed_point_sum(pl.col("weight")).over("person_id"))
     )
 
 
@@ -357,7 +359,7 @@ def blend_scores(components: Mapping[str, pl.DataFrame], weights: Mapping[str, f
     ]
     if not parts:
         return pl.DataFrame(schema={"person_id": pl.String, "object_id": pl.String, "score": pl.Float64})
-    return pl.concat(parts).group_by("person_id", "object_id").agg(pl.col("score").sum())
+    return pl.concat(parts).group_by("person_id", "object_id").agg(fixed_point_sum(pl.col("score")))
 
 
 def ranker_weights(persona_weight: float, knn_weight: float, persona_popularity_share: float = 0.0) -> dict[str, float]:

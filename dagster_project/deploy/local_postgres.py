@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL server on 127.0.0.1 for the production-profile tests.
+"""A throwaway PostgreSQL server on 127.0.0.1, for `personas scale-demo` and the production-profile tests.
 
 Debian's PostgreSQL binaries (`/usr/lib/postgresql/N/bin`), a cluster in a temporary
 directory with trust authentication on a free port, stopped and removed afterwards.
@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from browser_support import free_port
+from dagster_project.processes import free_port
 
 POSTGRES_ROOT = Path("/usr/lib/postgresql")
 SUPERUSER = "personas"
