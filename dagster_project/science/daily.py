@@ -223,6 +223,34 @@ def _at_level(frame: pl.DataFrame | None, level: str, id_column: str) -> pl.Data
     return frame.drop_nulls(id_column).with_columns(persona_id=pl.col(id_column))
 
 
+@dataclass(frozen=True)
+class PreparedWindow:
+    """What a day's fit computes from its window alone, before anything of earlier days: the window in fit
+    order, its memory weights, the fitted vectoriser and vectors, and the words of every memory. A range's
+    next windows can be prepared elsewhere while the chain fits the day before (`prefetch.WindowPreparer`)."""
+
+    window: pl.DataFrame
+    weights: np.ndarray
+    vectorizer: MemoryVectorizer
+    vectors: sp.csr_matrix
+    presence: tuple[sp.csr_matrix, np.ndarray]
+
+
+WINDOW_ORDER = ("event_date", "memory_id")  # the rows' order in a fit: vectors and assignments follow it
+
+
+@single_threaded
+def prepare_window(window: pl.DataFrame, as_of: dt.date, settings: PersonaSettings = PersonaSettings()) -> PreparedWindow:
+    """The window-only part of `fit_day` for model date `as_of`."""
+    window = window.sort(*WINDOW_ORDER)
+    vectorizer = MemoryVectorizer(
+        context_weight=settings.context_weight, context_dimensions=settings.context_dimensions, seed=settings.seed
+    )
+    vectors = vectorizer.fit_transform(window)
+    presence = term_presence(window["text"])  # the c-TF-IDF words of every memory, for personas and parents
+    return PreparedWindow(window, memory_weights(window, as_of, settings), vectorizer, vectors, presence)
+
+
 @single_threaded
 def fit_day(
     window: pl.DataFrame,
@@ -232,6 +260,7 @@ def fit_day(
     settings: PersonaSettings = PersonaSettings(),
     recent_lineage: pl.DataFrame | None = None,
     previous_personas: pl.DataFrame | None = None,
+    prepared: PreparedWindow | None = None,
 ) -> DayFit:
     """Personas as of `as_of`, fitted on the memories of the window [as_of - W + 1, as_of].
 
@@ -243,13 +272,11 @@ def fit_day(
     last `identity_memory_days` days) lets a persona keep its id while it drifts or is missing
     for a few days; `recent_lineage` (the `persona_lineage` rows of those days) teaches the
     match cut. New personas and parents get fresh ids from `next_persona_id`.
+
+    `prepared`: `prepare_window(window, as_of, settings)`, when it was computed ahead.
     """
-    window = window.sort("event_date", "memory_id")
-    weights = memory_weights(window, as_of, settings)
-    vectorizer = MemoryVectorizer(
-        context_weight=settings.context_weight, context_dimensions=settings.context_dimensions, seed=settings.seed
-    )
-    X = vectorizer.fit_transform(window)
+    prepared = prepared or prepare_window(window, as_of, settings)
+    window, weights, vectorizer, X = prepared.window, prepared.weights, prepared.vectorizer, prepared.vectors
     previous_k = 0
     if history is not None and not history.is_empty():
         previous_k = history.filter(pl.col("event_date") == pl.col("event_date").max())["persona_id"].n_unique()
@@ -273,9 +300,8 @@ def fit_day(
         distance=pl.Series(distance),
         weight=pl.Series(weights),
     )
-    presence = term_presence(window["text"])  # the c-TF-IDF words of every memory, for personas and parents
     personas = label_personas(assignments, X, labels, centroids, persona_ids, weights, settings, previous_personas,
-                              presence)
+                              prepared.presence)
     # Parents: agglomerated personas, matched over the recent days like them (ids from the same sequence).
     group, parent_centroids = _parent_centroids(X, labels, centroids, weights, settings)
     parent_identity = _identity(
@@ -285,7 +311,7 @@ def fit_day(
     )
     parents, parent_of_persona = _labelled_parents(
         assignments, X, group[labels], parent_centroids, parent_identity.persona_ids, group, persona_ids, weights,
-        settings, previous_personas, presence,
+        settings, previous_personas, prepared.presence,
     )
     personas = personas.join(parent_of_persona, on="persona_id", how="left")
     if parents.is_empty():  # no parent today: an empty table of the parents' columns

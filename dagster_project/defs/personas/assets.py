@@ -28,6 +28,7 @@ from dagster_project.science.utility import POPULARITY_DAYS, ranker_inputs, util
 from dagster_project.tracking.fit_runs import FitLogger
 from dagster_project.tracking.resource import MlflowTracking
 from dagster_project.warehouse import read_frame, replace_partition_rows, scalar, table_exists
+from dagster_project.window_preparer import WindowPreparer
 
 MIN_MEMORIES_TO_FIT = 30
 # A persona fit as of D reads the memories of [D - W + 1, D]: a changed day reruns the fits whose
@@ -242,11 +243,12 @@ def persona_model(
     """Fits the personas of each day of the range in date order, so ids chain from day to day.
 
     Every fitted day becomes an MLflow run and a version of `persona-model` as soon as it is fitted: over a
-    range of several days, in a worker process while the next day fits (`FitLogger`).
+    range of several days, in a worker process while the next day fits (`FitLogger`). Over a range of large
+    windows, another worker prepares each next day's window (vectors, words) meanwhile (`WindowPreparer`).
     """
     settings = settings_from_config(config, PersonaSettings)
     first, last = partition_dates(context)
-    fits, labelled, skipped = {}, {}, []
+    fits, labelled = {}, {}
     window_start = first - timedelta(days=settings.window_days - 1)
     with duckdb.connect() as connection:
         has_history = table_exists(connection, "personas")
@@ -260,20 +262,26 @@ def persona_model(
             [window_start, first - timedelta(days=1)],
         ) if has_history else None
         days = days_between(first, last)
+
+        def window_of(day: date) -> pl.DataFrame:
+            return window_memories.filter(
+                pl.col("event_date").is_between(day - timedelta(days=settings.window_days - 1), day))
+
+        per_day = dict(window_memories.group_by("event_date").len().iter_rows())
+        window_sizes = {day: sum(count for memory_day, count in per_day.items()
+                                 if day - timedelta(days=settings.window_days) < memory_day <= day) for day in days}
+        skipped = [day.isoformat() for day, size in window_sizes.items() if size < MIN_MEMORIES_TO_FIT]
+        to_fit = [day for day, size in window_sizes.items() if size >= MIN_MEMORIES_TO_FIT]
         with FitLogger(mlflow.store(), settings, window_memories, earlier_shares, context.run.run_id,
-                       days_to_fit=len(days)) as logger:
-            for day in days:
-                window = window_memories.filter(
-                    pl.col("event_date").is_between(day - timedelta(days=settings.window_days - 1), day)
-                )
-                if window.height < MIN_MEMORIES_TO_FIT:
-                    skipped.append(day.isoformat())
-                    continue
+                       days_to_fit=len(days)) as logger, \
+                WindowPreparer(to_fit, window_of, settings, max(window_sizes.values())) as preparer:
+            for day in to_fit:
                 history, recent_lineage = _recent_identity(
                     connection, fits, day, settings.identity_memory_days, has_history)
                 next_id = max([largest_id_outside, *(fit.next_persona_id - 1 for fit in fits.values())]) + 1
-                fits[day] = fit_day(window, day, history, next_id, settings, recent_lineage,
-                                    _previous_personas(connection, fits, day, has_history))
+                prepared = preparer.prepared(day)
+                fits[day] = fit_day(prepared.window, day, history, next_id, settings, recent_lineage,
+                                    _previous_personas(connection, fits, day, has_history), prepared)
                 # The chain goes on from the computed labels; tables and MLflow get the human ones.
                 labelled[day] = replace(fits[day], personas=apply_label_overrides(fits[day].personas, overrides))
                 logger.log(labelled[day])
