@@ -375,15 +375,15 @@ def command_scale_demo(args: argparse.Namespace) -> int:
     from dagster_project.deploy.scale_demo import comparison_lines, run_both_profiles
     from dagster_project.paths import personas_home
 
-    reason = ensure_postgres()
-    if reason:
-        print(f"error: {reason}", file=sys.stderr)
-        return 2
     try:
         import dagster_postgres  # noqa: F401
         import psycopg2  # noqa: F401
     except ImportError:
         print("error: the production profile needs the `scale` extra: pip install -e '.[scale]'", file=sys.stderr)
+        return 2
+    reason = ensure_postgres()
+    if reason:
+        print(f"error: {reason}", file=sys.stderr)
         return 2
     root = (Path(args.home) if args.home else personas_home()) / "scale-demo"
     options = {"days": args.days, "people": args.people, "events_per_day": args.events_per_day, "seed": args.seed,
@@ -608,7 +608,8 @@ def build_parser() -> argparse.ArgumentParser:
                                           "Generate sample data, run every day through Dagster, summarise.")))
     add_generator_options(add_verbose(add(
         "scale-demo", command_scale_demo,
-        "The demo's sample through the embedded and the production profile (a local PostgreSQL); tables compared.")))
+        "The demo's sample through the embedded and the production profile (a local PostgreSQL), in HOME/scale-demo "
+        "(rebuilt each time); tables compared.")))
     add("init", command_init, "Create PERSONAS_HOME and its Dagster instance.")
     add("docs", command_docs, "Build the Great Expectations Data Docs site under PERSONAS_HOME/gx.")
 

@@ -17,6 +17,7 @@ import dataclasses
 import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import date
 
 import polars as pl
@@ -31,8 +32,8 @@ class WindowPreparer:
 
     `window_of(day)` gives a day's window (a filter of the range's memories, so only the windows in
     use are held); `largest_window` decides whether a worker is worth starting. The first day is
-    prepared here while the worker starts on the second. Leaving the `with` block cancels what the
-    worker has not started.
+    prepared here while the worker starts on the second; if the worker dies, the rest are prepared here.
+    Leaving the `with` block cancels what the worker has not started and waits for what it has.
     """
 
     def __init__(self, days: list[date], window_of: Callable[[date], pl.DataFrame], settings: PersonaSettings,
@@ -67,17 +68,21 @@ class WindowPreparer:
             self._pending[later[0]] = self._worker.submit(
                 _prepare_in_worker, self._window_of(later[0]), later[0], self._settings)
         if day in self._pending:
+            try:
+                prepared = self._pending.pop(day).result()
+            except BrokenProcessPool:  # the worker died (out of memory?): the rest of the range is prepared here
+                self._ahead = False
+                return prepare_window(self._window_of(day), day, self._settings)
             # The worker sends back what it computed, not the window this process already holds.
-            return dataclasses.replace(self._pending.pop(day).result(),
-                                       window=self._window_of(day).sort(*WINDOW_ORDER))
+            return dataclasses.replace(prepared, window=self._window_of(day).sort(*WINDOW_ORDER))
         return prepare_window(self._window_of(day), day, self._settings)
 
 
 def _prepare_in_worker(window: pl.DataFrame, day: date, settings: PersonaSettings) -> PreparedWindow:
     """`prepare_window` without the window, then the day's scratch memory handed back to the system: glibc keeps
-    freed blocks for reuse, and a worker that held each window's largest moment would add it to the run's peak."""
+    the blocks NumPy and SciPy freed (the n-gram counts) for reuse, and a worker that held each window's largest
+    moment would add it to the run's peak."""
     prepared = dataclasses.replace(prepare_window(window, day, settings), window=pl.DataFrame())
-    del window
     try:
         ctypes.CDLL(None).malloc_trim(0)
     except AttributeError:  # not glibc

@@ -12,7 +12,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ import numpy as np
 
 from dagster_project.api.app import API_KEY_ENV
 from dagster_project.paths import warehouse_path
-from dagster_project.processes import stop_process
+from dagster_project.processes import free_port, stop_process
 from dagster_project.tracking.registry import PARTITION_DATE_TAG, current_champion
 from dagster_project.tracking.store import MlflowStore
 
@@ -76,16 +75,10 @@ def sample_requests(home: Path, day: date, n_requests: int, events_per_request: 
     return requests
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def api_server(home: Path) -> Iterator[tuple[str, int]]:
     """`personas serve` on a free port in a child process, stopped on exit; yields (host, port) once healthy."""
-    host, port = "127.0.0.1", _free_port()
+    host, port = "127.0.0.1", free_port()
     with tempfile.TemporaryFile("w+") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "dagster_project.cli", "serve", "--home", str(home), "--host", host, "--port", str(port)],

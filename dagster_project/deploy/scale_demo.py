@@ -30,9 +30,11 @@ from dagster_project.deploy.profile import (
 )
 from dagster_project.paths import activate_home, warehouse_path
 
-# The tables a run writes from the landing lines to the personas; an equal hash says every row is equal.
-COMPARED_TABLES = ("rejected_events", "fct_events", "dim_person_identifiers", "intent_memories", "memory_assignments",
-                   "personas", "user_personas", "persona_lineage", "persona_utility", "persona_drift")
+# The tables a run writes from the landing lines to the personas and their evaluation (not `persona_kpis`, which
+# records how long the run took); equal row counts and hash sums say every row is equal.
+COMPARED_TABLES = ("rejected_events", "fct_events", "dim_customers", "dim_persons", "dim_person_identifiers",
+                   "intent_memories", "memory_assignments", "personas", "persona_parents", "user_personas",
+                   "persona_lineage", "persona_utility", "persona_utility_hits", "persona_drift", "persona_fairness")
 PROFILE_VARIABLES = (PROFILE_ENV, DAGSTER_DB_URL_ENV, MLFLOW_DB_URL_ENV, ARTIFACT_ROOT_ENV)
 
 
@@ -45,10 +47,10 @@ class ProfileRun:
     seconds: float
     success: bool
     catalogue: str
-    checksums: dict[str, tuple[int, int]]
+    checksums: dict[str, tuple[int, str]]  # table: (rows, sum of the rows' hashes as text)
 
 
-def table_checksums(warehouse: Path, tables: tuple[str, ...] = COMPARED_TABLES) -> dict[str, tuple[int, int]]:
+def table_checksums(warehouse: Path, tables: tuple[str, ...] = COMPARED_TABLES) -> dict[str, tuple[int, str]]:
     """(rows, sum of the rows' hashes) of each table present: equal for equal contents in any order."""
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         present = {row[0] for row in connection.execute("select table_name from duckdb_tables()").fetchall()}
@@ -89,6 +91,7 @@ def _run_home(profile: str, home: Path, start: date, last: date, verbose: bool) 
 def run_both_profiles(root: Path, generate_options: dict, dagster_db_url: str, mlflow_db_url: str,
                       verbose: bool = False) -> tuple[ProfileRun, ProfileRun]:
     """Generate the sample under `root`/embedded, copy it to `root`/production, run both; (embedded, production).
+    `root` is deleted first: every scale demo starts from the same two empty homes.
 
     `generate_options` are `generator.generate`'s keyword arguments (days, people, events_per_day, seed,
     start_date, ...); the two URLs name empty PostgreSQL databases (`postgresql+psycopg2://...`).

@@ -227,7 +227,7 @@ def _at_level(frame: pl.DataFrame | None, level: str, id_column: str) -> pl.Data
 class PreparedWindow:
     """What a day's fit computes from its window alone, before anything of earlier days: the window in fit
     order, its memory weights, the fitted vectoriser and vectors, and the words of every memory. A range's
-    next windows can be prepared elsewhere while the chain fits the day before (`prefetch.WindowPreparer`)."""
+    next windows can be prepared elsewhere while the chain fits the day before (`window_preparer.WindowPreparer`)."""
 
     window: pl.DataFrame
     weights: np.ndarray
@@ -273,7 +273,7 @@ def fit_day(
     for a few days; `recent_lineage` (the `persona_lineage` rows of those days) teaches the
     match cut. New personas and parents get fresh ids from `next_persona_id`.
 
-    `prepared`: `prepare_window(window, as_of, settings)`, when it was computed ahead.
+    `prepared`: `prepare_window(window, as_of, settings)`, when it was computed ahead (`window` is then unused).
     """
     prepared = prepared or prepare_window(window, as_of, settings)
     window, weights, vectorizer, X = prepared.window, prepared.weights, prepared.vectorizer, prepared.vectors

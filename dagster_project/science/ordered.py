@@ -7,11 +7,13 @@ run to run, and with it a tie in a ranking (two objects of equal popularity: one
 next-day hits moved by 0.3 points between two runs of the same day) and the checksum of every
 table written from it. Two cures, by cost:
 
-* `ordered_sum` sorts each group's values before adding them: exact, but a sort per group, four
-  times the cost of a plain sum over millions of groups of a few rows;
+* `ordered_sum` adds each group's values smallest first: the same bits on every run, but a sort per
+  group, four times the cost of a plain sum over millions of groups of a few rows. It is written
+  as a running sum of the sorted values, because a lazy plan drops a sort that only feeds `sum`;
 * `fixed_point_sum` rounds every term to a multiple of 2**-40 first: float64 then adds them
-  without rounding, in any order, while the sum stays below 2**13. For the rankers' scores, sums
-  of a few products of weights and shares (at most ~6), at the cost of a plain sum.
+  without rounding, in any order, while the sum stays below 2**13. Only for sums bounded well
+  below that: the rankers' scores, sums of a few products of weights and shares (at most ~6),
+  at the cost of a plain sum.
 """
 
 import polars as pl
@@ -21,12 +23,12 @@ FIXED_POINT = 2.0**40
 
 def ordered_sum(values: pl.Expr) -> pl.Expr:
     """The sum of `values`, added smallest first: the same bits whatever order the rows came in."""
-    return values.sort().sum()
+    return values.sort().cum_sum().last().fill_null(0.0)
 
 
 def ordered_mean(values: pl.Expr) -> pl.Expr:
-    """The mean of `values`, added smallest first."""
-    return values.sort().mean()
+    """The mean of the non-null `values`, added smallest first."""
+    return ordered_sum(values) / values.count()
 
 
 def fixed_point_sum(values: pl.Expr) -> pl.Expr:

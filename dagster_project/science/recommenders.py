@@ -271,8 +271,8 @@ def _category_shares(
         .filter(pl.col("category").is_not_null())
         .with_columns((0.5 ** (age_days / half_life_days)).alias("weight"))
         .group_by("person_id", "category")
-        .agg(fixed_point_sum(pl.col("weight")))
-        .with_columns(pl.col("weight") / fixed_point_sum(pl.col("weight")).over("person_id"))
+        .agg(ordered_sum(pl.col("weight")))
+        .with_columns(pl.col("weight") / ordered_sum(pl.col("weight")).over("person_id"))
     )
 
 
