@@ -46,6 +46,9 @@ def test_the_fixed_cost_per_day_is_the_days_term_of_the_shapes_fit():
     runs = [_run(days, events, 12.0 + 0.4 * days + 25e-6 * events) for days, events in shapes]
     assert per_day_fixed_seconds(runs) == pytest.approx(0.4)
     assert per_day_fixed_seconds(runs[:2]) is None  # two shapes cannot separate days from events
+    # 2026-12-04's medians: the fit's terms are -8,060 s, 37.4 s a day and 8 ms an event, which is no cost model.
+    measured = [_run(1, 1_000_000, 43.0), _run(200, 100_000, 220.4), _run(30, 900_000, 320.1)]
+    assert per_day_fixed_seconds(measured) is None
 
 
 def test_the_report_lists_each_history_beside_the_main_day():
@@ -60,6 +63,12 @@ def test_the_report_lists_each_history_beside_the_main_day():
     [row] = [line for line in report.splitlines() if line.startswith("| 200 x 500")]
     assert "| 150.0 | 0.75 |" in row and "| 15.0 |" in row and row.endswith("| 150 / 130 / 170 |")
     assert "Fixed cost per day: **0.41 s**" in report
+    # No fit: two shapes say nothing; three whose fit has a negative term say so.
+    assert "Fixed cost per day" not in markdown_report({1_000_000: main}, 1_000_000, [main], machine, machine,
+                                                       histories, None)
+    histories[(30, 30_000)] = [_run(30, 900_000, 320.0)]
+    assert "Fixed cost per day: not fitted" in markdown_report({1_000_000: main}, 1_000_000, [main], machine, machine,
+                                                               histories, None)
 
 
 def test_histories_only_replaces_the_many_small_days_section_and_keeps_the_rest():

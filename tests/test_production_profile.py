@@ -163,3 +163,79 @@ def test_a_backfill_on_the_production_profile_is_queued_in_postgres_and_run_by_t
     assert postgres.query("dagster_daemon", "select count(*) from bulk_actions")[0][0] == 1
     assert "Persona catalogue as of 2026-10-02" in catalogue
     assert not list(dagster_home(home).glob("**/*.db")), "the production instance wrote SQLite files"
+
+
+def test_a_daemon_run_killed_in_its_persona_step_frees_its_slot_and_its_days_rerun_to_the_same_tables(
+        tmp_path, monkeypatch, postgres):
+    """A killed worker on the production profile: SIGKILL the process executing a daemon-launched backfill run
+    while its persona step logs a fit. Dagster's code server fails the run but leaves its `duckdb` slot claimed,
+    which would hold every later run; the daemon's `crashed_run_sensor` frees it and ends the orphaned MLflow
+    run, the backfill ends, and a new backfill of the same days writes the tables an uninterrupted embedded run
+    writes."""
+    import shutil
+    import signal
+    import time
+
+    from dagster import DagsterEventType, RunsFilter
+    from dagster._core.execution.backfill import BulkActionStatus
+    from dagster._core.storage.dagster_run import DagsterRunStatus
+
+    from dagster_project.cli import main
+    from dagster_project.definitions import defs
+    from dagster_project.deploy.scale_demo import table_checksums
+    from dagster_project.operations.launching import IN_PROCESS, backfill_state, daemon_for, launch_asset_backfill
+    from dagster_project.paths import warehouse_path
+    from dagster_project.resources.duckdb import DUCKDB_POOL
+
+    monkeypatch.setenv(DAGSTER_DB_URL_ENV, postgres.create_database("dagster_killed"))
+    monkeypatch.setenv(MLFLOW_DB_URL_ENV, postgres.create_database("mlflow_killed"))
+    home, embedded = tmp_path / "home", tmp_path / "embedded"
+    generate(embedded, days=2, people=200, events_per_day=800, seed=5, start_date=START, world="easy")
+    shutil.copytree(embedded, home)
+    (home / PROFILE_FILE).write_text(f'profile = "production"\n[production]\nartifact_root = "{tmp_path / "artifacts"}"\n')
+    asset_graph = defs.resolve_asset_graph()
+    with using_home(home):
+        with DagsterInstance.get() as instance, daemon_for(home, tmp_path / "daemon.log"):
+            backfill_id = launch_asset_backfill(instance, asset_graph, sorted(asset_graph.materializable_asset_keys),
+                                                START, LAST, run_config=IN_PROCESS)
+            deadline = time.monotonic() + 300
+            while True:  # the backfill's run once it has started its persona step
+                assert time.monotonic() < deadline, "no run of the backfill reached persona_model"
+                started = [run for run in instance.get_runs(RunsFilter.for_backfill(backfill_id))
+                           if run.status == DagsterRunStatus.STARTED and any(
+                               record.step_key == "persona_model"
+                               for record in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START))]
+                if started and _running_mlflow_runs(postgres, "mlflow_killed"):  # killed while it logs a fit
+                    break
+                time.sleep(0.2)
+            [killed] = started
+            [step_start] = [record for record in instance.all_logs(killed.run_id, of_type=DagsterEventType.STEP_START)
+                            if record.step_key == "persona_model"]
+            os.kill(step_start.dagster_event.pid, signal.SIGKILL)  # the run worker: in-process steps
+            slots = instance.event_log_storage.get_concurrency_info
+            while not backfill_state(instance, asset_graph, backfill_id).finished or slots(DUCKDB_POOL).claimed_slots:
+                assert time.monotonic() < deadline + 180, "the killed run holds its slot or its backfill never ended"
+                time.sleep(1)  # the sensor ticks every 60 s
+            assert instance.get_run_by_id(killed.run_id).status == DagsterRunStatus.FAILURE
+            engine_events = [record.message for record in
+                             instance.all_logs(killed.run_id, of_type=DagsterEventType.ENGINE_EVENT)]
+            assert any("terminated by signal 9" in message for message in engine_events), engine_events
+            assert instance.get_backfill(backfill_id).status == BulkActionStatus.COMPLETED_FAILED
+        assert main(["backfill", "--start", str(START), "--end", str(LAST), "--wait"]) == 0
+        rerun = table_checksums(warehouse_path(home))
+    with using_home(embedded):
+        assert main(["run", "--start", str(START), "--end", str(LAST)]) == 0
+        uninterrupted = table_checksums(warehouse_path(embedded))
+    assert set(rerun) == set(COMPARED_TABLES) and all(rows for rows, _ in rerun.values())
+    assert rerun == uninterrupted
+    ended = dict(postgres.query("mlflow_killed", "select status, count(*) from runs group by 1"))
+    assert ended.get("FAILED") == 1 and "RUNNING" not in ended, ended  # the killed fit, ended by the sensor
+
+
+def _running_mlflow_runs(postgres, database: str) -> int:
+    try:
+        return postgres.query(database, "select count(*) from runs where status = 'RUNNING'")[0][0]
+    except Exception as error:  # MLflow has not created its tables yet
+        if "does not exist" in str(error):
+            return 0
+        raise

@@ -284,7 +284,7 @@ def test_slots_an_ended_run_still_holds_are_freed_and_a_live_runs_kept(home):
             wait_for_pool(instance, lambda _message: None, timeout_seconds=1,
                           recover=lambda: recover_crashed_runs(instance, home))
 
-        assert free_slots_of_ended_runs(instance) == [(ended.run_id, "FAILURE")]
+        assert free_slots_of_ended_runs(instance, home) == [(ended.run_id, "FAILURE", 0)]
         assert [slot.run_id for slot in storage.get_concurrency_info(DUCKDB_POOL).claimed_slots] == [live.run_id]
-        assert free_slots_of_ended_runs(instance) == []
+        assert free_slots_of_ended_runs(instance, home) == []
         wait_for_pool(instance, lambda _message: None, timeout_seconds=1)  # one of two slots is free

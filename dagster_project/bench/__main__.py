@@ -70,13 +70,15 @@ def parse_histories(text: str) -> list[tuple[int, int]]:
 def per_day_fixed_seconds(runs: list[dict]) -> float | None:
     """The cost of a day whatever its data: the `days` term of end-to-end time fitted as a + b·days + c·events.
 
-    None unless the runs span at least three shapes that are not on one line.
+    None unless the runs span at least three shapes that are not on one line, and None when a fitted term is
+    negative: then the times do not follow that model (a history of large days refits each day's events in
+    up to 30 windows, so its cost grows with events times window days) and its `days` term means nothing.
     """
     shapes = np.array([[1.0, run["days"], run["events"]] for run in runs])
     if np.linalg.matrix_rank(shapes) < 3:
         return None
     coefficients, *_ = np.linalg.lstsq(shapes, np.array([run["end_to_end_s"] for run in runs]), rcond=None)
-    return float(coefficients[1])
+    return float(coefficients[1]) if (coefficients >= 0).all() else None
 
 
 def run_histories(histories: list[tuple[int, int]], repeat: int, workdir: Path) -> dict[tuple[int, int], list[dict]]:

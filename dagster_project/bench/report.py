@@ -137,8 +137,10 @@ def _growth_per_day(medians: dict[tuple[int, int], dict]) -> list[str]:
 
 
 def _histories_section(history_runs: dict[tuple[int, int], list[dict]], fixed_s: float | None,
-                       fitted_over: str = "the median runs of every shape, the 1M-event day included") -> list[str]:
-    """Each many-small-days shape's median run by stage, every run's end-to-end time, and the fixed cost per day."""
+                       fitted_over: str = "the median runs of every shape, the 1M-event day included",
+                       shapes_fitted: int | None = None) -> list[str]:
+    """Each many-small-days shape's median run by stage, every run's end-to-end time, and the fixed cost per day
+    (`shapes_fitted`: how many shapes it was fitted to, by default the histories and the 1M-event day)."""
     lines = [
         HISTORIES_HEADING,
         "",
@@ -170,6 +172,14 @@ def _histories_section(history_runs: dict[tuple[int, int], list[dict]], fixed_s:
             f"Fixed cost per day: **{fixed_s:.2f} s** (the days term of a + b·days + c·events fitted to {fitted_over}).",
             "",
         ]
+    elif (len(medians) + 1 if shapes_fitted is None else shapes_fitted) >= 3:
+        lines += [
+            f"Fixed cost per day: not fitted. Fitted to {fitted_over}, a + b·days + c·events has a negative term: "
+            "these times do not grow linearly in days and events (a day's fit reads its whole window of up to 30 "
+            "days, so a history of large days costs its events times its window). The `per day` column is each "
+            "shape's whole time per day.",
+            "",
+        ]
     return lines
 
 
@@ -177,7 +187,8 @@ def with_histories_section(report: str, history_runs: dict[tuple[int, int], list
                            machine: dict) -> str:
     """`report` with its many-small-days section (the last one) replaced by these runs' (`--histories-only`)."""
     kept = report.split(f"\n{HISTORIES_HEADING}", 1)[0].rstrip("\n")
-    section = _histories_section(history_runs, fixed_s, fitted_over="the median runs of these shapes")
+    section = _histories_section(history_runs, fixed_s, fitted_over="the median runs of these shapes",
+                                 shapes_fitted=len(history_runs))
     section[2:2] = [f"Measured by `python -m dagster_project.bench --histories-only` on {machine['at']}, load average "
                     f"(1, 5, 15 min) {machine['load_average']} at the start; the sections above are from another run.",
                     ""]

@@ -170,12 +170,16 @@ def recover_crashed_runs(instance: DagsterInstance, home: Path) -> list[Recovere
     return recovered
 
 
-def free_slots_of_ended_runs(instance: DagsterInstance) -> list[tuple[str, str]]:
-    """Free the pool slots still claimed by runs that have ended (or are gone); (run id, status) of each.
+def free_slots_of_ended_runs(instance: DagsterInstance, home: Path) -> list[tuple[str, str, int]]:
+    """Free the pool slots still claimed by runs that have ended (or are gone) and end the MLflow runs they
+    left open; (run id, status, MLflow runs ended) of each.
 
-    A run that ends frees its slots itself, but one stopped in the middle of a step (a signal while the
-    step hangs, seen here after SIGTERM) can end FAILURE with its slot still claimed. It is no crash for
-    `recover_crashed_runs` to find, yet every later run would wait for that slot forever.
+    A run that ends frees its slots itself, but one stopped in the middle of a step can end FAILURE with
+    its slot still claimed: seen after SIGTERM while a step hung, and whenever a daemon-launched run's
+    process is killed (Dagster's code server then fails the run, but frees no slot and ends no MLflow run:
+    the fit being logged stays RUNNING). It is no crash for `recover_crashed_runs` to find, yet every later
+    run would wait for that slot forever. MLflow runs are opened only by the persona step, which holds the
+    `duckdb` slot, so a run that held none left none open.
     """
     storage = instance.event_log_storage
     freed = []
@@ -184,7 +188,7 @@ def free_slots_of_ended_runs(instance: DagsterInstance) -> list[tuple[str, str]]
             run = instance.get_run_by_id(run_id)
             if run is None or run.is_finished:
                 storage.free_concurrency_slots_for_run(run_id)
-                freed.append((run_id, run.status.value if run else "deleted"))
+                freed.append((run_id, run.status.value if run else "deleted", _end_orphaned_mlflow_runs(home, run_id)))
     return freed
 
 

@@ -84,9 +84,10 @@ def crashed_run_sensor(context: SensorEvaluationContext):
     recovered = recover_crashed_runs(context.instance, personas_home())
     for run in recovered:
         context.log.warning(f"run {run.run_id} of dead process {run.pid} marked failed, its pool slots freed")
-    freed = free_slots_of_ended_runs(context.instance)
-    for run_id, status in freed:
-        context.log.warning(f"run {run_id} ended ({status}) still holding pool slots: freed")
+    freed = free_slots_of_ended_runs(context.instance, personas_home())
+    for run_id, status, mlflow_runs_ended in freed:
+        context.log.warning(f"run {run_id} ended ({status}) still holding pool slots: freed, "
+                            f"{mlflow_runs_ended} MLflow run(s) it left open ended")
     said = [f"{len(recovered)} crashed run(s) recovered." if recovered else "No crashed runs."]
     if freed:
         said.append(f"Pool slots of {len(freed)} ended run(s) freed.")
