@@ -87,6 +87,7 @@ def _run_partitions_logged(home: Path, start: date, end: date, tags: dict[str, s
         warehouse_gates_failed,
     )
     from dagster_project.operations.recovery import (
+        end_fits_of_ended_runs,
         free_slots_of_ended_runs,
         home_run_lock,
         launch_tags,
@@ -122,9 +123,11 @@ def _run_partitions_logged(home: Path, start: date, end: date, tags: dict[str, s
             for crashed in recover_crashed_runs(instance, home):
                 print(f"Recovered run {crashed.run_id} of dead process {crashed.pid}: marked failed, pool slots freed, "
                       f"{crashed.mlflow_runs_ended} MLflow run(s) ended as FAILED.", file=sys.stderr)
-            for run_id, status, mlflow_runs_ended in free_slots_of_ended_runs(instance, home):
-                print(f"Freed the pool slots run {run_id} still held after it ended ({status}); "
-                      f"{mlflow_runs_ended} MLflow run(s) it left open ended as FAILED.", file=sys.stderr)
+            for run_id, status in free_slots_of_ended_runs(instance):
+                print(f"Freed the pool slots run {run_id} still held after it ended ({status}).", file=sys.stderr)
+            for run_id, count in end_fits_of_ended_runs(instance, home).items():
+                print(f"Ended as FAILED {count} MLflow run(s) that run {run_id} left RUNNING when it ended.",
+                      file=sys.stderr)
 
         wait_for_pool(instance, recover=recover)
         outcome = RangeOutcome(execute(instance, start, end))

@@ -199,19 +199,19 @@ def test_a_daemon_run_killed_in_its_persona_step_frees_its_slot_and_its_days_rer
             backfill_id = launch_asset_backfill(instance, asset_graph, sorted(asset_graph.materializable_asset_keys),
                                                 START, LAST, run_config=IN_PROCESS)
             deadline = time.monotonic() + 300
-            while True:  # the backfill's run once it has started its persona step
+            started = []
+            while not started:  # the backfill's run once it has started its persona step
                 assert time.monotonic() < deadline, "no run of the backfill reached persona_model"
-                started = [run for run in instance.get_runs(RunsFilter.for_backfill(backfill_id))
-                           if run.status == DagsterRunStatus.STARTED and any(
-                               record.step_key == "persona_model"
-                               for record in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START))]
-                if started and _running_mlflow_runs(postgres, "mlflow_killed"):  # killed while it logs a fit
-                    break
+                started = [(run, record) for run in instance.get_runs(RunsFilter.for_backfill(backfill_id))
+                           if run.status == DagsterRunStatus.STARTED
+                           for record in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START)
+                           if record.step_key == "persona_model"]
                 time.sleep(0.2)
-            [killed] = started
-            [step_start] = [record for record in instance.all_logs(killed.run_id, of_type=DagsterEventType.STEP_START)
-                            if record.step_key == "persona_model"]
-            os.kill(step_start.dagster_event.pid, signal.SIGKILL)  # the run worker: in-process steps
+            [(killed, step_start)] = started
+            while not _running_mlflow_runs(postgres, "mlflow_killed"):  # each day's fit is open for a second or two
+                assert time.monotonic() < deadline, "the persona step opened no MLflow run"
+                time.sleep(0.02)
+            os.kill(step_start.dagster_event.pid, signal.SIGKILL)  # the run worker: its steps run in its process
             slots = instance.event_log_storage.get_concurrency_info
             while not backfill_state(instance, asset_graph, backfill_id).finished or slots(DUCKDB_POOL).claimed_slots:
                 assert time.monotonic() < deadline + 180, "the killed run holds its slot or its backfill never ended"
@@ -229,7 +229,7 @@ def test_a_daemon_run_killed_in_its_persona_step_frees_its_slot_and_its_days_rer
     assert set(rerun) == set(COMPARED_TABLES) and all(rows for rows, _ in rerun.values())
     assert rerun == uninterrupted
     ended = dict(postgres.query("mlflow_killed", "select status, count(*) from runs group by 1"))
-    assert ended.get("FAILED") == 1 and "RUNNING" not in ended, ended  # the killed fit, ended by the sensor
+    assert ended.get("FAILED") == 1 and "RUNNING" not in ended, ended  # the killed fit, ended by recovery
 
 
 def _running_mlflow_runs(postgres, database: str) -> int:

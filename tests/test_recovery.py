@@ -22,6 +22,7 @@ from dagster_project.generator import generate
 from dagster_project.operations.recovery import (
     PGID_TAG,
     PID_TAG,
+    end_fits_of_ended_runs,
     free_slots_of_ended_runs,
     home_run_lock,
     launch_tags,
@@ -284,7 +285,31 @@ def test_slots_an_ended_run_still_holds_are_freed_and_a_live_runs_kept(home):
             wait_for_pool(instance, lambda _message: None, timeout_seconds=1,
                           recover=lambda: recover_crashed_runs(instance, home))
 
-        assert free_slots_of_ended_runs(instance, home) == [(ended.run_id, "FAILURE", 0)]
+        assert free_slots_of_ended_runs(instance) == [(ended.run_id, "FAILURE")]
         assert [slot.run_id for slot in storage.get_concurrency_info(DUCKDB_POOL).claimed_slots] == [live.run_id]
-        assert free_slots_of_ended_runs(instance, home) == []
+        assert free_slots_of_ended_runs(instance) == []
         wait_for_pool(instance, lambda _message: None, timeout_seconds=1)  # one of two slots is free
+
+
+def test_fits_an_ended_run_left_running_are_ended_and_a_live_runs_kept(home):
+    """Measured on the production profile: a daemon-launched run killed while it logs a fit is failed by Dagster's
+    code server, which ends no MLflow run; the fit stayed RUNNING for good."""
+    from dagster._core.test_utils import create_run_for_test
+    from mlflow import MlflowClient
+
+    from dagster_project.tracking.fit_runs import DAGSTER_RUN_TAG
+    from dagster_project.tracking.store import MlflowStore, store_uri
+
+    with DagsterInstance.get() as instance:
+        assert end_fits_of_ended_runs(instance, home) == {}  # no store yet: nothing to ask
+        ended = create_run_for_test(instance, job_name="build_personas", status=DagsterRunStatus.FAILURE)
+        live = create_run_for_test(instance, job_name="build_personas", status=DagsterRunStatus.STARTED)
+        experiment_id = MlflowStore().activate()
+        client = MlflowClient(store_uri(home), store_uri(home))
+        fits = {run.run_id: client.create_run(experiment_id, tags={DAGSTER_RUN_TAG: run.run_id}).info.run_id
+                for run in (ended, live)}
+
+        assert end_fits_of_ended_runs(instance, home) == {ended.run_id: 1}
+        assert client.get_run(fits[ended.run_id]).info.status == "FAILED"
+        assert client.get_run(fits[live.run_id]).info.status == "RUNNING"
+        assert end_fits_of_ended_runs(instance, home) == {}

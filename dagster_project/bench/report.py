@@ -174,8 +174,9 @@ def _histories_section(history_runs: dict[tuple[int, int], list[dict]], fixed_s:
         ]
     elif (len(medians) + 1 if shapes_fitted is None else shapes_fitted) >= 3:
         lines += [
-            f"Fixed cost per day: not fitted. Fitted to {fitted_over}, a + b·days + c·events has a negative term: "
-            "these times do not grow linearly in days and events (a day's fit reads its whole window of up to 30 "
+            f"Fixed cost per day: not fitted. a + b·days + c·events cannot be fitted to {fitted_over}: their "
+            "days and events a day do not span three independent shapes, or the fit has a negative term (then "
+            "these times do not grow linearly in days and events: a day's fit reads its whole window of up to 30 "
             "days, so a history of large days costs its events times its window). The `per day` column is each "
             "shape's whole time per day.",
             "",

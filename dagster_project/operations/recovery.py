@@ -13,7 +13,9 @@ slots and ends as FAILED the MLflow runs tagged with its id left RUNNING (see
 `tracking.fit_runs.DAGSTER_RUN_TAG`; a fit of a live run launched elsewhere is left alone).
 The CLI calls it before every run and while it waits for the pool, the daemon through
 `crashed_run_sensor`; both also free the slots that runs which have ended still hold
-(`free_slots_of_ended_runs`).
+(`free_slots_of_ended_runs`) and end the MLflow runs such runs left RUNNING
+(`end_fits_of_ended_runs`: Dagster's code server fails a daemon-launched run whose process
+was killed, but frees no slot and ends no MLflow run).
 
 `personas run` and `backfill` hold the home's run lock (an OS file lock, released by the
 kernel when its process dies, even by SIGKILL) for the whole run: a second run of the same
@@ -131,12 +133,13 @@ class RecoveredRun:
     mlflow_runs_ended: int
 
 
-def _end_orphaned_mlflow_runs(home: Path, dagster_run_id: str) -> int:
-    """End as FAILED the MLflow runs a dead Dagster run left RUNNING."""
+def _running_fits(home: Path, dagster_run_id: str | None = None) -> tuple[object, list]:
+    """(MLflow client, the persona experiment's RUNNING runs, of one Dagster run if given); no runs when the
+    embedded store was never created (a PostgreSQL store is always asked)."""
     from dagster_project.tracking.store import EXPERIMENT_NAME, store_uri
 
     if store_uri(home).startswith("sqlite:") and not (mlflow_dir(home) / "mlflow.db").exists():
-        return 0  # the embedded store was never created (a PostgreSQL store is always asked)
+        return None, []
     from mlflow import MlflowClient
 
     from dagster_project.tracking.fit_runs import DAGSTER_RUN_TAG
@@ -144,14 +147,39 @@ def _end_orphaned_mlflow_runs(home: Path, dagster_run_id: str) -> int:
     client = MlflowClient(store_uri(home), store_uri(home))
     experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
     if experiment is None:
-        return 0
-    orphans = client.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"attributes.status = 'RUNNING' and tags.{DAGSTER_RUN_TAG} = '{dagster_run_id}'",
-    )
+        return client, []
+    of_run = f" and tags.{DAGSTER_RUN_TAG} = '{dagster_run_id}'" if dagster_run_id else ""
+    return client, client.search_runs([experiment.experiment_id], filter_string=f"attributes.status = 'RUNNING'{of_run}")
+
+
+def _end_orphaned_mlflow_runs(home: Path, dagster_run_id: str) -> int:
+    """End as FAILED the MLflow runs a dead Dagster run left RUNNING."""
+    client, orphans = _running_fits(home, dagster_run_id)
     for run in orphans:
         client.set_terminated(run.info.run_id, status="FAILED")
     return len(orphans)
+
+
+def end_fits_of_ended_runs(instance: DagsterInstance, home: Path) -> dict[str, int]:
+    """End as FAILED the MLflow runs still RUNNING whose Dagster run has ended (or is gone); {Dagster run id:
+    MLflow runs ended}.
+
+    Dagster's code server fails a daemon-launched run whose process was killed ("terminated by signal 9"),
+    so it is no crash for `recover_crashed_runs`, but the fit it was logging stays RUNNING in MLflow. Asked
+    apart from the pool slots, so that an unreachable MLflow store leaves the slots freed and is asked again
+    on the next call.
+    """
+    from dagster_project.tracking.fit_runs import DAGSTER_RUN_TAG
+
+    client, running = _running_fits(home)
+    ended: dict[str, int] = {}
+    for fit in running:
+        dagster_run_id = fit.data.tags.get(DAGSTER_RUN_TAG)
+        run = instance.get_run_by_id(dagster_run_id) if dagster_run_id else None
+        if dagster_run_id and (run is None or run.is_finished):
+            client.set_terminated(fit.info.run_id, status="FAILED")
+            ended[dagster_run_id] = ended.get(dagster_run_id, 0) + 1
+    return ended
 
 
 def recover_crashed_runs(instance: DagsterInstance, home: Path) -> list[RecoveredRun]:
@@ -170,16 +198,12 @@ def recover_crashed_runs(instance: DagsterInstance, home: Path) -> list[Recovere
     return recovered
 
 
-def free_slots_of_ended_runs(instance: DagsterInstance, home: Path) -> list[tuple[str, str, int]]:
-    """Free the pool slots still claimed by runs that have ended (or are gone) and end the MLflow runs they
-    left open; (run id, status, MLflow runs ended) of each.
+def free_slots_of_ended_runs(instance: DagsterInstance) -> list[tuple[str, str]]:
+    """Free the pool slots still claimed by runs that have ended (or are gone); (run id, status) of each.
 
-    A run that ends frees its slots itself, but one stopped in the middle of a step can end FAILURE with
-    its slot still claimed: seen after SIGTERM while a step hung, and whenever a daemon-launched run's
-    process is killed (Dagster's code server then fails the run, but frees no slot and ends no MLflow run:
-    the fit being logged stays RUNNING). It is no crash for `recover_crashed_runs` to find, yet every later
-    run would wait for that slot forever. MLflow runs are opened only by the persona step, which holds the
-    `duckdb` slot, so a run that held none left none open.
+    A run that ends frees its slots itself, but one stopped in the middle of a step (a signal while the
+    step hangs, seen here after SIGTERM) can end FAILURE with its slot still claimed. It is no crash for
+    `recover_crashed_runs` to find, yet every later run would wait for that slot forever.
     """
     storage = instance.event_log_storage
     freed = []
@@ -188,7 +212,7 @@ def free_slots_of_ended_runs(instance: DagsterInstance, home: Path) -> list[tupl
             run = instance.get_run_by_id(run_id)
             if run is None or run.is_finished:
                 storage.free_concurrency_slots_for_run(run_id)
-                freed.append((run_id, run.status.value if run else "deleted", _end_orphaned_mlflow_runs(home, run_id)))
+                freed.append((run_id, run.status.value if run else "deleted"))
     return freed
 
 

@@ -75,20 +75,24 @@ def landing_zone_sensor(context: SensorEvaluationContext):
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
     description="Fails runs whose process is gone (kill -9, OOM, reboot), frees their pool slots, ends their MLflow runs; "
-    "frees the slots runs that have ended still hold.",
+    "frees the slots runs that have ended still hold and ends the MLflow runs they left RUNNING.",
 )
 def crashed_run_sensor(context: SensorEvaluationContext):
     """The daemon's side of `operations.recovery`: the next CLI run does the same at its start."""
-    from dagster_project.operations.recovery import free_slots_of_ended_runs, recover_crashed_runs
+    from dagster_project.operations.recovery import end_fits_of_ended_runs, free_slots_of_ended_runs, recover_crashed_runs
 
     recovered = recover_crashed_runs(context.instance, personas_home())
     for run in recovered:
         context.log.warning(f"run {run.run_id} of dead process {run.pid} marked failed, its pool slots freed")
-    freed = free_slots_of_ended_runs(context.instance, personas_home())
-    for run_id, status, mlflow_runs_ended in freed:
-        context.log.warning(f"run {run_id} ended ({status}) still holding pool slots: freed, "
-                            f"{mlflow_runs_ended} MLflow run(s) it left open ended")
+    freed = free_slots_of_ended_runs(context.instance)
+    for run_id, status in freed:
+        context.log.warning(f"run {run_id} ended ({status}) still holding pool slots: freed")
+    ended_fits = end_fits_of_ended_runs(context.instance, personas_home())
+    for run_id, count in ended_fits.items():
+        context.log.warning(f"run {run_id} ended leaving {count} MLflow run(s) RUNNING: ended as FAILED")
     said = [f"{len(recovered)} crashed run(s) recovered." if recovered else "No crashed runs."]
     if freed:
         said.append(f"Pool slots of {len(freed)} ended run(s) freed.")
+    if ended_fits:
+        said.append(f"{sum(ended_fits.values())} MLflow run(s) of ended runs ended as FAILED.")
     return SkipReason(" ".join(said))
