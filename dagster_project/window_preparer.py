@@ -59,24 +59,26 @@ class WindowPreparer:
 
     def prepared(self, day: date) -> PreparedWindow:
         """`prepare_window` of `day`, after asking the worker for the next day to fit."""
-        if not self._ahead:
-            return prepare_window(self._window_of(day), day, self._settings)
+        if self._ahead:
+            try:
+                return self._from_worker(day)
+            except BrokenProcessPool:  # the worker died (out of memory?): this day and the rest are prepared here
+                self._ahead = False
+        return prepare_window(self._window_of(day), day, self._settings)
+
+    def _from_worker(self, day: date) -> PreparedWindow:
+        """The worker's `prepare_window` of `day` (the first day's is prepared here) once the next day is queued;
+        raises `BrokenProcessPool` when the worker has died, at the queueing or at the wait."""
         if self._worker is None:
             self._worker = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
         later = [other for other in self._days if other > day]
         if later and later[0] not in self._pending:
             self._pending[later[0]] = self._worker.submit(
                 _prepare_in_worker, self._window_of(later[0]), later[0], self._settings)
-        if day in self._pending:
-            try:
-                prepared = self._pending.pop(day).result()
-            except BrokenProcessPool:  # the worker died (out of memory?): the rest of the range is prepared here
-                self._ahead = False
-                return prepare_window(self._window_of(day), day, self._settings)
-            # The worker sends back what it computed, not the window this process already holds.
-            return dataclasses.replace(prepared, window=self._window_of(day).sort(*WINDOW_ORDER))
-        return prepare_window(self._window_of(day), day, self._settings)
-
+        if day not in self._pending:
+            return prepare_window(self._window_of(day), day, self._settings)
+        # The worker sends back what it computed, not the window this process already holds.
+        return dataclasses.replace(self._pending.pop(day).result(), window=self._window_of(day).sort(*WINDOW_ORDER))
 
 def _prepare_in_worker(window: pl.DataFrame, day: date, settings: PersonaSettings) -> PreparedWindow:
     """`prepare_window` without the window, then the day's scratch memory handed back to the system: glibc keeps
