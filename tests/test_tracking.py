@@ -44,7 +44,7 @@ from dagster_project.science.daily import DayFit, PersonaSettings
 from dagster_project.science.drift import DriftThresholds
 from dagster_project.tracking import fit_runs
 from dagster_project.tracking.drift_series import drift_run_id
-from dagster_project.tracking.fit_runs import DAGSTER_RUN_TAG, WORKER_MIN_DAYS, FitLogger, fit_sanity
+from dagster_project.tracking.fit_runs import DAGSTER_RUN_TAG, SHARE_PLOT, WORKER_MIN_DAYS, FitLogger, fit_sanity
 from dagster_project.tracking.registry import (
     DECISION_TAG,
     PARTITION_DATE_TAG,
@@ -100,8 +100,13 @@ def test_every_fitted_day_is_one_run_and_one_model_version(tracked):
     assert client.get_registered_model(tracking.registered_model_name).description
     assert {"window_days", "recent_share", "k_min", "k_max", "chosen_k", "vectorizer_min_df"} <= set(run.data.params)
     assert {"quality_mean", "truthfulness_min", "n_personas", "silhouette", "n_memories"} <= set(run.data.metrics)
-    assert {artifact.path for artifact in client.list_artifacts(run.info.run_id)} >= {
-        "persona_report.md", "persona_shares.png"}
+    assert {artifact.path for artifact in client.list_artifacts(run.info.run_id)} >= {"persona_report.md", SHARE_PLOT}
+    plot = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=SHARE_PLOT,
+                                                    tracking_uri=tracking.tracking_uri)).read_text()
+    assert plot.lstrip().startswith("<?xml") and "<svg" in plot
+    # text kept as text (not glyph paths): the title and every persona of the day named in the legend
+    day_personas = {row[0] for row in query("select persona_id from personas where event_date = ?", [DRIFT_DAY])}
+    assert "Persona shares over time" in plot and all(f">{persona_id}: " in plot for persona_id in day_personas)
     labels = [row[0] for row in query("select label from personas where event_date = ?", [DRIFT_DAY])]
     report = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="persona_report.md",
                                                       tracking_uri=tracking.tracking_uri)).read_text()
