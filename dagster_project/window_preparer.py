@@ -6,8 +6,8 @@ of the fit on large windows; the rest needs the day before (persona ids, labels,
 range of large windows one spawned worker prepares day D + 1 while the step's process fits day D,
 so the chain waits only for the part that is a chain: 8 days of 30,000 events took 70.1 s instead
 of 94.8 s, with the same personas (docs/performance.md). Smaller windows are prepared in the step's
-own process unless the range is long: the worker's start-up (importing Polars, scikit-learn and the
-science, 2-4 s) would cost more than it saves on 12 days of 500-event days, and saves 2 s on 30.
+own process: the worker's start-up (importing Polars, scikit-learn and the science, 2-4 s) would
+cost more than it saves.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ import polars as pl
 from dagster_project.processes import freeze_imports
 from dagster_project.science.daily import WINDOW_ORDER, PersonaSettings, PreparedWindow, prepare_window
 
-PREPARE_AHEAD_MIN_MEMORIES = 20_000  # the largest window of the range, below which a worker does not pay...
-PREPARE_AHEAD_MIN_DAYS = 20  # ...unless the range is this long: 30 days of ~4,400-memory windows 42.3 -> 40.3 s
+PREPARE_AHEAD_MIN_MEMORIES = 20_000  # the largest window of the range, below which a worker does not pay
 
 
 class WindowPreparer:
@@ -43,8 +42,7 @@ class WindowPreparer:
         self._days = days
         self._window_of = window_of
         self._settings = settings
-        self._ahead = len(days) >= 2 and (largest_window >= PREPARE_AHEAD_MIN_MEMORIES
-                                          or len(days) >= PREPARE_AHEAD_MIN_DAYS)
+        self._ahead = len(days) >= 2 and largest_window >= PREPARE_AHEAD_MIN_MEMORIES
         self._worker: ProcessPoolExecutor | None = None
         self._pending: dict[date, Future] = {}
 

@@ -1,7 +1,5 @@
 """The persona chain's windows prepared a day ahead in a worker process are the windows it would prepare itself."""
 
-from datetime import timedelta
-
 import numpy as np
 import polars as pl
 
@@ -21,9 +19,6 @@ def test_windows_prepared_ahead_in_a_worker_equal_those_prepared_in_process_and_
 
     in_process = {day: prepare_window(window_of(day), day, settings) for day in days}
     assert not WindowPreparer(days, window_of, settings, largest_window=memories.height).ahead  # a small range
-    long_range = [days[0] + timedelta(days=offset) for offset in range(window_preparer.PREPARE_AHEAD_MIN_DAYS)]
-    assert WindowPreparer(long_range, window_of, settings, largest_window=memories.height).ahead  # small, but long
-    assert not WindowPreparer(long_range[:-1], window_of, settings, largest_window=memories.height).ahead
     monkeypatch.setattr(window_preparer, "PREPARE_AHEAD_MIN_MEMORIES", 0)
     with WindowPreparer(days, window_of, settings, largest_window=memories.height) as preparer:
         assert preparer.ahead
