@@ -82,6 +82,7 @@ class WindowPreparer:
         # The worker sends back what it computed, not the window this process already holds.
         return dataclasses.replace(self._pending.pop(day).result(), window=self._window_of(day).sort(*WINDOW_ORDER))
 
+
 def _start_worker() -> None:
     """Run in the worker, which imported this module (and with it the science) to find this function."""
     freeze_imports()

@@ -175,8 +175,10 @@ def end_fits_of_ended_runs(instance: DagsterInstance, home: Path) -> dict[str, i
     ended: dict[str, int] = {}
     for fit in running:
         dagster_run_id = fit.data.tags.get(DAGSTER_RUN_TAG)
-        run = instance.get_run_by_id(dagster_run_id) if dagster_run_id else None
-        if dagster_run_id and (run is None or run.is_finished):
+        if not dagster_run_id:
+            continue
+        run = instance.get_run_by_id(dagster_run_id)
+        if run is None or run.is_finished:
             client.set_terminated(fit.info.run_id, status="FAILED")
             ended[dagster_run_id] = ended.get(dagster_run_id, 0) + 1
     return ended
