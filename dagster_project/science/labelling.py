@@ -34,6 +34,7 @@ from dagster_project.science.lexicon import (
     PLAYER_DOMAINS,
     PURCHASE_ACTIONS,
     SPECTATOR_ROLE,
+    STOREFRONT_DOMAIN,
     VIEWER_ROLE,
     VIEWING_ACTIONS,
     action_phrase,
@@ -724,8 +725,9 @@ def label_persona(
     ``fact_shares`` of ``writing`` and of all memories; ``n_held_out``: how many memories will check
     the claims (``describe``); ``previous``: yesterday's label of the persona, whose domain, role and
     focus stay while they still hold (``persona_role``, ``focus_phrases``). The domain is the first
-    candidate domain that ``MIN_SUPPORT`` evidence memories show; every number of the description is
-    a claim (``PersonaLabel.claims``). Without domain and focus the persona is "unlabelled".
+    candidate domain that ``MIN_SUPPORT`` evidence memories show (the storefront's only when no other
+    is); every number of the description is a claim (``PersonaLabel.claims``). Without domain and focus
+    the persona is "unlabelled".
     ``focus_statistics``/``domains``/``domain_shares``/``facts``: the persona's ``phrase_statistics``,
     ``persona_domains``, the ``statistic_share`` in ``writing`` of each of its domains' claim statistics
     (``domain_statistic``) and its ``persona_facts``, when measured for all personas at once.
@@ -738,6 +740,8 @@ def label_persona(
         for candidate, categories in (persona_domain(shares, population) if domains is None else domains)
         if sum(bool(set(shown or ()) & set(categories)) for shown in evidence_categories) >= MIN_SUPPORT
     ]
+    # The storefront is a domain of last resort: any other grounded domain names the persona first.
+    grounded_domains = [pair for pair in grounded_domains if pair[0] != STOREFRONT_DOMAIN] or grounded_domains
     if grounded_domains:
         domain, domain_categories = next(
             (pair for pair in grounded_domains if previous is not None and pair[0] == previous.domain),

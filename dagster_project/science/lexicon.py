@@ -5,13 +5,17 @@ A shop's category ids ("tennis_rackets") are not words for people; the lexicon g
 display name ("tennis rackets") and a domain ("tennis"), the noun a label starts with.
 Categories it does not know (imported logs: their genres) read as themselves, underscores as
 spaces, and are their own domain. Categories every persona browses (bestsellers, promotions,
-gift cards) have no domain: they never name a persona.
+gift cards) belong to the storefront, a domain of last resort: it names only a persona that no
+other domain does, people seen in the shop's windows and nowhere else.
 """
 
 from __future__ import annotations
 
-# category -> (display name, domain); None as domain: a storefront category, never a domain.
-CATEGORY_LEXICON: dict[str, tuple[str, str | None]] = {
+# How the storefront domain reads in a label: "Deal and gift buyer".
+STOREFRONT_DOMAIN = "deal and gift"
+
+# category -> (display name, domain); the storefront domain names a persona only when no other does.
+CATEGORY_LEXICON: dict[str, tuple[str, str]] = {
     "baby_care": ("baby care", "baby"),
     "baby_gear": ("baby gear", "baby"),
     "nursery": ("nursery", "baby"),
@@ -62,9 +66,9 @@ CATEGORY_LEXICON: dict[str, tuple[str, str | None]] = {
     "tennis_apparel": ("tennis apparel", "tennis"),
     "tennis_rackets": ("tennis rackets", "tennis"),
     "tennis_tickets": ("tennis tickets", "tennis"),
-    "bestsellers": ("bestsellers", None),
-    "gift_cards": ("gift cards", None),
-    "promotions": ("promotions", None),
+    "bestsellers": ("bestsellers", STOREFRONT_DOMAIN),
+    "gift_cards": ("gift cards", STOREFRONT_DOMAIN),
+    "promotions": ("promotions", STOREFRONT_DOMAIN),
 }
 
 # Categories whose items are seats at an event: a persona led by them watches, it is a spectator.

@@ -17,7 +17,7 @@ from dagster_project.science.labelling import (
     persona_role,
     statistic_share,
 )
-from dagster_project.science.lexicon import action_phrase, display_name, domain_of
+from dagster_project.science.lexicon import STOREFRONT_DOMAIN, action_phrase, display_name, domain_of
 from dagster_project.science.metrics import CLAIM_TOLERANCE, truthfulness
 
 
@@ -45,7 +45,7 @@ def everyone() -> pl.DataFrame:
 
 def test_lexicon_reads_known_categories_and_imported_genres():
     assert display_name("movies_bluray") == "Blu-ray films" and domain_of("tennis_rackets") == "tennis"
-    assert domain_of("gift_cards") is None  # a storefront category never names a persona
+    assert domain_of("gift_cards") == domain_of("promotions") == STOREFRONT_DOMAIN
     assert (display_name("Science_Fiction"), domain_of("Science_Fiction")) == ("Science Fiction", "science fiction")
     assert action_phrase("add_to_cart") == "an add to cart" and action_phrase("rate") == "a rate"
 
@@ -68,6 +68,32 @@ def test_label_has_a_role_a_domain_and_a_grounded_focus():
     # 67% orders: on 24 memories, checked on 24 others, too uncertain to state within 5 points
     assert statistics == ["category:tennis_rackets|tennis_tickets", "source:web"]
     assert label.description == "100% of its memories involve tennis rackets or tennis tickets; 100% are on web."
+
+
+def test_the_storefront_names_only_a_persona_no_other_domain_does():
+    # Persona 2: short visits to gift cards and promotions, 30 of its 230 memories about books; persona 1
+    # (tennis) sees a gift card now and then.
+    tennis = [(f"t{i % 80}", "babolat pure aero racket", ["tennis_rackets"] + (["gift_cards"] if i < 30 else []),
+               ["page_view"], ["web"]) for i in range(600)]
+    storefront = [(f"s{i % 90}", text, categories, ["page_view"], ["web"]) for i, (text, categories) in enumerate(
+        [("thank you gift card", ["gift_cards"]), ("end of season sale bundle", ["promotions"])] * 100)]
+    books = [(f"s{i}", "born to run paperback", ["books"], ["page_view"], ["web"]) for i in range(30)]
+    frame = memories(tennis + storefront + books).with_columns(
+        persona_id=pl.when(pl.col("person_id").str.starts_with("t")).then(1).otherwise(2))
+    writing = frame.filter(pl.col("persona_id") == 2)
+    population = fact_shares(frame.with_columns(_all=pl.lit(0)), by="_all")
+
+    def label(evidence: pl.DataFrame) -> PersonaLabel:
+        return label_persona([], writing, evidence, fact_shares(writing), population, n_held_out=230)
+
+    # Books, though fewer of its memories than the storefront's, name the persona where its evidence shows them...
+    assert label(writing.tail(4)).domain == "book"
+    # ...and where they do not, the storefront does, with a claim on its categories instead of "unlabelled".
+    storefront_label = label(writing.head(4))
+    assert (storefront_label.label, storefront_label.domain) == ("Deal and gift enthusiast", STOREFRONT_DOMAIN)
+    assert storefront_label.domain_categories == ["gift_cards", "promotions"]
+    assert storefront_label.description.startswith("87% of its memories involve gift cards or promotions")
+    check_label_grounded(storefront_label, writing.head(4)["text"].to_list(), writing.head(4)["categories"].to_list())
 
 
 def test_a_focus_phrase_needs_evidence_distinctiveness_and_more_than_one_item():
