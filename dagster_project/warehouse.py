@@ -35,6 +35,7 @@ def replace_partition_rows(
     start: date,
     end: date,
     zstd_columns: Sequence[str] = (),
+    keep_row_order: bool = True,
 ) -> None:
     """Idempotent write: the rows of [start, end] are replaced by `frame` in one transaction.
 
@@ -42,6 +43,9 @@ def replace_partition_rows(
     DuckDB's default string compression tries several codecs per segment; on a 1M-event day
     zstd writes the raw web lines 2.6x faster (0.8 s instead of 2.0 s) into a 3.5x smaller
     file, for 0.2 s more when dbt reads them back.
+    `keep_row_order=False`: the rows may be stored in any order, for a table whose readers never
+    depend on it. DuckDB then writes list columns in parallel: the 1M-event day's memories (a
+    million event ids in lists) in 0.95 s instead of 1.35 s; flat tables gain nothing.
     """
     schema = table.split(".")[0] if "." in table else "main"
     connection.execute(f"create schema if not exists {schema}")
@@ -53,6 +57,8 @@ def replace_partition_rows(
     connection.execute(f"create table if not exists {table} ({definitions})")
     add_new_columns(connection, table, types)
     connection.register("incoming_rows", frame.to_arrow())
+    if not keep_row_order:
+        connection.execute("set preserve_insertion_order = false")
     try:
         connection.execute("begin transaction")
         try:
@@ -64,6 +70,8 @@ def replace_partition_rows(
             raise
     finally:
         connection.unregister("incoming_rows")
+        if not keep_row_order:
+            connection.execute("reset preserve_insertion_order")
 
 
 def column_types(frame: pl.DataFrame, connection: duckdb.DuckDBPyConnection | None = None) -> dict[str, str]:

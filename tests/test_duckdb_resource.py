@@ -44,6 +44,20 @@ def test_long_text_columns_are_stored_with_zstd(tmp_path: Path):
     assert stored["raw"].equals(lines["raw"])
 
 
+def test_a_write_in_any_row_order_keeps_every_row_and_leaves_the_connection_ordered(tmp_path: Path):
+    memories = pl.DataFrame({
+        "event_date": [DAY_1] * 50_000,
+        "memory_id": [f"mem_{i}" for i in range(50_000)],
+        "event_ids": [[f"w-{i}", f"w-{i + 1}"] for i in range(50_000)],
+    })
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as connection:
+        replace_partition_rows(connection, "main.memories", memories, DAY_1, DAY_1, keep_row_order=False)
+        stored = connection.sql("select * from memories order by memory_id").pl()
+        setting = connection.execute("select current_setting('preserve_insertion_order')").fetchall()[0][0]
+    assert stored.equals(memories.sort("memory_id"))
+    assert setting is True  # the next write on this connection keeps its order again
+
+
 def test_connect_waits_for_another_process_to_release_the_file(tmp_path: Path):
     path = tmp_path / "w.duckdb"
     holder = subprocess.Popen(

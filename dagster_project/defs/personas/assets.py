@@ -59,10 +59,12 @@ def intent_memories(context: AssetExecutionContext, config: PersonaModelConfig, 
             [first, last],
         )
         events_per_day = dict(events.group_by("event_date").len().iter_rows())
-        # One pass over the range's events; days without events are absent.
+        # One pass over the range's events; days without events are absent. A single day is not split
+        # (a copy of every event: 0.14 s of a 1M-event day).
         memories = pl.concat(
             [memories_for_day(day_events, config.gap_minutes)
-             for day_events in events.partition_by("event_date", maintain_order=True)]
+             for day_events in (events.partition_by("event_date", maintain_order=True)
+                                if len(events_per_day) > 1 else [events] if events.height else [])]
             or [pl.DataFrame()],
             how="diagonal_relaxed",
         )
@@ -70,9 +72,9 @@ def intent_memories(context: AssetExecutionContext, config: PersonaModelConfig, 
         if memories.is_empty():
             context.log.warning(f"No events in fct_events for {first}..{last}: no memories")
         else:
-            replace_partition_rows(
-                connection, "main.intent_memories", memories, first, last, zstd_columns=("summary", "text")
-            )
+            # Stored in any order: every reader joins, aggregates or sorts (`prepare_window`) them.
+            replace_partition_rows(connection, "main.intent_memories", memories, first, last,
+                                   zstd_columns=("summary", "text"), keep_row_order=False)
     day_metadata(context, _memory_metadata_by_day(events_per_day, memories, days_between(first, last)))
     return MaterializeResult(metadata={"dagster/column_schema": column_schema(memories)} if memories.height else {})
 
