@@ -55,7 +55,11 @@ def test_a_write_in_any_row_order_keeps_every_row_and_leaves_the_connection_orde
         stored = connection.sql("select * from memories order by memory_id").pl()
         setting = connection.execute("select current_setting('preserve_insertion_order')").fetchall()[0][0]
     assert stored.equals(memories.sort("memory_id"))
-    assert setting is True  # the next write on this connection keeps its order again
+    assert setting is True  # the next write keeps its order again
+    # A database opened unordered stays so after an ordered write: the setting is restored, not reset.
+    with duckdb.connect(str(tmp_path / "w.duckdb"), config={"preserve_insertion_order": False}) as connection:
+        replace_partition_rows(connection, "main.memories", memories.head(10), DAY_1, DAY_1)
+        assert connection.execute("select current_setting('preserve_insertion_order')").fetchall()[0][0] is False
 
 
 def test_connect_waits_for_another_process_to_release_the_file(tmp_path: Path):

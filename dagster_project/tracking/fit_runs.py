@@ -24,7 +24,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.models import Model
 
 from dagster_project.processes import freeze_imports
-from dagster_project.science.daily import DayFit, PersonaSettings
+from dagster_project.science.daily import WINDOW_ORDER, DayFit, PersonaSettings
 from dagster_project.science.labelling import UNLABELLED
 from dagster_project.tracking.model import INPUT_COLUMNS, SIGNATURE, PersonaModel
 from dagster_project.tracking.registry import (
@@ -146,12 +146,14 @@ class RangeLog:
 def open_range_log(
     tracking: MlflowStore, settings: PersonaSettings, memories: pl.DataFrame, dagster_run_id: str
 ) -> RangeLog:
-    """Point MLflow at the home and make sure the registered model exists."""
+    """Point MLflow at the home and make sure the registered model exists. The input example is the window's
+    first memories in a fit's order: the table stores them in any order."""
     experiment_id = tracking.activate()
     ensure_registered_model(tracking, REGISTERED_MODEL_DESCRIPTION)
+    first_memories = memories.bottom_k(INPUT_EXAMPLE_ROWS, by=list(WINDOW_ORDER)).sort(*WINDOW_ORDER)
     return RangeLog(
         tracking, experiment_id, settings, memories.select("memory_id", "summary"),
-        memories.select(INPUT_COLUMNS).head(INPUT_EXAMPLE_ROWS).to_pandas(), dagster_run_id,
+        first_memories.select(INPUT_COLUMNS).to_pandas(), dagster_run_id,
     )
 
 

@@ -83,12 +83,16 @@ def test_the_storefront_names_only_a_persona_no_other_domain_does():
     writing = frame.filter(pl.col("persona_id") == 2)
     population = fact_shares(frame.with_columns(_all=pl.lit(0)), by="_all")
 
-    def label(evidence: pl.DataFrame) -> PersonaLabel:
-        return label_persona([], writing, evidence, fact_shares(writing), population, n_held_out=230)
+    def label(evidence: pl.DataFrame, previous: PersonaLabel | None = None) -> PersonaLabel:
+        return label_persona([], writing, evidence, fact_shares(writing), population, n_held_out=230,
+                             previous=previous)
 
-    # Books, though fewer of its memories than the storefront's, name the persona where its evidence shows them...
-    assert label(writing.tail(4)).domain == "book"
-    # ...and where they do not, the storefront does, with a claim on its categories instead of "unlabelled".
+    # Books, though fewer of its memories than the storefront's, name the persona where its evidence shows
+    # both, even when the storefront named it yesterday...
+    both = pl.concat([writing.head(2), writing.tail(2)])
+    assert label(both).domain == "book"
+    assert label(both, previous=PersonaLabel("", "", [], domain=STOREFRONT_DOMAIN)).domain == "book"
+    # ...and where they do not show, the storefront does, with a claim on its categories instead of "unlabelled".
     storefront_label = label(writing.head(4))
     assert (storefront_label.label, storefront_label.domain) == ("Deal and gift enthusiast", STOREFRONT_DOMAIN)
     assert storefront_label.domain_categories == ["gift_cards", "promotions"]
