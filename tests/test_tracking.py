@@ -154,7 +154,8 @@ def test_a_failure_in_the_logging_worker_fails_with_its_error_and_leaves_no_proc
         user_personas=pl.DataFrame({"person_id": ["p"]}), vectorizer=None, centroids=np.zeros((1, 1)),
         persona_ids=np.array([1]), next_persona_id=2,
     )
-    memories = pl.DataFrame({"memory_id": ["m"], "summary": ["s"], "text": ["t"], "intent": ["i"], "sources": [["web"]]})
+    memories = pl.DataFrame({"memory_id": ["m"], "event_date": [day], "summary": ["s"], "text": ["t"], "intent": ["i"],
+                             "sources": [["web"]]})
     with using_home(tmp_path), pytest.raises(KeyError, match="n_memories") as raised:
         with FitLogger(MlflowStore(), PersonaSettings(), memories, None, "run", days_to_fit=WORKER_MIN_DAYS) as logger:
             logger.log(broken)
@@ -250,6 +251,10 @@ def test_drift_metrics_are_mlflow_series_by_day(tracked):
     thresholds = tracking.client().get_metric_history(drift_run_id(tracking), "new_persona_uptake_threshold")
     assert sorted((point.step, point.value) for point in thresholds) == [
         ((day - first_partition).days, DriftThresholds().new_persona_uptake) for day in DAYS[1:]]
+    floors = tracking.client().get_metric_history(drift_run_id(tracking), "share_psi_chance_floor")
+    assert sorted(point.step for point in floors) == [(day - first_partition).days for day in DAYS[1:]]
+    assert all(0 <= point.value < 1 for point in floors)
+    assert not tracking.client().get_metric_history(drift_run_id(tracking), "label_changes_chance_floor")  # no model
 
 
 def test_two_processes_materialising_different_days_at_once_do_not_lock(tracked):

@@ -38,9 +38,9 @@ def drift_run_id(tracking: MlflowStore) -> str:
 
 
 def log_drift_series(tracking: MlflowStore, rows: pl.DataFrame, first_partition: date) -> None:
-    """Log rows (event_date, metric, value, and optionally threshold), each value and its threshold at
-    timestamp = the model date, step = days since `first_partition`."""
-    columns = {"value": ""} | ({"threshold": "_threshold"} if "threshold" in rows.columns else {})
+    """Log rows (event_date, metric, value, and optionally threshold and chance_floor), each value, its threshold
+    and its chance floor at timestamp = the model date, step = days since `first_partition`."""
+    columns = {"value": ""} | {column: f"_{column}" for column in ("threshold", "chance_floor") if column in rows.columns}
     metrics = [
         Metric(
             key=row["metric"] + suffix,

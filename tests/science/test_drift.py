@@ -18,7 +18,9 @@ from dagster_project.science.drift import (
     moved_personas,
     new_persona_uptake,
     population_stability_index,
+    psi_chance_floor,
     top_persona_churn,
+    uptake_chance_floor,
 )
 
 DAY = dt.date(2026, 10, 10)
@@ -127,11 +129,51 @@ def test_a_young_window_is_warming_up_and_never_breaches():
     assert not drift_rows(DAY, drift, everything_breaches)["breached"].any()
 
 
-def test_drift_rows_breach_only_above_the_threshold():
-    metrics = {metric: 0.1 for metric in DRIFT_METRICS} | {"new_persona_uptake": 0.2}
+def test_drift_rows_breach_only_above_the_threshold_and_what_chance_reaches():
+    metrics = {metric: 0.1 for metric in DRIFT_METRICS} | {"new_persona_uptake": 0.2, "share_psi": 0.3}
     rows = drift_rows(DAY, DayDrift(metrics, pl.DataFrame(), warming_up=False), DriftThresholds())
-    assert rows.columns == ["event_date", "metric", "value", "threshold", "breached"]
+    assert rows.columns == ["event_date", "metric", "value", "threshold", "chance_floor", "breached"]
+    assert rows.filter("breached")["metric"].to_list() == ["share_psi", "new_persona_uptake"]
+    # Chance alone reaches a PSI of 0.35 on the day's counts: 0.3 is no breach; an uptake floor under the
+    # threshold changes nothing.
+    sparse_day = DayDrift(metrics, pl.DataFrame(), warming_up=False,
+                          chance_floors={"share_psi": 0.35, "new_persona_uptake": 0.05})
+    rows = drift_rows(DAY, sparse_day, DriftThresholds())
     assert rows.filter("breached")["metric"].to_list() == ["new_persona_uptake"]
+    assert dict(rows.select("metric", "chance_floor").iter_rows())["share_psi"] == 0.35
+
+
+def test_psi_chance_floor_is_what_two_samples_of_one_distribution_reach():
+    rng = np.random.default_rng(7)
+    shares = rng.dirichlet(np.ones(13))
+    counts = {size: np.round(shares * size) for size in (150, 700)}
+    for day_counts in counts.values():
+        floor = psi_chance_floor(day_counts, day_counts)
+        psis = np.array([population_stability_index(rng.multinomial(int(day_counts.sum()), shares),
+                                                    rng.multinomial(int(day_counts.sum()), shares))
+                         for _ in range(2000)])
+        # Independent samples of one distribution pass the floor on about 1 day in 100.
+        assert 0.002 < np.mean(psis > floor) < 0.03
+    # 150 memories a day: chance alone passes the 0.15 threshold; 700: it does not.
+    assert psi_chance_floor(counts[150], counts[150]) > DriftThresholds().share_psi
+    assert psi_chance_floor(counts[700], counts[700]) < DriftThresholds().share_psi
+    assert psi_chance_floor(counts[150], counts[150]) == psi_chance_floor(counts[150], counts[150])  # seeded
+    assert psi_chance_floor([0, 0], [3, 4]) == 0.0
+
+
+def test_uptake_chance_floor_is_high_for_people_seen_a_few_times_and_low_for_regulars():
+    start = DAY - dt.timedelta(days=3)
+    # A few memories a person, each persona seen once: one more memory is likely a persona new to them.
+    sparse = pl.DataFrame([row for person in range(40)
+                           for row in _memories(f"p{person}", [person % 7, (person + 1) % 7, (person + 2) % 7, 9], start)])
+    # Twenty memories a person in two personas, each seen many times: a new one is unlikely by chance.
+    regulars = pl.DataFrame([
+        {"person_id": f"p{person}", "event_date": start + dt.timedelta(days=offset % 3), "persona_id": offset % 2}
+        for person in range(40) for offset in range(20)
+    ] + [{"person_id": f"p{person}", "event_date": DAY, "persona_id": 0} for person in range(40)])
+    assert uptake_chance_floor(sparse, DAY) > 0.9  # every earlier memory a singleton: f1 / N = 1
+    assert uptake_chance_floor(regulars, DAY) == 0.0
+    assert uptake_chance_floor(regulars.filter(pl.col("event_date") < DAY), DAY) == 0.0  # nobody active on the day
 
 
 def test_moved_personas_say_how_each_moved_and_skip_the_unmoved():

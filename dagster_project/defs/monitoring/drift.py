@@ -53,7 +53,8 @@ DAY_AND_DAY_BEFORE = TimeWindowPartitionMapping(start_offset=-1)
 
 PersonaDriftConfig = config_from_settings(
     "PersonaDriftConfig", DriftThresholds,
-    "A metric above its threshold is a breach; the defaults (`DriftThresholds`) are calibrated on the sample data. "
+    "A metric above its threshold (and, for share_psi and new_persona_uptake, above what chance alone reaches on the "
+    "day's counts) is a breach; the defaults (`DriftThresholds`) are calibrated on the sample data. "
     "`share_move`: a persona whose share moved by more than this (relative) is listed as moved.",
     share_move=(float, SHARE_MOVE),
 )
@@ -96,7 +97,10 @@ def day_drifts(connection: duckdb.DuckDBPyConnection, first: date, last: date) -
 
 
 def _breach_text(row: dict) -> str:
-    return f"{row['value']:.3f} > {row['threshold']:.3f}"
+    """'0.263 > 0.150', or '0.412 > 0.150 and > 0.351 by chance' where chance alone reaches past the threshold."""
+    floor = row.get("chance_floor")
+    beyond_chance = f" and > {floor:.3f} by chance" if floor is not None and floor > row["threshold"] else ""
+    return f"{row['value']:.3f} > {row['threshold']:.3f}{beyond_chance}"
 
 
 def open_breach_reviews(
