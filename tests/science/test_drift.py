@@ -172,6 +172,10 @@ def test_uptake_chance_floor_is_high_for_people_seen_a_few_times_and_low_for_reg
         for person in range(40) for offset in range(20)
     ] + [{"person_id": f"p{person}", "event_date": DAY, "persona_id": 0} for person in range(40)])
     assert uptake_chance_floor(sparse, DAY) > 0.9  # every earlier memory a singleton: f1 / N = 1
+    # Over 500 people the floor is the normal quantile of the simulated sum: both agree at the boundary.
+    crowd = pl.DataFrame([row for person in range(600) for row in _memories(f"p{person}", [0, 0, 1, 2], start)])
+    simulated = uptake_chance_floor(crowd.filter(pl.col("person_id").is_in([f"p{i}" for i in range(500)])), DAY)
+    assert uptake_chance_floor(crowd, DAY) == pytest.approx(simulated, abs=0.01)
     assert uptake_chance_floor(regulars, DAY) == 0.0
     assert uptake_chance_floor(regulars.filter(pl.col("event_date") < DAY), DAY) == 0.0  # nobody active on the day
 
