@@ -189,9 +189,9 @@ def uptake_chance_floor(
     earlier memory only, over their N earlier memories), so the day's m memories take one up with
     1 - (1 - f1 / N)^m. The people's uptakes are drawn `CHANCE_DRAWS` times from these chances
     (seeded) and the floor is the `quantile` of the shares; over `SIMULATED_PEOPLE` people, the
-    normal quantile of their sum. On the sample world's quiet days the uptake
-    stays near or below its expectation (0.05-0.10 against 0.07-0.14); on a sparse log, a few earlier
-    memories a person, the expectation is 0.25.
+    normal quantile of their sum. On the sample world's days before its drift the uptake stays near
+    or below its expectation (0.05-0.08 against 0.08-0.15); on a sparse log, a few earlier memories a
+    person, the expectation is 0.25.
     """
     earlier, todays = _established_memories(assigned, day, min_history_days)
     if todays.is_empty():
