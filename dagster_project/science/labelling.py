@@ -845,9 +845,12 @@ def statistic_shares(memories: pl.DataFrame, statistics: pl.DataFrame) -> pl.Dat
 
 
 def claims_sentence(claims: Sequence[dict]) -> str:
-    """'93% of its memories involve tennis apparel, tennis rackets or tennis tickets; 35% include an order.'"""
+    """'93% of its memories involve tennis apparel, tennis rackets or tennis tickets; 35% include an order.'
+
+    A labelled persona too small for any share to hold within ``CLAIM_TOLERANCE`` says so: it has a theme,
+    its label, only no number to state."""
     if not claims:
-        return "People with no recurring theme."
+        return f"Too few memories to state a share of them within {CLAIM_TOLERANCE * 100:.0f} points."
     sentence = "; ".join(claim["text"] for claim in claims)
     return sentence[:1].upper() + sentence[1:] + "."
 

@@ -100,6 +100,18 @@ def test_the_storefront_names_only_a_persona_no_other_domain_does():
     check_label_grounded(storefront_label, writing.head(4)["text"].to_list(), writing.head(4)["categories"].to_list())
 
 
+def test_a_labelled_persona_too_small_for_a_claim_says_so_not_that_it_has_no_theme():
+    # Six memories, two thirds of them tennis, half on web: no share is measured within 5 points.
+    writing = memories([(f"t{i}", "babolat pure aero racket" if i < 4 else "gift card",
+                         ["tennis_rackets"] if i < 4 else ["gift_cards"], ["page_view"], ["web" if i % 2 else "social"])
+                        for i in range(6)])
+    others = memories([(f"o{i}", "gift card birthday", ["gift_cards"], ["page_view"], ["web"]) for i in range(36)])
+    population = fact_shares(pl.concat([writing, others]).with_columns(_all=pl.lit(0)), by="_all")
+    label = label_persona([], writing, writing, fact_shares(writing), population, n_held_out=6)
+    assert label.domain == "tennis" and label.claims == []
+    assert label.description == "Too few memories to state a share of them within 5 points."
+
+
 def test_a_focus_phrase_needs_evidence_distinctiveness_and_more_than_one_item():
     texts = pl.Series(["call of duty modern warfare iii", "call of duty modern warfare iii", "xbox controller",
                        "ps5 controller", "controller grip"])
