@@ -35,7 +35,7 @@ from mlflow.entities.model_registry import ModelVersion, ModelVersionTag
 from dagster_project.api.service import PersonaService
 from dagster_project.cli import check_summary, main
 from dagster_project.definitions import defs
-from dagster_project.defs.monitoring.drift import DRIFT_CHECK_NAME
+from dagster_project.defs.monitoring.drift import DRIFT_CHECK_NAME, breach_text
 from dagster_project.generator import generate
 from dagster_project.partitions import daily_partitions
 from dagster_project.review.actions import champion_status
@@ -255,6 +255,13 @@ def test_drift_metrics_are_mlflow_series_by_day(tracked):
     assert sorted(point.step for point in floors) == [(day - first_partition).days for day in DAYS[1:]]
     assert all(0 <= point.value < 1 for point in floors)
     assert not tracking.client().get_metric_history(drift_run_id(tracking), "label_changes_chance_floor")  # no model
+
+
+def test_a_breach_names_what_chance_alone_reaches_when_that_is_the_higher_bar():
+    sparse_psi = {"value": 0.618, "threshold": 0.15, "chance_floor": 0.543}
+    assert breach_text(sparse_psi) == "0.618 > 0.150 and > 0.543, what chance alone reaches"
+    assert breach_text(sparse_psi | {"chance_floor": 0.07}) == "0.618 > 0.150"  # the threshold is the higher bar
+    assert breach_text({"value": 0.2, "threshold": 0.15, "chance_floor": None}) == "0.200 > 0.150"
 
 
 def test_two_processes_materialising_different_days_at_once_do_not_lock(tracked):

@@ -96,10 +96,11 @@ def day_drifts(connection: duckdb.DuckDBPyConnection, first: date, last: date) -
     }
 
 
-def _breach_text(row: dict) -> str:
-    """'0.263 > 0.150', or '0.412 > 0.150 and > 0.351 by chance' where chance alone reaches past the threshold."""
+def breach_text(row: dict) -> str:
+    """'0.263 > 0.150', or '0.412 > 0.150 and > 0.351, what chance alone reaches' where chance passes the threshold."""
     floor = row.get("chance_floor")
-    beyond_chance = f" and > {floor:.3f} by chance" if floor is not None and floor > row["threshold"] else ""
+    chance_is_higher = floor is not None and floor > row["threshold"]
+    beyond_chance = f" and > {floor:.3f}, what chance alone reaches" if chance_is_higher else ""
     return f"{row['value']:.3f} > {row['threshold']:.3f}{beyond_chance}"
 
 
@@ -113,7 +114,7 @@ def open_breach_reviews(
         return {}
     newest = newest_versions(tracking)
     reasons = {
-        day: "; ".join(f"{row['metric']} {_breach_text(row)}" for row in group.iter_rows(named=True))
+        day: "; ".join(f"{row['metric']} {breach_text(row)}" for row in group.iter_rows(named=True))
         for (day,), group in breaches.group_by("event_date", maintain_order=True)
     }
     opened = {day: (version_id(newest[day]), reason) for day, reason in reasons.items() if day in newest}
@@ -195,7 +196,7 @@ def _day_verdict(
     """A model date's drift verdict: the metrics that breached and by how much, the personas that moved and how,
     and the review that holds the day's version."""
     breaches = rows.filter("breached").sort("metric")
-    texts = {row["metric"]: _breach_text(row) for row in breaches.iter_rows(named=True)}
+    texts = {row["metric"]: breach_text(row) for row in breaches.iter_rows(named=True)}
     return breaches.is_empty(), AssetCheckSeverity.WARN, {
         "breached": "; ".join(f"{metric} {text}" for metric, text in texts.items()) or "none",
         "breaches": MetadataValue.json(texts),
