@@ -112,6 +112,20 @@ def decide_day(home: Path, day: date, status: str, by: str) -> Decision:
     return Decision(review, promotions, _champion_text(tracking))
 
 
+def decide_days(home: Path, first: date, last: date, status: str, by: str) -> list[Decision]:
+    """`decide_day` for every pending review of [first, last], in date order: the reviews a backfilled history
+    opened, decided in one command, each recorded with who and when as if decided one by one."""
+    tracking = MlflowStore()
+    tracking.activate()
+    with warehouse(home, read_only=True) as connection:
+        reviews = read_reviews(connection)
+    days = [review.day for review in open_reviews_of_newest(tracking, reviews)
+            if review.status == PENDING and first <= review.day <= last]
+    if not days:
+        raise ReviewError(f"no pending drift review from {first} through {last}")
+    return [decide_day(home, day, status, by) for day in days]
+
+
 def review_lines(home: Path) -> list[str]:
     """The champion, then every review (newest version of its day or not) and the days held behind open ones."""
     tracking = MlflowStore()
@@ -146,8 +160,12 @@ def champion_status(home: Path) -> str:
     held = sum(1 for day, version in newest_versions(tracking).items()
                if day > first.day and version.tags.get(DECISION_TAG) == "held")
     what = "awaits review" if first.status == PENDING else "was rejected"
+    pending = [review for review in blocking if review.status == PENDING]
+    through = (f" {len(pending)} reviews are pending through {pending[-1].day}: `personas review list` shows them, "
+               f"`personas review approve {first.day} --through {pending[-1].day}` approves them all."
+               if first.status == PENDING and len(pending) > 1 else "")
     return (f"{champion}, held: the drift of {first.day} (v{first.version}: {first.reason}) {what}"
             f"{f', and {held} later day(s) wait behind it' if held else ''}. "
             + (f"Approve with `personas review approve {first.day}` or reject with "
                f"`personas review reject {first.day}`." if first.status == PENDING
-               else f"Rerun {first.day} to fit a new version for review."))
+               else f"Rerun {first.day} to fit a new version for review.") + through)

@@ -75,13 +75,15 @@ def command_review_list(args: argparse.Namespace) -> int:
 def _decide(status: str):
     @_reported
     def command(args: argparse.Namespace) -> int:
-        from dagster_project.review.actions import decide_day
+        from dagster_project.review.actions import decide_day, decide_days
 
-        decision = decide_day(home_of(args), args.day, status, _who(args))
-        print(f"Review of {args.day} (version {decision.review.version}) {status} by {_who(args)}.")
-        for day, promotion in decision.promotions.items():
-            print(f"  {day}: version {promotion.version} {promotion.decision}: {promotion.reason}")
-        print(f"Champion: {decision.champion}")
+        decisions = (decide_days(home_of(args), args.day, args.through, status, _who(args)) if args.through
+                     else [decide_day(home_of(args), args.day, status, _who(args))])
+        for decision in decisions:
+            print(f"Review of {decision.review.day} (version {decision.review.version}) {status} by {_who(args)}.")
+            for day, promotion in decision.promotions.items():
+                print(f"  {day}: version {promotion.version} {promotion.decision}: {promotion.reason}")
+        print(f"Champion: {decisions[-1].champion}")
         return 0
     return command
 
@@ -114,4 +116,7 @@ def add_review_commands(commands) -> None:
     ):
         decide = add_home_command(reviews, verb, _decide(status), help_text)
         decide.add_argument("day", type=date.fromisoformat, metavar="DAY")
+        decide.add_argument("--through", type=date.fromisoformat, metavar="LAST",
+                            help=f"{verb} every pending review from DAY through LAST, in date order "
+                            "(the reviews a backfilled history opened)")
         add_by(decide)
