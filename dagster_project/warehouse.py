@@ -59,9 +59,10 @@ def replace_partition_rows(
     connection.execute(f"create table if not exists {table} ({definitions})")
     add_new_columns(connection, table, types)
     connection.register("incoming_rows", frame.to_arrow())
-    kept_order = scalar(connection, "select current_setting('preserve_insertion_order')")
+    # The database's setting before this write, to restore; None when the write keeps its order and leaves it alone.
+    kept_order = None if keep_row_order else scalar(connection, "select current_setting('preserve_insertion_order')")
     try:
-        if not keep_row_order:
+        if kept_order is not None:
             connection.execute("set preserve_insertion_order = false")
         connection.execute("begin transaction")
         try:
@@ -73,7 +74,8 @@ def replace_partition_rows(
             raise
     finally:
         connection.unregister("incoming_rows")
-        connection.execute(f"set preserve_insertion_order = {str(kept_order).lower()}")
+        if kept_order is not None:
+            connection.execute(f"set preserve_insertion_order = {str(kept_order).lower()}")
 
 
 def column_types(frame: pl.DataFrame, connection: duckdb.DuckDBPyConnection | None = None) -> dict[str, str]:

@@ -56,9 +56,9 @@ def test_a_write_in_any_row_order_keeps_every_row_and_leaves_the_connection_orde
         setting = connection.execute("select current_setting('preserve_insertion_order')").fetchall()[0][0]
     assert stored.equals(memories.sort("memory_id"))
     assert setting is True  # the next write keeps its order again
-    # A database opened unordered stays so after an ordered write: the setting is restored, not reset.
+    # A database opened unordered stays so after such a write: the setting is restored, not reset.
     with duckdb.connect(str(tmp_path / "w.duckdb"), config={"preserve_insertion_order": False}) as connection:
-        replace_partition_rows(connection, "main.memories", memories.head(10), DAY_1, DAY_1)
+        replace_partition_rows(connection, "main.memories", memories.head(10), DAY_1, DAY_1, keep_row_order=False)
         assert connection.execute("select current_setting('preserve_insertion_order')").fetchall()[0][0] is False
 
 

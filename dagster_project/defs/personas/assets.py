@@ -63,8 +63,8 @@ def intent_memories(context: AssetExecutionContext, config: PersonaModelConfig, 
         # (a copy of every event: 0.14 s of a 1M-event day).
         memories = pl.concat(
             [memories_for_day(day_events, config.gap_minutes)
-             for day_events in (events.partition_by("event_date", maintain_order=True)
-                                if len(events_per_day) > 1 else [events] if events.height else [])]
+             for day_events in ([events] if len(events_per_day) == 1
+                                else events.partition_by("event_date", maintain_order=True))]
             or [pl.DataFrame()],
             how="diagonal_relaxed",
         )
