@@ -20,6 +20,7 @@ import hashlib
 
 import numpy as np
 import polars as pl
+import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
@@ -54,6 +55,9 @@ _ACTION_PHRASES = pl.DataFrame(
     orient="row",
 )
 _MAX_TEXTS_PER_PHRASE = 3
+# Most training rows for which the intent model is fitted in their span (`row_space_basis`): the basis
+# costs an eigendecomposition of rows x rows (0.05 s at 637 rows, 0.2 s at 1,000, 1.4 s at 2,000 on one core).
+ROW_SPACE_MAX_ROWS = 1_000
 
 
 class IntentModel:
@@ -72,6 +76,8 @@ class IntentModel:
         self._vectorizer: TfidfVectorizer | None = None
         self._classifier: LogisticRegression | None = None
         self._classes = np.array([], dtype=object)
+        self._training_features: sp.csr_matrix | None = None
+        self._row_basis: np.ndarray | None = None
 
     def fit(self, texts: pl.Series, categories: pl.Series) -> IntentModel:
         """Learn category from text over the (text, category) pairs with both present."""
@@ -84,6 +90,7 @@ class IntentModel:
             .sort("text", "category")
         )
         self._vectorizer, self._classifier = None, None
+        self._training_features, self._row_basis = None, None
         self._classes = pairs["category"].unique().sort().to_numpy()
         if pairs.is_empty():
             return self
@@ -96,10 +103,27 @@ class IntentModel:
             self._vectorizer = None
             return self
         if self._classes.size > 1:
+            self._training_features, self._row_basis = features, row_space_basis(features)
             self._classifier = LogisticRegression(C=self.C, max_iter=1000).fit(
-                features, pairs["category"].to_numpy(), sample_weight=pairs["count"].to_numpy()
+                self._in_row_space(features), pairs["category"].to_numpy(), sample_weight=pairs["count"].to_numpy()
             )
         return self
+
+    def _in_row_space(self, features: sp.csr_matrix) -> sp.csr_matrix | np.ndarray:
+        """`features` in the orthonormal coordinates of the training rows' span, where the classifier is fitted
+        (unchanged when there is no basis).
+
+        An L2-penalised linear model's coefficients lie in that span (a part outside it leaves every training
+        score as it is and only adds to the penalty), and an orthonormal change of coordinates keeps the
+        penalty, the scores and L-BFGS's steps from zero (only its stop test, the largest gradient component,
+        reads other coordinates): the same model, fitted on rows x rows numbers instead of rows x terms. The
+        1M-event day's 637 pairs over 3,110 terms and 53 categories: 0.74 -> 0.32 s on one core, with the same
+        32 iterations, probabilities within 3e-10 and no prediction changed (nor any of the 200 x 500 history's
+        or the demo's).
+        """
+        if self._row_basis is None:
+            return features
+        return (features @ self._training_features.T) @ self._row_basis
 
     def predict(self, texts: pl.Series) -> pl.Series:
         """Inferred category per text; null where the model has no confident answer."""
@@ -109,12 +133,25 @@ class IntentModel:
         if self._classifier is None:  # one category: any known word points to it
             probabilities = np.ones((features.shape[0], 1))
         else:
-            probabilities = self._classifier.predict_proba(features)
+            probabilities = self._classifier.predict_proba(self._in_row_space(features))
         confident = (features.getnnz(axis=1) > 0) & (
             probabilities.max(axis=1) >= self.min_confidence
         )
         predicted = np.where(confident, self._classes[probabilities.argmax(axis=1)], None)
         return pl.Series(INTENT, predicted.tolist(), dtype=pl.String)
+
+
+def row_space_basis(features: sp.csr_matrix) -> np.ndarray | None:
+    """`B` such that `features @ features.T @ B` are the training rows' coordinates in an orthonormal basis of
+    their span (`B = U / s` of the eigendecomposition `features @ features.T = U s² Uᵀ`, directions of numerically
+    zero extent dropped); None when the rows are not fewer than the columns (nothing to gain) or too many
+    for an eigendecomposition."""
+    rows, columns = features.shape
+    if rows >= columns or rows > ROW_SPACE_MAX_ROWS:
+        return None
+    squared, vectors = np.linalg.eigh((features @ features.T).toarray())
+    kept = squared > squared.max() * rows * np.finfo(float).eps
+    return vectors[:, kept] / np.sqrt(squared[kept])
 
 
 def assign_intents(events: pl.DataFrame, model: IntentModel | None = None) -> pl.DataFrame:

@@ -1,11 +1,15 @@
+import numpy as np
 import polars as pl
 from science_builders import make_events
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
 
 from dagster_project.science.daily import memories_for_day
 from dagster_project.science.intent_families import apply_intent_families, fit_intent_families
 from dagster_project.science.segmentation import (
     IntentModel,
     assign_intents,
+    row_space_basis,
     segment_intent_memories,
 )
 
@@ -54,6 +58,27 @@ def test_intent_model_infers_category_from_text_and_abstains_on_unknown_words():
         pl.Series(["tennis racket strings", "skillet recipe", "zzz qqq", "", None])
     )
     assert predicted.to_list() == ["tennis_gear", "kitchen", None, None, None]
+
+
+def test_the_intent_model_fitted_in_the_span_of_its_training_rows_is_the_one_fitted_on_the_terms():
+    texts = [*TRAINING["text"], "tennis court shoes", "tennis court shoes", "skillet and pasta pot", "garden hose"]
+    categories = [*TRAINING["category"], "tennis_gear", "shoes", "kitchen", "garden"]
+    counts = np.array([3, 1, 1, 2, 1, 1, 4, 1, 1, 2])
+    queries = ["tennis shoes", "pasta skillet", "garden tennis", "court", "hose recipe"]
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, stop_words="english")
+    terms = vectorizer.fit_transform(texts)
+    basis = row_space_basis(terms)
+    # Fewer rows than terms; one text under two categories makes two equal rows, so the span has one row less.
+    assert terms.shape[0] < terms.shape[1] and basis.shape == (terms.shape[0], terms.shape[0] - 1)
+    on_terms = LogisticRegression(max_iter=1000).fit(terms, categories, sample_weight=counts)
+    in_span = LogisticRegression(max_iter=1000).fit((terms @ terms.T) @ basis, categories, sample_weight=counts)
+    expected = on_terms.predict_proba(vectorizer.transform(queries))
+    np.testing.assert_allclose(in_span.predict_proba((vectorizer.transform(queries) @ terms.T) @ basis), expected,
+                               atol=1e-6)
+    model = IntentModel().fit(pl.Series(np.repeat(texts, counts)), pl.Series(np.repeat(categories, counts)))
+    confident = np.where(expected.max(axis=1) >= model.min_confidence, on_terms.classes_[expected.argmax(axis=1)], None)
+    assert model.predict(pl.Series(queries)).to_list() == confident.tolist()
+    assert None in confident.tolist() and len(set(confident.tolist()) - {None}) > 1  # both branches are checked
 
 
 def test_uncategorised_events_take_the_inferred_intent():
