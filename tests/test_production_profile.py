@@ -1,12 +1,18 @@
 """The production profile on a real PostgreSQL server: Dagster's runs and events and MLflow's runs land there,
 the warehouse comes out the same as on the embedded default, and the daemon runs launched backfills."""
 
+import json
 import os
+import sys
+import time
+import urllib.request
 from datetime import date
+from pathlib import Path
 
 import pytest
 from dagster import AssetKey, DagsterInstance
 
+from browser_support import serving
 from dagster_project.deploy import ProfileError, active_profile
 from dagster_project.deploy.local_postgres import ensure_postgres, running_postgres
 from dagster_project.deploy.profile import (
@@ -18,8 +24,11 @@ from dagster_project.deploy.profile import (
 )
 from dagster_project.deploy.scale_demo import COMPARED_TABLES, PROFILE_VARIABLES, comparison_lines, run_both_profiles
 from dagster_project.generator import generate
+from dagster_project.operations.launching import WORKSPACE_FILE
 from dagster_project.paths import dagster_home, mlflow_dir
+from dagster_project.processes import free_port
 from dagster_project.summary import persona_catalogue
+from dagster_project.tracking.store import MlflowStore
 from pipeline_helpers import ENV_KEYS, using_home
 
 START, LAST = date(2026, 10, 1), date(2026, 10, 2)
@@ -122,33 +131,54 @@ def test_the_sample_through_both_profiles_writes_identical_tables_and_keeps_dags
     assert any(path.is_file() for path in artifacts.rglob("*")), "no MLflow artifact under the configured root"
 
 
-def test_a_backfill_on_the_production_profile_is_queued_in_postgres_and_run_by_the_daemon(
-        tmp_path, monkeypatch, postgres):
-    """`personas backfill --wait` on a production home: the daemon's backfill loop submits the runs, the
-    QueuedRunCoordinator (with the profile's run limit) queues them in PostgreSQL, the daemon launches them,
-    the `duckdb` pool holds one slot, and every day gets its personas."""
+@pytest.fixture(scope="module")
+def backfilled(tmp_path_factory, postgres):
+    """(home, profile environment, the backfill's runs) of `personas backfill --wait` over two days of a production
+    home: the daemon's backfill loop submits the runs, the QueuedRunCoordinator (with the profile's run limit)
+    queues them in PostgreSQL and the daemon launches them."""
     from dagster import RunsFilter
+
+    from dagster_project.cli import main
+
+    environment = {DAGSTER_DB_URL_ENV: postgres.create_database("dagster_daemon"),
+                   MLFLOW_DB_URL_ENV: postgres.create_database("mlflow_daemon")}
+    root = tmp_path_factory.mktemp("backfilled")
+    home = root / "home"
+    home.mkdir()
+    (home / PROFILE_FILE).write_text(f'profile = "production"\n[production]\nmax_concurrent_runs = 3\n'
+                                     f'artifact_root = "{root / "artifacts"}"\n')
+    with pytest.MonkeyPatch.context() as patch:
+        for variable in PROFILE_VARIABLES:
+            patch.delenv(variable, raising=False)
+        for key, value in environment.items():
+            patch.setenv(key, value)
+        with using_home(home):
+            generate(home, days=2, people=200, events_per_day=800, seed=5, start_date=START, world="easy")
+            assert main(["backfill", "--start", str(START), "--end", str(LAST), "--wait"]) == 0
+            with DagsterInstance.get() as instance:
+                [backfill] = instance.get_backfills()
+                runs = instance.get_runs(RunsFilter.for_backfill(backfill.backfill_id))
+    return home, environment, runs
+
+
+def test_a_backfill_on_the_production_profile_is_queued_in_postgres_and_run_by_the_daemon(
+        backfilled, monkeypatch, postgres):
+    """The backfill of `backfilled`: each run enqueued in PostgreSQL and then launched by the daemon, the `duckdb`
+    pool holds one slot, and every day gets its personas."""
     from dagster._core.execution.backfill import BulkActionStatus
     from dagster._core.storage.dagster_run import DagsterRunStatus
 
-    from dagster_project.cli import main
     from dagster_project.resources.duckdb import DUCKDB_POOL
 
-    monkeypatch.setenv(DAGSTER_DB_URL_ENV, postgres.create_database("dagster_daemon"))
-    monkeypatch.setenv(MLFLOW_DB_URL_ENV, postgres.create_database("mlflow_daemon"))
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / PROFILE_FILE).write_text(f'profile = "production"\n[production]\nmax_concurrent_runs = 3\n'
-                                     f'artifact_root = "{tmp_path / "artifacts"}"\n')
+    home, environment, runs = backfilled
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
     with using_home(home):
-        generate(home, days=2, people=200, events_per_day=800, seed=5, start_date=START, world="easy")
-        assert main(["backfill", "--start", str(START), "--end", str(LAST), "--wait"]) == 0
         with DagsterInstance.get() as instance:
             assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
             assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 3  # what the daemon reads
             [backfill] = instance.get_backfills()
             assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS
-            runs = instance.get_runs(RunsFilter.for_backfill(backfill.backfill_id))
             assert runs and {run.status for run in runs} == {DagsterRunStatus.SUCCESS}
             assert instance.event_log_storage.get_concurrency_info(DUCKDB_POOL).slot_count == 1
             for key in ("fct_events", "personas", "champion_model"):
@@ -163,6 +193,67 @@ def test_a_backfill_on_the_production_profile_is_queued_in_postgres_and_run_by_t
     assert postgres.query("dagster_daemon", "select count(*) from bulk_actions")[0][0] == 1
     assert "Persona catalogue as of 2026-10-02" in catalogue
     assert not list(dagster_home(home).glob("**/*.db")), "the production instance wrote SQLite files"
+
+
+def test_the_persona_api_and_the_dagster_ui_serve_a_production_home_from_postgres(backfilled, monkeypatch, postgres):
+    """`personas serve` and `dagster-webserver` started as an operator starts them over the home of `backfilled`:
+    the API serves the champion that MLflow's PostgreSQL registry names and follows the alias when an operator
+    moves it (there is no SQLite file to watch: the champion's version is the signal), and the UI's GraphQL lists
+    the backfill and its runs from PostgreSQL."""
+    home, environment, runs = backfilled
+    env = {**{key: value for key, value in os.environ.items() if key not in PROFILE_VARIABLES}, **environment,
+           "PERSONAS_HOME": str(home), "DAGSTER_HOME": str(dagster_home(home))}
+    [(champion,)] = postgres.query("mlflow_daemon", "select version from registered_model_aliases "
+                                                    "where alias = 'champion'")
+    versions = [version for (version,) in postgres.query("mlflow_daemon", "select version from model_versions "
+                                                                          "order by version")]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [str(Path(sys.executable).with_name("personas")), "serve", "--port", str(port), "--poll-seconds", "1"]
+    with serving(command, home / "serve.log", f"{url}/health", 90, env):
+        health = _get_json(f"{url}/health")
+        assert health["model_version"] == str(champion) and health["as_of"] == LAST.isoformat()
+        catalogue = _get_json(f"{url}/personas")
+        assert catalogue and all(persona["label"] for persona in catalogue["personas"])
+
+        # An operator rolls the champion back to the first day's version in MLflow's registry.
+        [earlier] = [version for version in versions if version != champion][:1]
+        for key, value in environment.items():
+            monkeypatch.setenv(key, value)
+        with using_home(home):
+            tracking = MlflowStore()
+            tracking.activate()
+            tracking.client().set_registered_model_alias(tracking.registered_model_name, "champion", str(earlier))
+        deadline = time.monotonic() + 60
+        while (health := _get_json(f"{url}/health"))["model_version"] != str(earlier):
+            assert time.monotonic() < deadline, f"the API still serves version {health['model_version']}"
+            time.sleep(0.5)
+        assert health["as_of"] == START.isoformat()
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [str(Path(sys.executable).with_name("dagster-webserver")), "-w", str(WORKSPACE_FILE),
+               "-h", "127.0.0.1", "-p", str(port)]
+    with serving(command, home / "webserver.log", f"{url}/server_info", 90, env, cwd=WORKSPACE_FILE.parent):
+        listed = _graphql(url, "{ runsOrError { ... on Runs { results { runId status } } } }")
+        assert {(run["runId"], run["status"]) for run in listed["runsOrError"]["results"]} == \
+            {(run.run_id, "SUCCESS") for run in runs}
+        backfills = _graphql(url, "{ partitionBackfillsOrError { ... on PartitionBackfills { results { status "
+                                  "numPartitions } } } }")["partitionBackfillsOrError"]["results"]
+        assert backfills == [{"status": "COMPLETED_SUCCESS", "numPartitions": 2}]
+    assert not list(dagster_home(home).glob("**/*.db")), "a server wrote SQLite files"
+
+
+def _get_json(request: str | urllib.request.Request) -> dict:
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def _graphql(url: str, query: str) -> dict:
+    answer = _get_json(urllib.request.Request(f"{url}/graphql", data=json.dumps({"query": query}).encode(),
+                                              headers={"Content-Type": "application/json"}))
+    assert "errors" not in answer, answer
+    return answer["data"]
 
 
 def test_a_daemon_run_killed_in_its_persona_step_frees_its_slot_and_its_days_rerun_to_the_same_tables(
