@@ -7,6 +7,7 @@ import sys
 import time
 import urllib.request
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -201,7 +202,9 @@ def test_the_persona_api_and_the_dagster_ui_serve_a_production_home_from_postgre
     moves it (there is no SQLite file to watch: the champion's version is the signal), and the UI's GraphQL lists
     the backfill and its runs from PostgreSQL."""
     home, environment, runs = backfilled
-    env = {**{key: value for key, value in os.environ.items() if key not in PROFILE_VARIABLES}, **environment,
+    # The caller's environment without any profile or MLflow setting: the servers get the two URLs and the home.
+    env = {**{key: value for key, value in os.environ.items()
+              if key not in PROFILE_VARIABLES and not key.startswith("MLFLOW_")}, **environment,
            "PERSONAS_HOME": str(home), "DAGSTER_HOME": str(dagster_home(home))}
     [(champion,)] = postgres.query("mlflow_daemon", "select version from registered_model_aliases "
                                                     "where alias = 'champion'")
@@ -216,19 +219,24 @@ def test_the_persona_api_and_the_dagster_ui_serve_a_production_home_from_postgre
         catalogue = _get_json(f"{url}/personas")
         assert catalogue and all(persona["label"] for persona in catalogue["personas"])
 
-        # An operator rolls the champion back to the first day's version in MLflow's registry.
-        [earlier] = [version for version in versions if version != champion][:1]
+        # An operator rolls the champion back to the first day's version in MLflow's registry (and forward after).
+        assert len(versions) >= 2, versions
+        earlier = min(version for version in versions if version != champion)
         for key, value in environment.items():
             monkeypatch.setenv(key, value)
         with using_home(home):
             tracking = MlflowStore()
-            tracking.activate()
-            tracking.client().set_registered_model_alias(tracking.registered_model_name, "champion", str(earlier))
-        deadline = time.monotonic() + 60
-        while (health := _get_json(f"{url}/health"))["model_version"] != str(earlier):
-            assert time.monotonic() < deadline, f"the API still serves version {health['model_version']}"
-            time.sleep(0.5)
-        assert health["as_of"] == START.isoformat()
+            move_champion = partial(tracking.client().set_registered_model_alias, tracking.registered_model_name,
+                                    "champion")
+            move_champion(str(earlier))
+            try:
+                deadline = time.monotonic() + 60
+                while (health := _get_json(f"{url}/health"))["model_version"] != str(earlier):
+                    assert time.monotonic() < deadline, f"the API still serves version {health['model_version']}"
+                    time.sleep(0.5)
+                assert health["as_of"] == START.isoformat()
+            finally:
+                move_champion(str(champion))
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -241,7 +249,8 @@ def test_the_persona_api_and_the_dagster_ui_serve_a_production_home_from_postgre
         backfills = _graphql(url, "{ partitionBackfillsOrError { ... on PartitionBackfills { results { status "
                                   "numPartitions } } } }")["partitionBackfillsOrError"]["results"]
         assert backfills == [{"status": "COMPLETED_SUCCESS", "numPartitions": 2}]
-    assert not list(dagster_home(home).glob("**/*.db")), "a server wrote SQLite files"
+    assert not list(dagster_home(home).glob("**/*.db")), "a server wrote Dagster SQLite files"
+    assert not (mlflow_dir(home) / "mlflow.db").exists(), "a server wrote an MLflow SQLite file"
 
 
 def _get_json(request: str | urllib.request.Request) -> dict:

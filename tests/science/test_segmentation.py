@@ -1,5 +1,6 @@
 import numpy as np
 import polars as pl
+import scipy.sparse as sp
 from science_builders import make_events
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -7,9 +8,11 @@ from sklearn.linear_model import LogisticRegression
 from dagster_project.science.daily import memories_for_day
 from dagster_project.science.intent_families import apply_intent_families, fit_intent_families
 from dagster_project.science.segmentation import (
+    ROW_SPACE_MAX_ROWS,
     IntentModel,
     assign_intents,
-    row_space_basis,
+    fit_through_row_space,
+    row_space,
     segment_intent_memories,
 )
 
@@ -60,25 +63,37 @@ def test_intent_model_infers_category_from_text_and_abstains_on_unknown_words():
     assert predicted.to_list() == ["tennis_gear", "kitchen", None, None, None]
 
 
-def test_the_intent_model_fitted_in_the_span_of_its_training_rows_is_the_one_fitted_on_the_terms():
+def test_the_intent_model_fitted_through_the_span_of_its_training_rows_is_the_one_fitted_on_the_terms():
     texts = [*TRAINING["text"], "tennis court shoes", "tennis court shoes", "skillet and pasta pot", "garden hose"]
-    categories = [*TRAINING["category"], "tennis_gear", "shoes", "kitchen", "garden"]
+    categories = np.array([*TRAINING["category"], "tennis_gear", "shoes", "kitchen", "garden"])
     counts = np.array([3, 1, 1, 2, 1, 1, 4, 1, 1, 2])
     queries = ["tennis shoes", "pasta skillet", "garden tennis", "court", "hose recipe"]
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, stop_words="english")
     terms = vectorizer.fit_transform(texts)
-    basis = row_space_basis(terms)
+    coordinates, _ = row_space(terms)
     # Fewer rows than terms; one text under two categories makes two equal rows, so the span has one row less.
-    assert terms.shape[0] < terms.shape[1] and basis.shape == (terms.shape[0], terms.shape[0] - 1)
+    assert terms.shape[0] < terms.shape[1] and coordinates.shape == (terms.shape[0], terms.shape[0] - 1)
+    np.testing.assert_allclose(coordinates @ coordinates.T, (terms @ terms.T).toarray(), atol=1e-12)
     on_terms = LogisticRegression(max_iter=1000).fit(terms, categories, sample_weight=counts)
-    in_span = LogisticRegression(max_iter=1000).fit((terms @ terms.T) @ basis, categories, sample_weight=counts)
+    through_span = fit_through_row_space(LogisticRegression(max_iter=1000), terms, categories, counts)
+    assert through_span.coef_.shape == on_terms.coef_.shape
     expected = on_terms.predict_proba(vectorizer.transform(queries))
-    np.testing.assert_allclose(in_span.predict_proba((vectorizer.transform(queries) @ terms.T) @ basis), expected,
-                               atol=1e-6)
+    np.testing.assert_allclose(through_span.predict_proba(vectorizer.transform(queries)), expected, atol=1e-6)
     model = IntentModel().fit(pl.Series(np.repeat(texts, counts)), pl.Series(np.repeat(categories, counts)))
     confident = np.where(expected.max(axis=1) >= model.min_confidence, on_terms.classes_[expected.argmax(axis=1)], None)
     assert model.predict(pl.Series(queries)).to_list() == confident.tolist()
     assert None in confident.tolist() and len(set(confident.tolist()) - {None}) > 1  # both branches are checked
+
+    # Two classes (one coefficient row); no span where it would not pay: as many rows as terms, or too many rows.
+    binary = categories != "kitchen"
+    np.testing.assert_allclose(
+        fit_through_row_space(LogisticRegression(), terms, binary, counts).predict_proba(terms),
+        LogisticRegression().fit(terms, binary, sample_weight=counts).predict_proba(terms), atol=1e-6)
+    square = terms[:, : terms.shape[0]]
+    assert row_space(square) is None
+    np.testing.assert_array_equal(fit_through_row_space(LogisticRegression(), square, binary, counts).coef_,
+                                  LogisticRegression().fit(square, binary, sample_weight=counts).coef_)
+    assert row_space(sp.random(ROW_SPACE_MAX_ROWS + 1, 5 * ROW_SPACE_MAX_ROWS, density=0.001, format="csr")) is None
 
 
 def test_uncategorised_events_take_the_inferred_intent():
