@@ -86,9 +86,13 @@ def population_stability_index(expected: np.ndarray, actual: np.ndarray, epsilon
     expected, actual = np.asarray(expected, dtype=float), np.asarray(actual, dtype=float)
     if expected.sum() == 0 or actual.sum() == 0:
         return 0.0
-    e = np.maximum(expected / expected.sum(), epsilon)
-    a = np.maximum(actual / actual.sum(), epsilon)
-    return float(np.sum((a - e) * np.log(a / e)))
+    return float(_smoothed_psi(expected / expected.sum(), actual / actual.sum(), epsilon))
+
+
+def _smoothed_psi(expected_shares: np.ndarray, actual_shares: np.ndarray, epsilon: float) -> np.ndarray:
+    """PSI over the last axis of two arrays of shares, shares under `epsilon` raised to it."""
+    e, a = np.maximum(expected_shares, epsilon), np.maximum(actual_shares, epsilon)
+    return np.sum((a - e) * np.log(a / e), axis=-1)
 
 
 def psi_chance_floor(expected: np.ndarray, actual: np.ndarray, quantile: float = CHANCE_QUANTILE,
@@ -106,9 +110,9 @@ def psi_chance_floor(expected: np.ndarray, actual: np.ndarray, quantile: float =
         return 0.0
     pooled = (expected + actual) / (expected + actual).sum()
     rng = np.random.default_rng(0)
-    e = np.maximum(rng.multinomial(int(expected.sum()), pooled, size=draws) / expected.sum(), epsilon)
-    a = np.maximum(rng.multinomial(int(actual.sum()), pooled, size=draws) / actual.sum(), epsilon)
-    return float(np.quantile(np.sum((a - e) * np.log(a / e), axis=1), quantile))
+    psis = _smoothed_psi(rng.multinomial(int(expected.sum()), pooled, size=draws) / expected.sum(),
+                         rng.multinomial(int(actual.sum()), pooled, size=draws) / actual.sum(), epsilon)
+    return float(np.quantile(psis, quantile))
 
 
 def todays_vectors(window: pl.DataFrame) -> sp.csr_matrix:
