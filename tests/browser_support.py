@@ -64,6 +64,16 @@ def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = N
         time.sleep(0.3)
 
 
+def graphql(url: str, query: str, variables: dict | None = None) -> dict:
+    """The `data` of a query to the Dagster webserver at `url`; the test fails on any GraphQL error."""
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    request = urllib.request.Request(f"{url}/graphql", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        answer = json.loads(response.read())
+    assert "errors" not in answer, answer
+    return answer["data"]
+
+
 class Browser:
     """One chromedriver process and one headless Chromium session."""
 

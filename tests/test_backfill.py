@@ -8,10 +8,8 @@ job's snapshot (re-execute warns unless the run's snapshot is the loaded job's) 
 backfills (the Backfills tab).
 """
 
-import json
 import os
 import sys
-import urllib.request
 from datetime import date
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance, RunsFilter
 from dagster._core.execution.backfill import BulkActionStatus
 
-from browser_support import serving
+from browser_support import graphql, serving
 from dagster_project.cli import main, run_partitions
 from dagster_project.defs.operations.jobs import BUILD_JOB_NAME
 from dagster_project.generator import generate
@@ -74,15 +72,6 @@ def test_a_personas_run_carries_the_location_origin_and_is_listed_under_the_job(
         assert run_id in {listed_run.run_id for listed_run in listed}
 
 
-def _graphql(url: str, query: str, variables: dict | None = None) -> dict:
-    body = json.dumps({"query": query, "variables": variables or {}}).encode()
-    request = urllib.request.Request(f"{url}/graphql", data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        answer = json.loads(response.read())
-    assert "errors" not in answer, answer
-    return answer["data"]
-
-
 def test_the_ui_lists_the_run_under_the_job_re_executes_it_without_warning_and_lists_the_backfill(launched, browser):
     home, run_id = launched
     port = free_port()
@@ -92,14 +81,14 @@ def test_the_ui_lists_the_run_under_the_job_re_executes_it_without_warning_and_l
     with serving(command, home / "webserver.log", f"{url}/server_info", 90, env, cwd=WORKSPACE_FILE.parent):
         repository_tag = {"key": ".dagster/repository", "value": repository_label()}
         job_filter = {"pipelineName": BUILD_JOB_NAME, "tags": [repository_tag]}
-        runs = _graphql(url, RUNS_QUERY, {"filter": job_filter})["runsOrError"]["results"]
+        runs = graphql(url, RUNS_QUERY, {"filter": job_filter})["runsOrError"]["results"]
         [run] = [run for run in runs if run["runId"] == run_id]
         assert run["repositoryOrigin"] == {"repositoryName": REPOSITORY_NAME, "repositoryLocationName": "personas"}
-        loaded = _graphql(url, JOB_QUERY, {"params": {"pipelineName": BUILD_JOB_NAME, "repositoryName": REPOSITORY_NAME,
+        loaded = graphql(url, JOB_QUERY, {"params": {"pipelineName": BUILD_JOB_NAME, "repositoryName": REPOSITORY_NAME,
                                                       "repositoryLocationName": "personas"}})["pipelineOrError"]
         # The UI's re-execute button warns unless the run's (parent) snapshot is the loaded job's.
         assert (run["parentPipelineSnapshotId"] or run["pipelineSnapshotId"]) == loaded["pipelineSnapshotId"]
-        backfills = _graphql(url, BACKFILLS_QUERY)["partitionBackfillsOrError"]["results"]
+        backfills = graphql(url, BACKFILLS_QUERY)["partitionBackfillsOrError"]["results"]
         assert [(backfill["status"], backfill["numPartitions"]) for backfill in backfills] == [("COMPLETED_SUCCESS", 2)]
 
         # What a person sees: the run in the job's Runs tab, the backfill in the Backfills list.

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterInstance
 
-from browser_support import serving
+from browser_support import graphql, serving
 from dagster_project.deploy import ProfileError, active_profile
 from dagster_project.deploy.local_postgres import ensure_postgres, running_postgres
 from dagster_project.deploy.profile import (
@@ -243,26 +243,19 @@ def test_the_persona_api_and_the_dagster_ui_serve_a_production_home_from_postgre
     command = [str(Path(sys.executable).with_name("dagster-webserver")), "-w", str(WORKSPACE_FILE),
                "-h", "127.0.0.1", "-p", str(port)]
     with serving(command, home / "webserver.log", f"{url}/server_info", 90, env, cwd=WORKSPACE_FILE.parent):
-        listed = _graphql(url, "{ runsOrError { ... on Runs { results { runId status } } } }")
+        listed = graphql(url, "{ runsOrError { ... on Runs { results { runId status } } } }")
         assert {(run["runId"], run["status"]) for run in listed["runsOrError"]["results"]} == \
             {(run.run_id, "SUCCESS") for run in runs}
-        backfills = _graphql(url, "{ partitionBackfillsOrError { ... on PartitionBackfills { results { status "
+        backfills = graphql(url, "{ partitionBackfillsOrError { ... on PartitionBackfills { results { status "
                                   "numPartitions } } } }")["partitionBackfillsOrError"]["results"]
         assert backfills == [{"status": "COMPLETED_SUCCESS", "numPartitions": 2}]
     assert not list(dagster_home(home).glob("**/*.db")), "a server wrote Dagster SQLite files"
     assert not (mlflow_dir(home) / "mlflow.db").exists(), "a server wrote an MLflow SQLite file"
 
 
-def _get_json(request: str | urllib.request.Request) -> dict:
-    with urllib.request.urlopen(request, timeout=60) as response:
+def _get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=60) as response:
         return json.loads(response.read())
-
-
-def _graphql(url: str, query: str) -> dict:
-    answer = _get_json(urllib.request.Request(f"{url}/graphql", data=json.dumps({"query": query}).encode(),
-                                              headers={"Content-Type": "application/json"}))
-    assert "errors" not in answer, answer
-    return answer["data"]
 
 
 def test_a_daemon_run_killed_in_its_persona_step_frees_its_slot_and_its_days_rerun_to_the_same_tables(
