@@ -10,7 +10,7 @@ from dagster_project.generator import generate
 from dagster_project.review.actions import champion_status
 from dagster_project.review.store import APPROVED, PENDING
 from dagster_project.science.drift import DRIFT_METRICS, MIN_HISTORY_DAYS
-from dagster_project.tracking.registry import PARTITION_DATE_TAG, current_champion
+from dagster_project.tracking.registry import DECISION_TAG, PARTITION_DATE_TAG, current_champion, newest_versions
 from dagster_project.tracking.store import MlflowStore
 from pipeline_helpers import query, using_home
 
@@ -41,6 +41,12 @@ def test_a_range_of_pending_reviews_is_approved_in_date_order_and_the_rest_stays
                      "--by", "ann", "--home", str(home)]) == 0
         printed = capsys.readouterr().out
         assert printed.index(f"Review of {judged[0]}") < printed.index(f"Review of {judged[-2]}")
+        # Each day is judged once, under the review it waited for: the day behind the review left pending
+        # is held once, not once per approval before it.
+        assert printed.index(f"  {judged[-2]}: version") > printed.index(f"Review of {judged[-2]}")
+        assert printed.count(f"  {judged[-1]}: version") == 1
+        assert f"  {judged[-1]}: version" in printed.split(f"Review of {judged[-2]}")[1]
+        assert newest_versions(tracking)[judged[-1]].tags[DECISION_TAG] == "held"
         assert current_champion(tracking).tags[PARTITION_DATE_TAG] == judged[-2].isoformat()
         assert query("select day, status, decided_by from persona_reviews order by day") == [
             *[(day, APPROVED, "ann") for day in judged[:-1]], (judged[-1], PENDING, None)]

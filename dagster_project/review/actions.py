@@ -113,8 +113,10 @@ def decide_day(home: Path, day: date, status: str, by: str) -> Decision:
 
 
 def decide_days(home: Path, first: date, last: date, status: str, by: str) -> list[Decision]:
-    """`decide_day` for every pending review of [first, last], in date order: the reviews a backfilled history
-    opened, decided in one command, each recorded with who and when as if decided one by one."""
+    """Every pending review of [first, last] decided in one command, each recorded with who and when as if
+    decided one by one; then the days held behind them are judged once, in date order, as `decide_day` would
+    have left them. Releasing after each approval judged every later held day again at each one: 5,132
+    printed judgements and 44 s for the 53 reviews of a 200-day history."""
     tracking = MlflowStore()
     tracking.activate()
     with warehouse(home, read_only=True) as connection:
@@ -123,7 +125,22 @@ def decide_days(home: Path, first: date, last: date, status: str, by: str) -> li
             if review.status == PENDING and first <= review.day <= last]
     if not days:
         raise ReviewError(f"no pending drift review from {first} through {last}")
-    return [decide_day(home, day, status, by) for day in days]
+    newest = newest_versions(tracking)
+    champion = _champion_text(tracking)
+    with warehouse(home) as connection:
+        decided = [decide_review(connection, day, version_id(newest[day]), status, by, utc_now()) for day in days]
+        reviews = read_reviews(connection)
+    for day in days:
+        tag_version(tracking, newest[day].version, REVIEW_TAG, status)
+    promotions = release_held(tracking, reviews, after=days[0] - timedelta(days=1)) if status == APPROVED else {}
+    decisions = []
+    for review, until in zip(decided, [*days[1:], date.max], strict=True):
+        own = {day: promotion for day, promotion in promotions.items() if review.day <= day < until}
+        for day, promotion in own.items():
+            if promotion.promoted:
+                champion = f"version {promotion.version} ({day})"
+        decisions.append(Decision(review, own, champion))
+    return decisions
 
 
 def review_lines(home: Path) -> list[str]:
