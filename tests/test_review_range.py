@@ -8,7 +8,7 @@ from dagster_project.cli import main
 from dagster_project.definitions import defs
 from dagster_project.generator import generate
 from dagster_project.review.actions import champion_status
-from dagster_project.review.store import APPROVED, PENDING
+from dagster_project.review.store import APPROVED, PENDING, REJECTED
 from dagster_project.science.drift import DRIFT_METRICS, MIN_HISTORY_DAYS
 from dagster_project.tracking.registry import DECISION_TAG, PARTITION_DATE_TAG, current_champion, newest_versions
 from dagster_project.tracking.store import MlflowStore
@@ -41,8 +41,8 @@ def test_a_range_of_pending_reviews_is_approved_in_date_order_and_the_rest_stays
                      "--by", "ann", "--home", str(home)]) == 0
         printed = capsys.readouterr().out
         assert printed.index(f"Review of {judged[0]}") < printed.index(f"Review of {judged[-2]}")
-        # Each day is judged once, under the review it waited for: the day behind the review left pending
-        # is held once, not once per approval before it.
+        # Each day is judged once, under the latest review of the range on or before it: the day behind the
+        # review left pending is held once, not once per approval before it.
         assert printed.index(f"  {judged[-2]}: version") > printed.index(f"Review of {judged[-2]}")
         assert printed.count(f"  {judged[-1]}: version") == 1
         assert f"  {judged[-1]}: version" in printed.split(f"Review of {judged[-2]}")[1]
@@ -54,3 +54,11 @@ def test_a_range_of_pending_reviews_is_approved_in_date_order_and_the_rest_stays
         assert main(["review", "approve", DAYS[0].isoformat(), "--through", DAYS[1].isoformat(),
                      "--home", str(home)]) == 2
         assert f"no pending drift review from {DAYS[0]} through {DAYS[1]}" in capsys.readouterr().err
+
+        # A rejection releases nothing: the alias stays, the day stays held.
+        assert main(["review", "reject", judged[-1].isoformat(), "--through", judged[-1].isoformat(),
+                     "--by", "bob", "--home", str(home)]) == 0
+        assert f"Champion: version {newest_versions(tracking)[judged[-2]].version} ({judged[-2]})" in capsys.readouterr().out
+        assert query("select status, decided_by from persona_reviews where day = ?", [judged[-1]]) == [(REJECTED, "bob")]
+        assert current_champion(tracking).tags[PARTITION_DATE_TAG] == judged[-2].isoformat()
+        assert newest_versions(tracking)[judged[-1]].tags[DECISION_TAG] == "held"

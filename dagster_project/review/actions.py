@@ -32,6 +32,7 @@ from dagster_project.tracking.registry import (
     current_champion,
     day_version,
     newest_versions,
+    open_reviews,
     open_reviews_of_newest,
     release_held,
     tag_version,
@@ -113,22 +114,26 @@ def decide_day(home: Path, day: date, status: str, by: str) -> Decision:
 
 
 def decide_days(home: Path, first: date, last: date, status: str, by: str) -> list[Decision]:
-    """Every pending review of [first, last] decided in one command, each recorded with who and when as if
-    decided one by one; then the days held behind them are judged once, in date order, as `decide_day` would
-    have left them. Releasing after each approval judged every later held day again at each one: 5,132
-    printed judgements and 44 s for the 53 reviews of a 200-day history."""
+    """Every pending review of [first, last] decided in one command and one transaction, each recorded with who
+    and when as if decided one by one; then the held days are judged once, in date order, as `decide_day`
+    would have left them (judging them again after every approval re-tagged each later held day once per
+    approval). Each judged day goes with the latest review of the range on or before it."""
     tracking = MlflowStore()
     tracking.activate()
-    with warehouse(home, read_only=True) as connection:
-        reviews = read_reviews(connection)
-    days = [review.day for review in open_reviews_of_newest(tracking, reviews)
-            if review.status == PENDING and first <= review.day <= last]
-    if not days:
-        raise ReviewError(f"no pending drift review from {first} through {last}")
     newest = newest_versions(tracking)
     champion = _champion_text(tracking)
     with warehouse(home) as connection:
-        decided = [decide_review(connection, day, version_id(newest[day]), status, by, utc_now()) for day in days]
+        connection.execute("begin transaction")
+        try:
+            days = [review.day for review in open_reviews(read_reviews(connection), newest)
+                    if review.status == PENDING and first <= review.day <= last]
+            if not days:
+                raise ReviewError(f"no pending drift review from {first} through {last}")
+            decided = [decide_review(connection, day, version_id(newest[day]), status, by, utc_now()) for day in days]
+            connection.execute("commit")
+        except Exception:
+            connection.execute("rollback")
+            raise
         reviews = read_reviews(connection)
     for day in days:
         tag_version(tracking, newest[day].version, REVIEW_TAG, status)
@@ -136,6 +141,7 @@ def decide_days(home: Path, first: date, last: date, status: str, by: str) -> li
     decisions = []
     for review, until in zip(decided, [*days[1:], date.max], strict=True):
         own = {day: promotion for day, promotion in promotions.items() if review.day <= day < until}
+        # The alias after this decision: the last day it promoted, else where the decision before left it.
         for day, promotion in own.items():
             if promotion.promoted:
                 champion = f"version {promotion.version} ({day})"

@@ -142,7 +142,7 @@ def tag_version(tracking: MlflowStore, version: str, key: str, value: str) -> No
     tracking.client().set_model_version_tag(tracking.registered_model_name, version, key, value)
 
 
-def _open_reviews(reviews: dict[tuple[date, str], Review], newest: dict[date, ModelVersion]) -> list[Review]:
+def open_reviews(reviews: dict[tuple[date, str], Review], newest: dict[date, ModelVersion]) -> list[Review]:
     """Reviews not approved of each day's newest version (one of a version since refit no longer counts), by day."""
     return sorted(
         (review for (day, version), review in reviews.items()
@@ -153,14 +153,14 @@ def _open_reviews(reviews: dict[tuple[date, str], Review], newest: dict[date, Mo
 
 def open_reviews_of_newest(tracking: MlflowStore, reviews: dict[tuple[date, str], Review]) -> list[Review]:
     """The pending or rejected reviews that hold the champion (and the days after them), by day."""
-    return _open_reviews(reviews, newest_versions(tracking))
+    return open_reviews(reviews, newest_versions(tracking))
 
 
 def _waiting_on(
     reviews: dict[tuple[date, str], Review], newest: dict[date, ModelVersion], after: date, before: date
 ) -> Review | None:
     """The earliest open review of a day in (after, before)."""
-    return next((review for review in _open_reviews(reviews, newest) if after < review.day < before), None)
+    return next((review for review in open_reviews(reviews, newest) if after < review.day < before), None)
 
 
 def promote_days(
