@@ -5,11 +5,24 @@ the orchestrator; `resources/duckdb.py` is the thin Dagster resource over it.
 """
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 
 import duckdb
 import polars as pl
+
+
+@contextmanager
+def transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The block's statements commit together, or none of them does (rolled back, the error raised)."""
+    connection.execute("begin transaction")
+    try:
+        yield
+        connection.execute("commit")
+    except Exception:
+        connection.execute("rollback")
+        raise
 
 
 def connect_waiting_for_lock(database: str, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyConnection:
@@ -64,14 +77,9 @@ def replace_partition_rows(
     try:
         if kept_order is not None:
             connection.execute("set preserve_insertion_order = false")
-        connection.execute("begin transaction")
-        try:
+        with transaction(connection):
             connection.execute(f"delete from {table} where event_date between ? and ?", [start, end])
             connection.execute(f"insert into {table} by name select * from incoming_rows")
-            connection.execute("commit")
-        except Exception:
-            connection.execute("rollback")
-            raise
     finally:
         connection.unregister("incoming_rows")
         if kept_order is not None:

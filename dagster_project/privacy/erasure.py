@@ -36,6 +36,7 @@ from dagster_project.privacy.suppression import (
     suppressed_condition,
     suppressed_lines,
 )
+from dagster_project.warehouse import transaction
 
 AUDIT_TABLE = "main.erasure_audit"
 # What a raw identifier given on the command line becomes as an identity node (SQL, bind $value, $salt).
@@ -107,8 +108,7 @@ def forget(home: Path, kind: str, value: str) -> ErasureReport:
     connection = open_warehouse_for_writing(home)
     try:
         person_id = resolve_person(connection, kind, value)
-        connection.execute("begin transaction")
-        try:
+        with transaction(connection):
             report = _erase(connection, person_id)
             landing_lines, unreadable = _suppressed_landing_lines(connection, home)
             report = replace(
@@ -118,10 +118,6 @@ def forget(home: Path, kind: str, value: str) -> ErasureReport:
                     set(report.affected_days) | {date.fromisoformat(path.stem) for path in landing_lines}),
             )
             _record_audit(connection, report)
-            connection.execute("commit")
-        except Exception:
-            connection.execute("rollback")
-            raise
     finally:
         connection.close()
     # After the commit: should a rewrite fail, the suppression list still keeps the lines out of every load.

@@ -39,7 +39,7 @@ from dagster_project.tracking.registry import (
     version_id,
 )
 from dagster_project.tracking.store import MlflowStore
-from dagster_project.warehouse import connect_waiting_for_lock
+from dagster_project.warehouse import connect_waiting_for_lock, transaction
 
 LOCK_WAIT_SECONDS = 10.0
 
@@ -89,9 +89,13 @@ class Decision:
     champion: str  # "version N (day)" after the decision
 
 
+def _version_text(version: str, day: str | date) -> str:
+    return f"version {version} ({day})"
+
+
 def _champion_text(tracking: MlflowStore) -> str:
     champion = current_champion(tracking)
-    return f"version {champion.version} ({champion.tags[PARTITION_DATE_TAG]})" if champion else "none"
+    return _version_text(champion.version, champion.tags[PARTITION_DATE_TAG]) if champion else "none"
 
 
 def decide_day(home: Path, day: date, status: str, by: str) -> Decision:
@@ -123,17 +127,12 @@ def decide_days(home: Path, first: date, last: date, status: str, by: str) -> li
     newest = newest_versions(tracking)
     champion = _champion_text(tracking)
     with warehouse(home) as connection:
-        connection.execute("begin transaction")
-        try:
+        with transaction(connection):
             days = [review.day for review in open_reviews(read_reviews(connection), newest)
                     if review.status == PENDING and first <= review.day <= last]
             if not days:
                 raise ReviewError(f"no pending drift review from {first} through {last}")
             decided = [decide_review(connection, day, version_id(newest[day]), status, by, utc_now()) for day in days]
-            connection.execute("commit")
-        except Exception:
-            connection.execute("rollback")
-            raise
         reviews = read_reviews(connection)
     for day in days:
         tag_version(tracking, newest[day].version, REVIEW_TAG, status)
@@ -144,7 +143,7 @@ def decide_days(home: Path, first: date, last: date, status: str, by: str) -> li
         # The alias after this decision: the last day it promoted, else where the decision before left it.
         for day, promotion in own.items():
             if promotion.promoted:
-                champion = f"version {promotion.version} ({day})"
+                champion = _version_text(promotion.version, day)
         decisions.append(Decision(review, own, champion))
     return decisions
 

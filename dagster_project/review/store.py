@@ -15,7 +15,7 @@ import duckdb
 import polars as pl
 
 from dagster_project.review.overrides import COMPUTED, HUMAN, OVERRIDE_SCHEMA
-from dagster_project.warehouse import read_frame, scalar, table_exists
+from dagster_project.warehouse import read_frame, scalar, table_exists, transaction
 
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
 MAX_LABEL_CHARS = 200
@@ -87,8 +87,7 @@ def set_label_override(
     connection.execute(OVERRIDES_DDL)
     for column, column_type in LABEL_COLUMNS.items():
         connection.execute(f"alter table personas add column if not exists {column} {column_type}")
-    connection.execute("begin transaction")
-    try:
+    with transaction(connection):
         # Rows written before overrides existed carry their computed label only in `label`.
         connection.execute(f"update personas set computed_label = label, label_source = '{COMPUTED}' "
                            "where computed_label is null")
@@ -98,10 +97,6 @@ def set_label_override(
             "label_set_at = ? where persona_id = ?",
             [label, HUMAN if label else COMPUTED, by if label else None, at if label else None, persona_id],
         ).fetchall()[0][0]
-        connection.execute("commit")
-    except Exception:
-        connection.execute("rollback")
-        raise
     return relabelled
 
 
