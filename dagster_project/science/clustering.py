@@ -112,6 +112,7 @@ def fit_personas(
     tolerance: float = 0.01,
     n_init: int = 3,
     refine_steps: int = 10,
+    previous_labels: np.ndarray | None = None,
 ) -> PersonaFit:
     """Cluster the weighted memory vectors ``X`` (L2-normalised rows), choosing k.
 
@@ -121,6 +122,13 @@ def fit_personas(
     still get the label of their nearest centroid. ``silhouette`` is that of the final
     labels on the sample, in the projection the candidates were scored in; empty
     clusters are dropped, so ``k`` can end below the chosen candidate.
+
+    ``previous_labels`` (each row's cluster in the previous day's fit, -1: not in it) warm-starts
+    the search: the candidate k equal to that fit's cluster count starts from those clusters'
+    weighted means in today's projection, and every other candidate from one k-means++ start
+    instead of ``n_init``. A window moves by a day at a time, so yesterday's clusters are a
+    better start than random ones, and ids and drift reviews stop flickering with random starts
+    (docs/performance.md, round of 2026-12-05 morning: what it gains and what it costs).
     """
     X = sp.csr_matrix(X)
     weights = np.asarray(weights, dtype=float)
@@ -136,11 +144,18 @@ def fit_personas(
         p=weights[active] / weights[active].sum(),
     )
 
+    candidates = [k for k in k_range if 2 <= k < sample.size]
+    carried = None
+    if previous_labels is not None:
+        carried = _carried_centres(projected, np.asarray(previous_labels)[active], weights[active])
+        carried = carried if carried is not None and len(carried) in candidates else None
     silhouette_by_k, centers_by_k = {}, {}
-    for k in k_range:
-        if not 2 <= k < sample.size:
-            continue
-        model = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(projected[sample])
+    for k in candidates:
+        if carried is not None and k == len(carried):
+            model = KMeans(n_clusters=k, init=carried, n_init=1, random_state=seed)
+        else:
+            model = KMeans(n_clusters=k, n_init=n_init if carried is None else 1, random_state=seed)
+        model.fit(projected[sample])
         if np.unique(model.labels_).size > 1:
             silhouette_by_k[k] = _silhouette(projected[sample], model.labels_)
             centers_by_k[k] = model.cluster_centers_
@@ -160,6 +175,17 @@ def fit_personas(
         silhouette=_silhouette(projected[sample], all_labels[active[sample]]),
         silhouette_by_k=silhouette_by_k,
     )
+
+
+def _carried_centres(projected: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
+    """The weighted, L2-normalised mean of the projected rows of each label (-1: none), or None for fewer than two."""
+    labelled = np.flatnonzero(labels >= 0)
+    _, codes = np.unique(labels[labelled], return_inverse=True)
+    if codes.size == 0 or codes.max() < 1:
+        return None
+    membership = np.zeros((codes.max() + 1, labelled.size))
+    membership[codes, np.arange(labelled.size)] = weights[labelled]
+    return normalize(membership @ projected[labelled])
 
 
 def add_novel_persona(

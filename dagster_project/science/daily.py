@@ -167,6 +167,16 @@ def _identity(
     )
 
 
+def _previous_labels(window: pl.DataFrame, persona_history: pl.DataFrame | None) -> np.ndarray | None:
+    """Each window row's persona id on the latest earlier model date (-1: the memory was not in that fit)."""
+    if persona_history is None:
+        return None
+    latest = persona_history.filter(pl.col("event_date") == pl.col("event_date").max())
+    return window.select("memory_id").join(
+        latest.select("memory_id", "persona_id"), on="memory_id", how="left", maintain_order="left"
+    )["persona_id"].fill_null(-1).to_numpy()
+
+
 def _return_clusters(history: pl.DataFrame, memberships: pl.DataFrame, k: int) -> dict[int, frozenset[int]]:
     """Per persona of `history`, today's clusters holding at least 1/k of the memories of its latest day
     (none when there are no clusters today, e.g. a day without parent personas)."""
@@ -280,9 +290,10 @@ def fit_day(
     previous_k = 0
     if history is not None and not history.is_empty():
         previous_k = history.filter(pl.col("event_date") == pl.col("event_date").max())["persona_id"].n_unique()
-    fit = fit_personas(X, weights, k_range=_k_candidates(previous_k, settings), seed=settings.seed)
-    person_codes = window["person_id"].rank("dense").cast(pl.Int64).to_numpy() - 1
     persona_history = _at_level(history, "persona", "persona_id")
+    fit = fit_personas(X, weights, k_range=_k_candidates(previous_k, settings), seed=settings.seed,
+                       previous_labels=_previous_labels(window, persona_history))
+    person_codes = window["person_id"].rank("dense").cast(pl.Int64).to_numpy() - 1
     persona_lineage = _at_level(recent_lineage, "persona", "persona_id")
     centroids = _reconciled_with_previous(
         X, window, weights, fit.centroids, person_codes, persona_history, persona_lineage, settings)

@@ -107,6 +107,29 @@ def test_rows_outside_the_window_are_labelled_but_do_not_shape_clusters():
     assert adjusted_rand_score(truth, fit.labels) == 1.0
 
 
+def test_previous_labels_carry_yesterdays_clusters_where_two_fits_are_equally_good():
+    """Eight tight groups evenly round a circle pair up into four clusters in two equally good ways: a fit with
+    yesterday's labels keeps yesterday's pairing, whichever of the two a fresh search would pick."""
+    rng = np.random.default_rng(3)
+    group = np.repeat(np.arange(8), 20)
+    angle = np.deg2rad(group * 45 + rng.uniform(-3, 3, group.size))
+    X = sp.csr_matrix(np.column_stack([np.cos(angle), np.sin(angle)]))
+    weights = np.full(group.size, 1 / group.size)
+    fresh = fit_personas(X, weights, k_range=range(4, 5))
+    pairs_zero_with_one = fresh.labels[group == 0][0] == fresh.labels[group == 1][0]
+    other_pairing = (group + (1 if pairs_zero_with_one else 0)) % 8 // 2  # {1,2},{3,4}.. or {0,1},{2,3}..
+    assert adjusted_rand_score(fresh.labels, other_pairing) < 0.5
+
+    carried = fit_personas(X, weights, k_range=range(4, 5), previous_labels=other_pairing)
+    assert adjusted_rand_score(other_pairing, carried.labels) == 1.0
+    # Memories new today (-1) get a cluster too; a previous count outside the candidates is not carried.
+    partly_new = np.where(np.arange(group.size) % 5 == 0, -1, other_pairing)
+    partly_carried = fit_personas(X, weights, k_range=range(4, 5), previous_labels=partly_new)
+    assert adjusted_rand_score(other_pairing, partly_carried.labels) == 1.0
+    three_before = fit_personas(X, weights, k_range=range(4, 5), previous_labels=group * 3 // 8)
+    assert np.array_equal(three_before.labels, fresh.labels)
+
+
 def test_weighted_centroids_follow_the_weights():
     X = sp.csr_matrix(np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]))
     centroids = weighted_centroids(X, np.array([0, 0, 1]), np.array([3.0, 1.0, 1.0]), 2)
