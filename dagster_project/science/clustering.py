@@ -124,10 +124,10 @@ def fit_personas(
     clusters are dropped, so ``k`` can end below the chosen candidate.
 
     ``previous_labels`` (each row's cluster in the previous day's fit, -1: not in it) warm-starts
-    the search: the candidate k equal to that fit's cluster count starts from those clusters'
-    weighted means in today's projection, and every other candidate from one k-means++ start
-    instead of ``n_init``. A window moves by a day at a time, so yesterday's clusters are a
-    better start than random ones, and ids and drift reviews stop flickering with random starts
+    the search: every candidate k starts from those clusters' weighted means in today's
+    projection, one start each (`_warm_start`: the k heaviest, or all of them with the widest split
+    until there are k). A window moves by a day at a time, so yesterday's clusters are a better start than
+    random ones, and ids and drift reviews stop flickering with random starts
     (docs/performance.md, round of 2026-12-05 morning: what it gains and what it costs).
     """
     X = sp.csr_matrix(X)
@@ -144,17 +144,18 @@ def fit_personas(
         p=weights[active] / weights[active].sum(),
     )
 
-    candidates = [k for k in k_range if 2 <= k < sample.size]
     carried = None
     if previous_labels is not None:
         carried = _carried_centres(projected, np.asarray(previous_labels)[active], weights[active])
-        carried = carried if carried is not None and len(carried) in candidates else None
     silhouette_by_k, centers_by_k = {}, {}
-    for k in candidates:
-        if carried is not None and k == len(carried):
-            model = KMeans(n_clusters=k, init=carried, n_init=1, random_state=seed)
+    for k in k_range:
+        if not 2 <= k < sample.size:
+            continue
+        start = None if carried is None else _warm_start(carried, k, projected[sample], seed)
+        if start is None or len(start) < k:
+            model = KMeans(n_clusters=k, n_init=n_init, random_state=seed)
         else:
-            model = KMeans(n_clusters=k, n_init=n_init if carried is None else 1, random_state=seed)
+            model = KMeans(n_clusters=k, init=start, n_init=1, random_state=seed)
         model.fit(projected[sample])
         if np.unique(model.labels_).size > 1:
             silhouette_by_k[k] = _silhouette(projected[sample], model.labels_)
@@ -178,14 +179,33 @@ def fit_personas(
 
 
 def _carried_centres(projected: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
-    """The weighted, L2-normalised mean of the projected rows of each label (-1: none), or None for fewer than two."""
+    """The weighted, L2-normalised mean of the projected rows of each label (-1: none), heaviest label first;
+    None for fewer than two labels."""
     labelled = np.flatnonzero(labels >= 0)
     _, codes = np.unique(labels[labelled], return_inverse=True)
     if codes.size == 0 or codes.max() < 1:
         return None
     membership = np.zeros((codes.max() + 1, labelled.size))
     membership[codes, np.arange(labelled.size)] = weights[labelled]
-    return normalize(membership @ projected[labelled])
+    heaviest_first = np.argsort(-membership.sum(axis=1), kind="stable")
+    return normalize(membership @ projected[labelled])[heaviest_first]
+
+
+def _warm_start(carried: np.ndarray, k: int, points: np.ndarray, seed: int) -> np.ndarray:
+    """k starting centres from yesterday's clusters `carried` (heaviest first): the k heaviest when there are
+    more (the others' members go to their nearest); when there are fewer, all of them, the widest cluster of
+    `points` split in two until there are k (bisecting k-means: a new persona grows out of the one it splits)."""
+    centres = carried[:k]
+    while len(centres) < k:
+        nearest = (points @ centres.T).argmax(axis=1)
+        spread = np.bincount(nearest, weights=1.0 - (points * centres[nearest]).sum(axis=1), minlength=len(centres))
+        widest = int(spread.argmax())
+        members = points[nearest == widest]
+        if len(members) < 2:
+            break
+        halves = normalize(KMeans(n_clusters=2, n_init=1, random_state=seed).fit(members).cluster_centers_)
+        centres = np.vstack([np.delete(centres, widest, axis=0), halves])
+    return centres
 
 
 def add_novel_persona(

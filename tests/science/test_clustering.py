@@ -109,7 +109,8 @@ def test_rows_outside_the_window_are_labelled_but_do_not_shape_clusters():
 
 def test_previous_labels_carry_yesterdays_clusters_where_two_fits_are_equally_good():
     """Eight tight groups evenly round a circle pair up into four clusters in two equally good ways: a fit with
-    yesterday's labels keeps yesterday's pairing, whichever of the two a fresh search would pick."""
+    yesterday's labels keeps yesterday's pairing, whichever of the two a fresh search would pick, also when
+    yesterday had a cluster more or fewer."""
     rng = np.random.default_rng(3)
     group = np.repeat(np.arange(8), 20)
     angle = np.deg2rad(group * 45 + rng.uniform(-3, 3, group.size))
@@ -122,12 +123,18 @@ def test_previous_labels_carry_yesterdays_clusters_where_two_fits_are_equally_go
 
     carried = fit_personas(X, weights, k_range=range(4, 5), previous_labels=other_pairing)
     assert adjusted_rand_score(other_pairing, carried.labels) == 1.0
-    # Memories new today (-1) get a cluster too; a previous count outside the candidates is not carried.
+    # Memories new today (-1) get a cluster too. Fewer clusters today than yesterday start from yesterday's
+    # heaviest: a fifth cluster of half a group is let go, its members go back to their pair.
     partly_new = np.where(np.arange(group.size) % 5 == 0, -1, other_pairing)
     partly_carried = fit_personas(X, weights, k_range=range(4, 5), previous_labels=partly_new)
     assert adjusted_rand_score(other_pairing, partly_carried.labels) == 1.0
-    three_before = fit_personas(X, weights, k_range=range(4, 5), previous_labels=group * 3 // 8)
-    assert np.array_equal(three_before.labels, fresh.labels)
+    five_before = np.where((group == 3) & (np.arange(group.size) % 2 == 0), 0, other_pairing + 1)
+    shrunk = fit_personas(X, weights, k_range=range(4, 5), previous_labels=five_before)
+    assert adjusted_rand_score(other_pairing, shrunk.labels) == 1.0
+    # More clusters today start by splitting yesterday's widest: two pairs merged yesterday part again.
+    three_before = np.where(other_pairing == 3, 2, other_pairing)
+    grown = fit_personas(X, weights, k_range=range(4, 5), previous_labels=three_before)
+    assert adjusted_rand_score(other_pairing, grown.labels) == 1.0
 
 
 def test_weighted_centroids_follow_the_weights():
