@@ -167,11 +167,9 @@ def _identity(
     )
 
 
-def _previous_labels(window: pl.DataFrame, persona_history: pl.DataFrame | None) -> np.ndarray | None:
-    """Each window row's persona id on the latest earlier model date (-1: the memory was not in that fit)."""
-    if persona_history is None:
-        return None
-    latest = persona_history.filter(pl.col("event_date") == pl.col("event_date").max())
+def _previous_labels(window: pl.DataFrame, latest: pl.DataFrame) -> np.ndarray:
+    """Each window row's persona id in `latest` (memory_id, persona_id of the latest earlier model date; -1: the
+    memory was not in that fit)."""
     return window.select("memory_id").join(
         latest.select("memory_id", "persona_id"), on="memory_id", how="left", maintain_order="left"
     )["persona_id"].fill_null(-1).to_numpy()
@@ -287,12 +285,12 @@ def fit_day(
     """
     prepared = prepared or prepare_window(window, as_of, settings)
     window, weights, vectorizer, X = prepared.window, prepared.weights, prepared.vectorizer, prepared.vectors
-    previous_k = 0
-    if history is not None and not history.is_empty():
-        previous_k = history.filter(pl.col("event_date") == pl.col("event_date").max())["persona_id"].n_unique()
     persona_history = _at_level(history, "persona", "persona_id")
+    latest = None if persona_history is None else persona_history.filter(
+        pl.col("event_date") == pl.col("event_date").max())
+    previous_k = 0 if latest is None else latest["persona_id"].n_unique()
     fit = fit_personas(X, weights, k_range=_k_candidates(previous_k, settings), seed=settings.seed,
-                       previous_labels=_previous_labels(window, persona_history))
+                       previous_labels=None if latest is None else _previous_labels(window, latest))
     person_codes = window["person_id"].rank("dense").cast(pl.Int64).to_numpy() - 1
     persona_lineage = _at_level(recent_lineage, "persona", "persona_id")
     centroids = _reconciled_with_previous(
