@@ -198,7 +198,8 @@ def check_summary(result) -> str:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from dagster_project.summary import warehouse_summary
+    from dagster_project.review.actions import champion_status
+    from dagster_project.summary import persona_catalogue, warehouse_summary
 
     home = home_of(args)
     end = args.end or args.start
@@ -215,6 +216,9 @@ def command_run(args: argparse.Namespace) -> int:
     print(check_summary(result))
     if result.blocked:
         print(blocked_summary(result))
+    if result.success:  # the personas are what a user who imported a log ran it for
+        print("\n" + persona_catalogue(home))
+        print("\n" + champion_status(home))
     return 0 if ok else 1
 
 

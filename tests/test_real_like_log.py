@@ -33,8 +33,10 @@ INTERESTS = {
     "tennis": ["tennis racket pro", "tennis balls tube", "tennis shoes clay", "tennis grip tape", "tennis bag tour"],
     "baking": ["baking oven tray", "baking sourdough starter", "baking flour rye", "baking whisk steel", "baking mould"],
     "camping": ["camping tent dome", "camping stove gas", "camping sleeping bag", "camping lantern led", "camping mat"],
+    "chess": ["chess board walnut", "chess clock digital", "chess pieces staunton", "chess openings book", "chess set"],
 }
-PEOPLE = 36
+PEOPLE = 36  # a third of them per interest of the first three
+CHESS_PLAYERS = 2  # and two more people who play chess only: too few for a persona
 
 
 def daily_volume(day: date, rng: random.Random) -> int:
@@ -65,8 +67,8 @@ def write_log(folder) -> tuple:
             volumes[day] = daily_volume(day, rng)
             written = 0
             while written < volumes[day]:  # sessions of 3-6 views of one interest, a few minutes apart
-                person = rng.randrange(PEOPLE)
-                interest = list(INTERESTS)[person % len(INTERESTS)]
+                person = rng.randrange(PEOPLE + CHESS_PLAYERS)
+                interest = "chess" if person >= PEOPLE else list(INTERESTS)[person % 3]
                 start = datetime.combine(day, datetime.min.time()) + timedelta(minutes=rng.randrange(23 * 60))
                 for step in range(min(rng.randint(3, 6), volumes[day] - written)):
                     broken = day == BROKEN_DAY and rng.random() < 0.35
@@ -138,3 +140,16 @@ def test_the_gates_warn_on_the_bursts_and_block_only_the_broken_day(imported_run
     assert not {day.isoformat() for day in EMPTY_DAYS} & warned  # a sparse source may be silent
     blocking = [e for e in evaluations if not e.passed and e.severity.value == "ERROR"]
     assert [e.check_name for e in blocking] == ["gx_audit_record_counts"]
+
+
+def test_every_persona_is_shared_by_five_people_and_the_run_prints_the_catalogue(imported_run):
+    """A persona is a group's pattern: the two chess players' memories form a tight cluster of their own, which
+    made a chess persona of two people before the support rule (`min_persona_people`); on a real 120-day log
+    of 52 people the k search sat at its ceiling, 24 personas a day, most of one or two people."""
+    _, _, _, _, output = imported_run
+    assert query("select event_date, persona_id, n_users from personas where n_users < 5") == []
+    assert query("select count(*) from personas where list_contains(top_terms, 'chess')")[0][0] == 0
+    sizes = query("select event_date, count(*) from personas group by event_date")
+    assert sizes and max(k for _, k in sizes) <= (PEOPLE + CHESS_PLAYERS) // 5
+    [(last,)] = query("select max(event_date) from personas")
+    assert f"Persona catalogue as of {last}:" in output and "Champion model: version" in output

@@ -113,6 +113,8 @@ def fit_personas(
     n_init: int = 3,
     refine_steps: int = 10,
     previous_labels: np.ndarray | None = None,
+    person_codes: np.ndarray | None = None,
+    min_people: int = 1,
 ) -> PersonaFit:
     """Cluster the weighted memory vectors ``X`` (L2-normalised rows), choosing k.
 
@@ -129,6 +131,9 @@ def fit_personas(
     until there are k). A window moves by a day at a time, so yesterday's clusters are a better start than
     random ones, and ids and drift reviews stop flickering with random starts
     (docs/performance.md, round of 2026-12-05 morning: what it gains and what it costs).
+
+    ``person_codes`` (each row's person) and ``min_people``: a cluster whose weighted rows come from fewer
+    people is folded into its nearest supported one (`_without_thin_clusters`).
     """
     X = sp.csr_matrix(X)
     weights = np.asarray(weights, dtype=float)
@@ -165,6 +170,9 @@ def fit_personas(
 
     final = KMeans(n_clusters=chosen_k, init=centers_by_k[chosen_k], n_init=1, random_state=seed)
     labels = final.fit(projected, sample_weight=weights[active]).labels_
+    if person_codes is not None:
+        labels = _without_thin_clusters(projected, labels, final.cluster_centers_,
+                                        np.asarray(person_codes)[active], min_people)
     centroids = _spherical_refine(X[active], labels, weights[active], refine_steps)
     all_labels, _ = assign(X, centroids)
     return PersonaFit(
@@ -174,6 +182,28 @@ def fit_personas(
         silhouette=_silhouette(projected[sample], all_labels[active[sample]]),
         silhouette_by_k=silhouette_by_k,
     )
+
+
+def _without_thin_clusters(
+    points: np.ndarray, labels: np.ndarray, centres: np.ndarray, people: np.ndarray, min_people: int
+) -> np.ndarray:
+    """`labels` with each cluster whose rows come from fewer than `min_people` people moved to the nearest
+    (Euclidean, as k-means measures) of the others; the two best-supported clusters always stay.
+
+    On a sparse log the silhouette keeps rising with k: a few memories of one or two people sit
+    apart and make a tight cluster of their own (a real 120-day log of 52 people: 24 personas every
+    day, 18 of them with at most two people). Such a cluster describes those people, not a persona.
+    """
+    pairs = np.unique(np.stack([labels, people]), axis=1)
+    support = np.bincount(pairs[0], minlength=len(centres))
+    supported = support >= min_people
+    if supported.sum() < 2:
+        supported[np.argsort(-support, kind="stable")[:2]] = True
+    if supported.all():
+        return labels
+    kept = np.flatnonzero(supported)
+    distance = (centres[kept] ** 2).sum(axis=1) - 2.0 * points @ centres[kept].T
+    return np.where(supported[labels], labels, kept[distance.argmin(axis=1)])
 
 
 def _carried_centres(projected: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.ndarray | None:

@@ -53,6 +53,7 @@ class PersonaSettings:
     k_min: int = 2
     k_max: int = 24
     k_step: int = 3
+    min_persona_people: int = 5  # people a persona's memories come from, at least (`clustering._without_thin_clusters`)
     max_match_distance: float = 0.5  # ceiling of the learned cut (`identity.learned_match_cut`)
     identity_memory_days: int = 7  # model dates a persona may be missing and still keep its id
     split_share: float = 0.5  # share of a cluster's members from one persona that makes it a split
@@ -119,11 +120,14 @@ def memory_weights(window: pl.DataFrame, as_of: dt.date, settings: PersonaSettin
     return weights / total if total > 0 else weights
 
 
-def _k_candidates(previous_k: int, settings: PersonaSettings) -> range:
-    """The persona count moves slowly: after a first full search, only look near yesterday's k."""
+def _k_candidates(previous_k: int, n_people: int, settings: PersonaSettings) -> range:
+    """The persona count moves slowly: after a first full search, only look near yesterday's k. No more
+    personas than the window's people can support with `min_persona_people` each (at least `k_min`)."""
+    ceiling = max(settings.k_min, min(settings.k_max, n_people // settings.min_persona_people))
     if previous_k == 0:
-        return range(settings.k_min, settings.k_max + 1)
-    return range(max(settings.k_min, previous_k - settings.k_step), min(settings.k_max, previous_k + settings.k_step) + 1)
+        return range(settings.k_min, ceiling + 1)
+    return range(min(max(settings.k_min, previous_k - settings.k_step), ceiling),
+                 min(ceiling, previous_k + settings.k_step) + 1)
 
 
 def _identity(
@@ -289,9 +293,11 @@ def fit_day(
     latest = None if persona_history is None else persona_history.filter(
         pl.col("event_date") == pl.col("event_date").max())
     previous_k = 0 if latest is None else latest["persona_id"].n_unique()
-    fit = fit_personas(X, weights, k_range=_k_candidates(previous_k, settings), seed=settings.seed,
-                       previous_labels=None if latest is None else _previous_labels(window, latest))
     person_codes = window["person_id"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    n_people = np.unique(person_codes[weights > 0]).size
+    fit = fit_personas(X, weights, k_range=_k_candidates(previous_k, n_people, settings), seed=settings.seed,
+                       previous_labels=None if latest is None else _previous_labels(window, latest),
+                       person_codes=person_codes, min_people=settings.min_persona_people)
     persona_lineage = _at_level(recent_lineage, "persona", "persona_id")
     centroids = _reconciled_with_previous(
         X, window, weights, fit.centroids, person_codes, persona_history, persona_lineage, settings)

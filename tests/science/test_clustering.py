@@ -16,7 +16,7 @@ from dagster_project.science.clustering import (
     source_factors,
     weighted_centroids,
 )
-from dagster_project.science.daily import PersonaSettings, memory_weights
+from dagster_project.science.daily import PersonaSettings, _k_candidates, memory_weights
 
 AS_OF = dt.date(2026, 10, 28)
 
@@ -135,6 +135,31 @@ def test_previous_labels_carry_yesterdays_clusters_where_two_fits_are_equally_go
     three_before = np.where(other_pairing == 3, 2, other_pairing)
     grown = fit_personas(X, weights, k_range=range(4, 5), previous_labels=three_before)
     assert adjusted_rand_score(other_pairing, grown.labels) == 1.0
+
+
+def test_a_cluster_of_fewer_than_min_people_people_is_folded_into_its_nearest_supported_one():
+    """Two interests shared by 15 people each, and a third written by two prolific people only: the silhouette
+    finds all three, but the third describes two people, not a persona; its memories join the nearer interest."""
+    X, truth = planted_vectors(n_per_cluster=30, n_clusters=3)
+    people = np.where(truth < 2, np.arange(truth.size) % 15 + 15 * truth, 30 + np.arange(truth.size) % 2)
+    weights = np.full(truth.size, 1 / truth.size)
+    every_cluster = fit_personas(X, weights, k_range=range(2, 5), person_codes=people, min_people=2)
+    assert every_cluster.k == 3 and adjusted_rand_score(truth, every_cluster.labels) == 1.0
+    supported = fit_personas(X, weights, k_range=range(2, 5), person_codes=people, min_people=5)
+    assert supported.k == 2
+    assert adjusted_rand_score(truth[truth < 2], supported.labels[truth < 2]) == 1.0
+    assert np.unique(supported.labels[truth == 2]).size == 1  # the two people's memories stay together
+    # Where no cluster has the support, the two best-supported stay: a sparse window still gets personas.
+    assert fit_personas(X, weights, k_range=range(2, 5), person_codes=people, min_people=99).k == 2
+
+
+def test_the_k_search_asks_no_more_personas_than_the_window_has_people_for():
+    settings = PersonaSettings(k_min=2, k_max=24, k_step=3, min_persona_people=5)
+    assert _k_candidates(0, 2000, settings) == range(2, 25)
+    assert _k_candidates(0, 52, settings) == range(2, 11)
+    assert _k_candidates(24, 30, settings) == range(6, 7)  # yesterday's 24 on a window now of 30 people
+    assert _k_candidates(4, 30, settings) == range(2, 7)
+    assert _k_candidates(3, 4, settings) == range(2, 3)  # k_min even for a handful of people
 
 
 def test_weighted_centroids_follow_the_weights():
