@@ -198,7 +198,9 @@ def check_summary(result) -> str:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from dagster_project.review.actions import champion_status
+    from mlflow.exceptions import MlflowException
+
+    from dagster_project.review.actions import WarehouseBusy, champion_status
     from dagster_project.summary import persona_catalogue, warehouse_summary
 
     home = home_of(args)
@@ -218,7 +220,10 @@ def command_run(args: argparse.Namespace) -> int:
         print(blocked_summary(result))
     if result.success:  # the personas are what a user who imported a log ran it for
         print("\n" + persona_catalogue(home))
-        print("\n" + champion_status(home))
+        try:
+            print("\n" + champion_status(home))
+        except (WarehouseBusy, MlflowException) as error:  # the run itself succeeded: say so, not a traceback
+            print(f"\nChampion model: not read ({error}); `personas review list` shows it later.")
     return 0 if ok else 1
 
 
@@ -502,10 +507,11 @@ def _launch_backfill(home: Path, args: argparse.Namespace) -> int:
 
 def command_summary(args: argparse.Namespace) -> int:
     from dagster_project.review.actions import champion_status
-    from dagster_project.summary import warehouse_summary
+    from dagster_project.summary import persona_catalogue, warehouse_summary
 
     home = home_of(args)
     print(warehouse_summary(home))
+    print("\n" + persona_catalogue(home))
     print("\n" + champion_status(home))
     return 0
 

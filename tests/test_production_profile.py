@@ -33,6 +33,9 @@ from dagster_project.tracking.store import MlflowStore
 from pipeline_helpers import ENV_KEYS, using_home
 
 START, LAST = date(2026, 10, 1), date(2026, 10, 2)
+# Two days of the easy world, large enough that every compared table has rows: at 800 events a day, too few
+# people stand behind each planted persona for parents (`persona_parents` was empty) since a persona needs 5.
+SAMPLE = {"days": 2, "people": 200, "events_per_day": 1600, "seed": 5, "start_date": START, "world": "easy"}
 
 
 @pytest.fixture(autouse=True)
@@ -104,9 +107,8 @@ def test_the_sample_through_both_profiles_writes_identical_tables_and_keeps_dags
     production home, whose Dagster runs, events and MLflow fits then live in PostgreSQL only."""
     for key in ENV_KEYS:  # each home's activation sets them: restored after the test
         monkeypatch.setenv(key, os.environ.get(key, ""))
-    options = {"days": 2, "people": 200, "events_per_day": 800, "seed": 5, "start_date": START, "world": "easy"}
     embedded, production = run_both_profiles(
-        tmp_path / "scale-demo", options, postgres.create_database("dagster"), postgres.create_database("mlflow"))
+        tmp_path / "scale-demo", SAMPLE, postgres.create_database("dagster"), postgres.create_database("mlflow"))
 
     assert embedded.success and production.success
     assert "Persona catalogue as of 2026-10-02" in production.catalogue
@@ -154,7 +156,7 @@ def backfilled(tmp_path_factory, postgres):
         for key, value in environment.items():
             patch.setenv(key, value)
         with using_home(home):
-            generate(home, days=2, people=200, events_per_day=800, seed=5, start_date=START, world="easy")
+            generate(home, **SAMPLE)
             assert main(["backfill", "--start", str(START), "--end", str(LAST), "--wait"]) == 0
             with DagsterInstance.get() as instance:
                 [backfill] = instance.get_backfills()
@@ -283,7 +285,7 @@ def test_a_daemon_run_killed_in_its_persona_step_frees_its_slot_and_its_days_rer
     monkeypatch.setenv(DAGSTER_DB_URL_ENV, postgres.create_database("dagster_killed"))
     monkeypatch.setenv(MLFLOW_DB_URL_ENV, postgres.create_database("mlflow_killed"))
     home, embedded = tmp_path / "home", tmp_path / "embedded"
-    generate(embedded, days=2, people=200, events_per_day=800, seed=5, start_date=START, world="easy")
+    generate(embedded, **SAMPLE)
     shutil.copytree(embedded, home)
     (home / PROFILE_FILE).write_text(f'profile = "production"\n[production]\nartifact_root = "{tmp_path / "artifacts"}"\n')
     asset_graph = defs.resolve_asset_graph()

@@ -143,13 +143,11 @@ def test_the_gates_warn_on_the_bursts_and_block_only_the_broken_day(imported_run
 
 
 def test_every_persona_is_shared_by_five_people_and_the_run_prints_the_catalogue(imported_run):
-    """A persona is a group's pattern: the two chess players' memories form a tight cluster of their own, which
-    made a chess persona of two people before the support rule (`min_persona_people`); on a real 120-day log
-    of 52 people the k search sat at its ceiling, 24 personas a day, most of one or two people."""
+    """A persona is a group's pattern: the two chess players' memories form a tight cluster of their own; before
+    the support rule (`min_persona_people`) this log had 17 persona-days of fewer than 5 people. On a real
+    120-day log of 52 people the k search sat at its ceiling, 23-24 personas a day, 39% of persona-days under 5
+    people. The rule is on the k-means clusters; no later step took a persona under 5 people on this log."""
     _, _, _, _, output = imported_run
     assert query("select event_date, persona_id, n_users from personas where n_users < 5") == []
-    assert query("select count(*) from personas where list_contains(top_terms, 'chess')")[0][0] == 0
-    sizes = query("select event_date, count(*) from personas group by event_date")
-    assert sizes and max(k for _, k in sizes) <= (PEOPLE + CHESS_PLAYERS) // 5
     [(last,)] = query("select max(event_date) from personas")
     assert f"Persona catalogue as of {last}:" in output and "Champion model: version" in output

@@ -132,8 +132,9 @@ def fit_personas(
     random ones, and ids and drift reviews stop flickering with random starts
     (docs/performance.md, round of 2026-12-05 morning: what it gains and what it costs).
 
-    ``person_codes`` (each row's person) and ``min_people``: a cluster whose weighted rows come from fewer
-    people is folded into its nearest supported one (`_without_thin_clusters`).
+    ``person_codes`` (each row's person) and ``min_people``: the rows of a cluster whose weighted rows come
+    from fewer people move to their nearest other cluster (`_without_thin_clusters`), so k can also end below
+    the chosen candidate that way.
     """
     X = sp.csr_matrix(X)
     weights = np.asarray(weights, dtype=float)
@@ -187,22 +188,24 @@ def fit_personas(
 def _without_thin_clusters(
     points: np.ndarray, labels: np.ndarray, centres: np.ndarray, people: np.ndarray, min_people: int
 ) -> np.ndarray:
-    """`labels` with each cluster whose rows come from fewer than `min_people` people moved to the nearest
-    (Euclidean, as k-means measures) of the others; the two best-supported clusters always stay.
+    """`labels` with the rows of each cluster whose rows come from fewer than `min_people` people moved, each to
+    its nearest (Euclidean, as k-means measures) of the other clusters; the two best-supported clusters stay.
 
     On a sparse log the silhouette keeps rising with k: a few memories of one or two people sit
-    apart and make a tight cluster of their own (a real 120-day log of 52 people: 24 personas every
-    day, 18 of them with at most two people). Such a cluster describes those people, not a persona.
+    apart and make a tight cluster of their own (a real 120-day log of 52 people: 23-24 personas every
+    day, 18 of the first day's 23 with one or two people). Such a cluster describes those people, not a persona.
     """
-    pairs = np.unique(np.stack([labels, people]), axis=1)
-    support = np.bincount(pairs[0], minlength=len(centres))
+    people = np.asarray(people, dtype=np.int64)
+    span = int(people.max()) + 1
+    label_of_pair = np.unique(labels.astype(np.int64) * span + people) // span  # one entry per (cluster, person)
+    support = np.bincount(label_of_pair, minlength=len(centres))
     supported = support >= min_people
     if supported.sum() < 2:
         supported[np.argsort(-support, kind="stable")[:2]] = True
     if supported.all():
         return labels
     kept = np.flatnonzero(supported)
-    distance = (centres[kept] ** 2).sum(axis=1) - 2.0 * points @ centres[kept].T
+    distance = (centres[kept] ** 2).sum(axis=1) - 2.0 * points @ centres[kept].T  # |p|^2 is the same for every centre
     return np.where(supported[labels], labels, kept[distance.argmin(axis=1)])
 
 

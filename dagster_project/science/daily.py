@@ -53,7 +53,7 @@ class PersonaSettings:
     k_min: int = 2
     k_max: int = 24
     k_step: int = 3
-    min_persona_people: int = 5  # people a persona's memories come from, at least (`clustering._without_thin_clusters`)
+    min_persona_people: int = 5  # people a k-means cluster's memories must come from (`clustering._without_thin_clusters`)
     max_match_distance: float = 0.5  # ceiling of the learned cut (`identity.learned_match_cut`)
     identity_memory_days: int = 7  # model dates a persona may be missing and still keep its id
     split_share: float = 0.5  # share of a cluster's members from one persona that makes it a split
@@ -123,7 +123,7 @@ def memory_weights(window: pl.DataFrame, as_of: dt.date, settings: PersonaSettin
 def _k_candidates(previous_k: int, n_people: int, settings: PersonaSettings) -> range:
     """The persona count moves slowly: after a first full search, only look near yesterday's k. No more
     personas than the window's people can support with `min_persona_people` each (at least `k_min`)."""
-    ceiling = max(settings.k_min, min(settings.k_max, n_people // settings.min_persona_people))
+    ceiling = max(settings.k_min, min(settings.k_max, n_people // max(1, settings.min_persona_people)))
     if previous_k == 0:
         return range(settings.k_min, ceiling + 1)
     return range(min(max(settings.k_min, previous_k - settings.k_step), ceiling),
@@ -210,7 +210,7 @@ def _reconciled_with_previous(
     match cut and the support a persona's evidence needs)."""
     cut = learned_match_cut(_recorded_moves(recent_lineage), centroids, settings.max_match_distance)
     candidates = recent_candidates(X, window["memory_id"], history)
-    return reconcile_with_previous(X, weights, centroids, candidates, cut, person_codes, settings.n_evidence)
+    return reconcile_with_previous(X, weights, centroids, candidates, cut, person_codes, _support(settings))
 
 
 def _with_novel_persona(
@@ -223,7 +223,13 @@ def _with_novel_persona(
     on the days after its birth until the silhouette's k takes it in."""
     cut = learned_match_cut(_recorded_moves(recent_lineage), centroids, settings.max_match_distance)
     new_rows = np.flatnonzero((window["event_date"] > as_of - dt.timedelta(days=settings.recent_days)).to_numpy())
-    return add_novel_persona(X, weights, centroids, new_rows, person_codes, cut, settings.n_evidence, seed=settings.seed)
+    return add_novel_persona(X, weights, centroids, new_rows, person_codes, cut, _support(settings), seed=settings.seed)
+
+
+def _support(settings: PersonaSettings) -> int:
+    """People a persona re-added or born outside the k search needs: enough for its evidence, and never fewer
+    than the k search asks of its clusters."""
+    return max(settings.n_evidence, settings.min_persona_people)
 
 
 def _at_level(frame: pl.DataFrame | None, level: str, id_column: str) -> pl.DataFrame | None:
