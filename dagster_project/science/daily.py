@@ -207,7 +207,7 @@ def _reconciled_with_previous(
 ) -> np.ndarray:
     """`centroids` with a flicker of the day's k undone: a persona of the previous model date folded into a
     neighbour kept, a catch-all between personas let go (`identity.reconcile_with_previous`, with the identity
-    match cut and the support a persona's evidence needs)."""
+    match cut and `_support` people)."""
     cut = learned_match_cut(_recorded_moves(recent_lineage), centroids, settings.max_match_distance)
     candidates = recent_candidates(X, window["memory_id"], history)
     return reconcile_with_previous(X, weights, centroids, candidates, cut, person_codes, _support(settings))
@@ -218,8 +218,8 @@ def _with_novel_persona(
     person_codes: np.ndarray, recent_lineage: pl.DataFrame | None, settings: PersonaSettings,
 ) -> np.ndarray:
     """`centroids`, refitted with one more when the memories of the last `recent_days` hold a persona none of
-    them explains (`clustering.add_novel_persona`: beyond the identity match cut, from at least `n_evidence`
-    people, the support a persona's evidence needs). A week, not a day: the new persona keeps its cluster
+    them explains (`clustering.add_novel_persona`: beyond the identity match cut, from at least `_support`
+    people). A week, not a day: the new persona keeps its cluster
     on the days after its birth until the silhouette's k takes it in."""
     cut = learned_match_cut(_recorded_moves(recent_lineage), centroids, settings.max_match_distance)
     new_rows = np.flatnonzero((window["event_date"] > as_of - dt.timedelta(days=settings.recent_days)).to_numpy())
